@@ -1,0 +1,184 @@
+// Package engine is Sluice's job engine: durable queues and job records on
+// NATS JetStream, embedded in the process or on an external cluster.
+//
+// Only this package changes job state. The client API and the worker API call
+// the methods below; every state change is a compare-and-set on the job's KV
+// revision, so concurrent replicas (or a late worker and the timeout reaper)
+// cannot both win.
+//
+// CONTRACT NOTE: this file is the agreed surface between the engine and the
+// HTTP layers (internal/api). Signatures may grow, but keep callers compiling.
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Status is a job's state, spelled as Runpod spells it.
+type Status string
+
+// Job states.
+const (
+	StatusInQueue    Status = "IN_QUEUE"
+	StatusInProgress Status = "IN_PROGRESS"
+	StatusCompleted  Status = "COMPLETED"
+	StatusFailed     Status = "FAILED"
+	StatusCancelled  Status = "CANCELLED"
+	StatusTimedOut   Status = "TIMED_OUT"
+)
+
+// Terminal reports whether no further transition happens without /retry.
+func (s Status) Terminal() bool {
+	switch s {
+	case StatusCompleted, StatusFailed, StatusCancelled, StatusTimedOut:
+		return true
+	}
+	return false
+}
+
+// Errors callers branch on. Wrap them with context; test with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")           // unknown or expired job, unknown endpoint
+	ErrConflict = errors.New("conflict")            // transition not allowed from the job's current state
+	ErrNotOwner = errors.New("not the job's owner") // worker posting for a job it does not hold (late or lost worker)
+	ErrTooLarge = errors.New("too large")           // payload over a limit
+	ErrClosed   = errors.New("engine closed")
+)
+
+// Policy is the per-job policy from the request body (Runpod's "policy").
+type Policy struct {
+	// ExecutionTimeout is the longest a job may run once taken. Zero: the endpoint's default.
+	ExecutionTimeout time.Duration
+	// TTL is the job's whole lifetime from submission. Zero: 24 h.
+	TTL time.Duration
+	// LowPriority jobs run only when no normal job waits, and never trigger scale-up.
+	LowPriority bool
+}
+
+// SubmitRequest is a validated /run or /runsync body.
+type SubmitRequest struct {
+	Input   json.RawMessage // required, any JSON value
+	Webhook string          // optional URL called on terminal states
+	Policy  Policy
+	Sync    bool // from /runsync: id gets a "sync-" prefix and retention is the sync retention
+	// Extra holds other top-level request fields handed to the worker as-is (e.g. s3Config).
+	Extra map[string]json.RawMessage
+}
+
+// Job is a job record as the engine keeps it.
+type Job struct {
+	ID         string          `json:"id"`
+	Endpoint   string          `json:"endpoint"`
+	Status     Status          `json:"status"`
+	Input      json.RawMessage `json:"input,omitempty"`
+	Output     json.RawMessage `json:"output,omitempty"` // final output; while IN_PROGRESS the latest progress update
+	Error      json.RawMessage `json:"error,omitempty"`  // error value as the worker sent it (usually a JSON string)
+	Webhook    string          `json:"webhook,omitempty"`
+	Policy     Policy          `json:"policy"`
+	Sync       bool            `json:"sync,omitempty"`
+	WorkerID   string          `json:"workerId,omitempty"`
+	Retries    int             `json:"retries"`
+	StopPod    bool            `json:"stopPod,omitempty"`
+	IsStream   bool            `json:"isStream,omitempty"`
+	CreatedAt  time.Time       `json:"createdAt"`
+	StartedAt  time.Time       `json:"startedAt,omitzero"`
+	FinishedAt time.Time       `json:"finishedAt,omitzero"`
+}
+
+// DelayTime is the time spent queued (Runpod's delayTime), zero until taken.
+func (j *Job) DelayTime() time.Duration {
+	if j.StartedAt.IsZero() {
+		return 0
+	}
+	return j.StartedAt.Sub(j.CreatedAt)
+}
+
+// ExecutionTime is the time spent running (Runpod's executionTime).
+func (j *Job) ExecutionTime() time.Duration {
+	switch {
+	case j.StartedAt.IsZero():
+		return 0
+	case j.FinishedAt.IsZero():
+		return time.Since(j.StartedAt)
+	}
+	return j.FinishedAt.Sub(j.StartedAt)
+}
+
+// Result is a final job-done body from a worker.
+type Result struct {
+	Output   json.RawMessage // "output", may be absent
+	Error    json.RawMessage // "error"; a truthy error makes the job FAILED
+	StopPod  bool            // "stopPod": the worker wants to be replaced
+	IsStream bool            // isStream=true query parameter
+}
+
+// Health is /health for one endpoint.
+type Health struct {
+	Jobs    JobCounts    `json:"jobs"`
+	Workers WorkerCounts `json:"workers"`
+}
+
+// JobCounts are the job counters of /health.
+type JobCounts struct {
+	Completed  int `json:"completed"`
+	Failed     int `json:"failed"`
+	InProgress int `json:"inProgress"`
+	InQueue    int `json:"inQueue"`
+	Retried    int `json:"retried"`
+}
+
+// WorkerCounts are the worker counters of /health; every key is always sent.
+type WorkerCounts struct {
+	Idle         int `json:"idle"`
+	Initializing int `json:"initializing"`
+	Ready        int `json:"ready"`
+	Running      int `json:"running"`
+	Throttled    int `json:"throttled"`
+	Unhealthy    int `json:"unhealthy"`
+}
+
+// Worker is what the engine knows about one worker, from its takes and pings.
+type Worker struct {
+	ID       string    `json:"id"`
+	Endpoint string    `json:"endpoint"`
+	LastSeen time.Time `json:"lastSeen"`
+	Jobs     []string  `json:"jobs"` // jobs it holds
+}
+
+// EndpointSettings are the engine-relevant settings of one endpoint.
+type EndpointSettings struct {
+	ID string
+	// ExecutionTimeout is the default per-job execution timeout. Zero: 10 min.
+	ExecutionTimeout time.Duration
+}
+
+// Config configures Open.
+type Config struct {
+	// DataDir holds the embedded NATS server's storage. Required when NATSURL is empty.
+	DataDir string
+	// NATSURL connects to an external NATS cluster instead of embedding one. Default: embedded.
+	NATSURL string
+	// Replicas for streams and buckets on an external cluster. Default 3 for a cluster, 1 embedded.
+	Replicas int
+	// StrictSync makes the embedded server fsync every write. Default false (fsync on an interval).
+	StrictSync bool
+	// Retention is how long a /run result stays readable after it finishes. Default 30 min.
+	Retention time.Duration
+	// SyncRetention is the same for /runsync. Default 1 min.
+	SyncRetention time.Duration
+	// PingInterval is the interval workers ping at. Default 10 s.
+	PingInterval time.Duration
+	// WorkerLostAfter: a worker not seen for this long is lost. Default 3 × PingInterval.
+	WorkerLostAfter time.Duration
+	// MaxRetries is how many times a job is re-queued after its worker was lost. Default 2.
+	MaxRetries int
+	// MaxOutputBytes is the largest result kept. Default 20 MB.
+	MaxOutputBytes int
+	// Endpoints are the known endpoints; others are ErrNotFound.
+	Endpoints []EndpointSettings
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
