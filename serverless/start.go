@@ -1,0 +1,78 @@
+package serverless
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Start runs the worker and exits the process when it is done. It picks the
+// mode the way runpod-python does:
+//
+//   - --rp_serve_api: a local API server that behaves like an endpoint;
+//   - --test_input JSON given, or RUNPOD_WEBHOOK_GET_JOB unset: run one job
+//     locally (from the flag or ./test_input.json), print the result, exit
+//     0 on success and 1 on failure;
+//   - otherwise the production worker loop, which talks Runpod's worker
+//     protocol to the URLs in the RUNPOD_* environment, until SIGTERM.
+//
+// Unknown command-line flags are ignored and left for the program.
+func Start(cfg Config) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, cfg)
+	stop()
+	os.Exit(code)
+}
+
+// Run is Start without the process exit: it returns the exit code Start
+// would use. ctx cancellation is a shutdown request (as SIGTERM is for Start).
+func Run(ctx context.Context, cfg Config) int {
+	return run(ctx, cfg)
+}
+
+func run(ctx context.Context, cfg Config) int {
+	if cfg.Args == nil {
+		cfg.Args = os.Args[1:]
+	}
+	opts, err := parseFlags(cfg.Args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "serverless: %v\n", err)
+		return 2
+	}
+	if err := validateConfig(&cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "serverless: %v\n", err)
+		return 2
+	}
+	env := workerEnvFromOS()
+	log := newLogger(cfg.Logger, opts.logLevel, env)
+	printBanner(log)
+	switch {
+	case opts.serveAPI:
+		if err := serveLocalAPI(ctx, &cfg, log, opts); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("local API server: " + err.Error())
+			return 1
+		}
+		return 0
+	case opts.testInput != "" || env.getJobURL == "":
+		return runTestInput(ctx, &cfg, log, opts)
+	default:
+		if err := runWorker(ctx, &cfg, log, env); err != nil {
+			log.Error("worker: " + err.Error())
+			return 1
+		}
+		return 0
+	}
+}
+
+func validateConfig(cfg *Config) error {
+	switch {
+	case cfg.Handler == nil && cfg.StreamHandler == nil:
+		return errors.New("config: set Handler or StreamHandler")
+	case cfg.Handler != nil && cfg.StreamHandler != nil:
+		return errors.New("config: set only one of Handler and StreamHandler")
+	}
+	return nil
+}
