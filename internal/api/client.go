@@ -1,0 +1,187 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+)
+
+func (h *Handler) run(w http.ResponseWriter, r *http.Request, ep string) {
+	h.submit(w, r, ep, false)
+}
+
+func (h *Handler) runsync(w http.ResponseWriter, r *http.Request, ep string) {
+	h.submit(w, r, ep, true)
+}
+
+func (h *Handler) submit(w http.ResponseWriter, r *http.Request, ep string, sync bool) {
+	limit := h.cfg.RunBodyLimit
+	var wait time.Duration
+	if sync {
+		limit = h.cfg.RunsyncBodyLimit
+		var err error
+		if wait, err = parseWait(r, defaultRunsyncWait); err != nil {
+			writeRequestError(w, err)
+			return
+		}
+	}
+	body, err := readBody(w, r, limit)
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	req, err := DecodeSubmit(body)
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	req.Sync = sync
+	job, err := h.cfg.Engine.Submit(r.Context(), ep, req)
+	if err != nil {
+		h.engineError(w, r, "submit job", err, "endpoint", ep)
+		return
+	}
+	w.Header().Set(headerRequestID, job.ID)
+	if !sync {
+		writeJSON(w, http.StatusOK, SubmittedView{ID: job.ID, Status: job.Status})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	done, err := h.cfg.Engine.Wait(ctx, ep, job.ID)
+	if err != nil {
+		h.engineError(w, r, "wait for job "+job.ID, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ViewOf(done))
+}
+
+// jobID reads the {id} path value, answering 400 itself when it is invalid.
+func jobID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id, _, err := pathID(r, "id")
+	if err != nil {
+		writeRequestError(w, err)
+		return "", false
+	}
+	w.Header().Set(headerRequestID, id)
+	return id, true
+}
+
+func (h *Handler) status(w http.ResponseWriter, r *http.Request, ep string) {
+	id, ok := jobID(w, r)
+	if !ok {
+		return
+	}
+	job, err := h.cfg.Engine.Get(r.Context(), ep, id)
+	if err != nil {
+		h.engineError(w, r, "job "+id, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ViewOf(job))
+}
+
+func (h *Handler) statusSync(w http.ResponseWriter, r *http.Request, ep string) {
+	id, ok := jobID(w, r)
+	if !ok {
+		return
+	}
+	wait, err := parseWait(r, defaultRunsyncWait)
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	job, err := h.cfg.Engine.Wait(ctx, ep, id)
+	if err != nil {
+		h.engineError(w, r, "job "+id, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ViewOf(job))
+}
+
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, ep string) {
+	id, ok := jobID(w, r)
+	if !ok {
+		return
+	}
+	if strings.Contains(r.Header.Get("Accept"), contentTypeEventStream) {
+		h.streamSSE(w, r, ep, id)
+		return
+	}
+	wait := defaultStreamWait
+	if r.URL.Query().Get("wait") != "" {
+		var err error
+		if wait, err = parseWait(r, defaultStreamWait); err != nil {
+			writeRequestError(w, err)
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	job, chunks, err := h.cfg.Engine.ReadStream(ctx, ep, id)
+	if err != nil {
+		h.engineError(w, r, "stream of job "+id, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, streamViewOf(job, chunks))
+}
+
+func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, ep string) {
+	id, ok := jobID(w, r)
+	if !ok {
+		return
+	}
+	job, err := h.cfg.Engine.Cancel(r.Context(), ep, id)
+	if err != nil {
+		h.transitionError(w, r, ep, id, "cancel", "only IN_QUEUE and IN_PROGRESS jobs can be cancelled", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, SubmittedView{ID: job.ID, Status: job.Status})
+}
+
+func (h *Handler) retry(w http.ResponseWriter, r *http.Request, ep string) {
+	id, ok := jobID(w, r)
+	if !ok {
+		return
+	}
+	job, err := h.cfg.Engine.Retry(r.Context(), ep, id)
+	if err != nil {
+		h.transitionError(w, r, ep, id, "retry", "only FAILED and TIMED_OUT jobs can be retried", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, SubmittedView{ID: job.ID, Status: job.Status})
+}
+
+// transitionError answers a failed cancel or retry; a conflict names the
+// job's current state.
+func (h *Handler) transitionError(w http.ResponseWriter, r *http.Request, ep, id, verb, rule string, err error) {
+	if isConflict(err) {
+		msg := "cannot " + verb + " job " + id + ": " + rule
+		if job, gerr := h.cfg.Engine.Get(r.Context(), ep, id); gerr == nil {
+			msg = "cannot " + verb + " job " + id + ": it is " + string(job.Status) + "; " + rule
+		}
+		writeError(w, http.StatusConflict, msg)
+		return
+	}
+	h.engineError(w, r, verb+" job "+id, err)
+}
+
+func (h *Handler) purge(w http.ResponseWriter, r *http.Request, ep string) {
+	n, err := h.cfg.Engine.Purge(r.Context(), ep)
+	if err != nil {
+		h.engineError(w, r, "purge queue of "+ep, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, PurgeView{Removed: n, Status: "completed"})
+}
+
+func (h *Handler) health(w http.ResponseWriter, r *http.Request, ep string) {
+	hl, err := h.cfg.Engine.Health(r.Context(), ep)
+	if err != nil {
+		h.engineError(w, r, "health of "+ep, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, hl)
+}

@@ -1,0 +1,215 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/sluicehq/sluice/internal/engine"
+)
+
+// workerIDs reads the {worker} (and, with job, the {job}) path values and
+// the query, tolerating parameters appended to the path with a bare "&".
+func workerIDs(w http.ResponseWriter, r *http.Request, withJob bool) (worker, job string, q url.Values, ok bool) {
+	worker, extra, err := pathID(r, "worker")
+	if err != nil {
+		writeRequestError(w, err)
+		return "", "", nil, false
+	}
+	q = query(r, extra)
+	if withJob {
+		var jextra url.Values
+		if job, jextra, err = pathID(r, "job"); err != nil {
+			writeRequestError(w, err)
+			return "", "", nil, false
+		}
+		for k, vs := range jextra {
+			q[k] = append(q[k], vs...)
+		}
+	}
+	return worker, job, q, true
+}
+
+// takenJob is one job as job-take delivers it: {"id", "input", ...}.
+type takenJob struct {
+	ID      string          `json:"id"`
+	Input   json.RawMessage `json:"input"`
+	Webhook string          `json:"webhook,omitempty"`
+}
+
+func takenJobOf(j *engine.Job) takenJob {
+	in := j.Input
+	if len(in) == 0 {
+		in = json.RawMessage("null")
+	}
+	return takenJob{ID: j.ID, Input: in, Webhook: j.Webhook}
+}
+
+func (h *Handler) jobTake(w http.ResponseWriter, r *http.Request, ep string) {
+	worker, _, _, ok := workerIDs(w, r, false)
+	if !ok {
+		return
+	}
+	jobs, ok := h.take(w, r, ep, worker, 1)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, takenJobOf(jobs[0]))
+}
+
+func (h *Handler) jobTakeBatch(w http.ResponseWriter, r *http.Request, ep string) {
+	worker, _, q, ok := workerIDs(w, r, false)
+	if !ok {
+		return
+	}
+	n := 1
+	if v := q.Get("batch_size"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			writeError(w, http.StatusBadRequest, "batch_size must be a whole number, got "+quoteID(v))
+			return
+		}
+		n = min(max(n, 1), maxBatchSize)
+	}
+	jobs, ok := h.take(w, r, ep, worker, n)
+	if !ok {
+		return
+	}
+	out := make([]takenJob, 0, len(jobs))
+	for _, j := range jobs {
+		out = append(out, takenJobOf(j))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// take long-polls the engine for up to n jobs. It answers 204 itself when
+// none came within the hold, and reports whether jobs were taken.
+func (h *Handler) take(w http.ResponseWriter, r *http.Request, ep, worker string, n int) ([]*engine.Job, bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.TakeHold)
+	defer cancel()
+	jobs, err := h.cfg.Engine.Take(ctx, ep, worker, n)
+	if err != nil && !(errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil) {
+		h.engineError(w, r, "take job", err, slog.String(attrWorker, worker))
+		return nil, false
+	}
+	if len(jobs) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return nil, false
+	}
+	for _, j := range jobs {
+		h.log.LogAttrs(r.Context(), slog.LevelDebug, "job taken", slog.String(attrEndpoint, ep), slog.String(attrJob, j.ID), slog.String(attrWorker, worker))
+	}
+	return jobs, true
+}
+
+func (h *Handler) jobDone(w http.ResponseWriter, r *http.Request, ep string) {
+	worker, job, q, ok := workerIDs(w, r, true)
+	if !ok {
+		return
+	}
+	body, err := readBody(w, r, h.cfg.ResultBodyLimit)
+	if err != nil {
+		var re *requestError
+		if errors.As(err, &re) && re.code == http.StatusRequestEntityTooLarge {
+			// Fail the job explicitly rather than leave the client a silent
+			// success or a job stuck until its timeout.
+			msg, _ := json.Marshal("result exceeds the " + sizeString(h.cfg.ResultBodyLimit) + " job-done limit; return large outputs by URL")
+			if ferr := h.cfg.Engine.Finish(r.Context(), ep, worker, job, engine.Result{Error: msg}); ferr != nil {
+				h.log.LogAttrs(r.Context(), slog.LevelWarn, "fail oversize result", slog.String(attrJob, job), slog.Any(attrErr, ferr))
+			}
+		}
+		writeRequestError(w, err)
+		return
+	}
+	d, err := DecodeDone(body, q.Get("isStream") == "true")
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	if d.Progress {
+		err = h.cfg.Engine.Progress(r.Context(), ep, worker, job, d.Result.Output)
+	} else {
+		err = h.cfg.Engine.Finish(r.Context(), ep, worker, job, d.Result)
+	}
+	if err != nil {
+		h.engineError(w, r, "job-done for job "+job, err, slog.String(attrWorker, worker))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+func (h *Handler) jobStream(w http.ResponseWriter, r *http.Request, ep string) {
+	worker, job, _, ok := workerIDs(w, r, true)
+	if !ok {
+		return
+	}
+	body, err := readBody(w, r, h.cfg.ChunkBodyLimit)
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	out, err := DecodeChunk(body)
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	if err := h.cfg.Engine.AppendStream(r.Context(), ep, worker, job, out); err != nil {
+		h.engineError(w, r, "job-stream for job "+job, err, slog.String(attrWorker, worker))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// stopView is the job-stop answer.
+type stopView struct {
+	JobsToStop []string `json:"jobsToStop"`
+}
+
+func (h *Handler) jobStop(w http.ResponseWriter, r *http.Request, ep string) {
+	worker, _, _, ok := workerIDs(w, r, false)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.StopHold)
+	defer cancel()
+	ids, err := h.cfg.Engine.StopSignals(ctx, ep, worker)
+	if err != nil && !(errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil) {
+		h.engineError(w, r, "job-stop", err, slog.String(attrWorker, worker))
+		return
+	}
+	if len(ids) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, http.StatusOK, stopView{JobsToStop: ids})
+}
+
+func (h *Handler) ping(w http.ResponseWriter, r *http.Request, ep string) {
+	worker, _, q, ok := workerIDs(w, r, false)
+	if !ok {
+		return
+	}
+	var ids []string
+	for _, v := range q["job_id"] {
+		for id := range strings.SplitSeq(v, ",") {
+			if id = strings.TrimSpace(id); id != "" && len(id) <= maxIDLength {
+				ids = append(ids, id)
+			}
+		}
+	}
+	if q.Get("status") == "unhealthy" {
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "worker reports a failed fitness check",
+			slog.String(attrEndpoint, ep), slog.String(attrWorker, worker),
+			slog.String("check", truncate(q.Get("check"), 200)), slog.String("reason", truncate(q.Get("reason"), 300)))
+	}
+	if err := h.cfg.Engine.Ping(r.Context(), ep, worker, ids); err != nil {
+		h.engineError(w, r, "ping", err, slog.String(attrWorker, worker))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
