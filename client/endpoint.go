@@ -1,0 +1,271 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// Endpoint is a handle on one endpoint of a [Client]. Get it with
+// [Client.Endpoint]; it is safe for concurrent use.
+type Endpoint struct {
+	c  *Client
+	id string
+	// noStatusSync is set once the server answered /status-sync with 404
+	// or 405 while /status knew the job: Wait then polls /status.
+	noStatusSync atomic.Bool
+}
+
+// ID returns the endpoint id.
+func (e *Endpoint) ID() string { return e.id }
+
+func (e *Endpoint) path(op string, jobID ...string) string {
+	p := "/v2/" + url.PathEscape(e.id) + "/" + op
+	for _, s := range jobID {
+		p += "/" + url.PathEscape(s)
+	}
+	return p
+}
+
+// RequestOption sets a field of a /run or /runsync request, or tunes
+// [Endpoint.RunSync].
+type RequestOption func(*request)
+
+type request struct {
+	webhook  string
+	policy   Policy
+	fields   map[string]json.RawMessage
+	syncWait time.Duration
+	onUpdate func(*JobStatus)
+}
+
+// WithWebhook asks the server to POST the job's final status to url when
+// the job reaches a terminal state.
+func WithWebhook(url string) RequestOption { return func(r *request) { r.webhook = url } }
+
+// WithPolicy sets the job's execution policy.
+func WithPolicy(p Policy) RequestOption { return func(r *request) { r.policy = p } }
+
+// WithExecutionTimeout sets the policy's execution timeout alone.
+func WithExecutionTimeout(d time.Duration) RequestOption {
+	return func(r *request) { r.policy.ExecutionTimeout = d }
+}
+
+// WithTTL sets the policy's TTL (the job's whole lifetime) alone.
+func WithTTL(d time.Duration) RequestOption { return func(r *request) { r.policy.TTL = d } }
+
+// WithLowPriority marks the job low priority.
+func WithLowPriority() RequestOption { return func(r *request) { r.policy.LowPriority = true } }
+
+// WithField sets another top-level field of the request body, such as
+// "s3Config", which the server hands to the worker as is. It takes
+// precedence over the other options for the same key, but "input" cannot
+// be replaced.
+func WithField(key string, value json.RawMessage) RequestOption {
+	return func(r *request) {
+		if r.fields == nil {
+			r.fields = map[string]json.RawMessage{}
+		}
+		r.fields[key] = value
+	}
+}
+
+// WithSyncWait sets how long the server holds a /runsync request (the
+// "wait" query parameter) before RunSync falls back to waiting on the
+// job's status. Zero (the default) leaves it to the server: 90s on Runpod.
+func WithSyncWait(d time.Duration) RequestOption { return func(r *request) { r.syncWait = d } }
+
+// WithUpdates makes RunSync call fn with each status it sees while it
+// waits, as [OnUpdate] does for [Endpoint.Wait].
+func WithUpdates(fn func(*JobStatus)) RequestOption {
+	return func(r *request) { r.onUpdate = fn }
+}
+
+// body builds the request body: {"input": input, "webhook", "policy", ...}.
+// A nil input is sent as {}.
+func (r *request) body(input any) ([]byte, error) {
+	m := map[string]json.RawMessage{}
+	var in json.RawMessage
+	switch v := input.(type) {
+	case nil:
+		in = json.RawMessage(`{}`)
+	case json.RawMessage:
+		if !json.Valid(v) {
+			return nil, errors.New("encode input: invalid JSON")
+		}
+		in = v
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("encode input: %w", err)
+		}
+		in = b
+	}
+	if r.webhook != "" {
+		b, _ := json.Marshal(r.webhook)
+		m["webhook"] = b
+	}
+	if r.policy != (Policy{}) {
+		b, _ := json.Marshal(r.policy)
+		m["policy"] = b
+	}
+	for k, v := range r.fields {
+		if !json.Valid(v) {
+			return nil, fmt.Errorf("encode field %q: invalid JSON", k)
+		}
+		m[k] = v
+	}
+	m["input"] = in
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode request: %w", err)
+	}
+	return b, nil
+}
+
+func newRequest(opts []RequestOption) *request {
+	r := &request{}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// Run submits a job with input as the handler's input (any value that
+// encodes to JSON; a json.RawMessage is sent as is) and returns at once
+// with the job's id and status (IN_QUEUE). It is not retried.
+func (e *Endpoint) Run(ctx context.Context, input any, opts ...RequestOption) (*JobStatus, error) {
+	body, err := newRequest(opts).body(input)
+	if err != nil {
+		return nil, fmt.Errorf("run on %s: %w", e.id, err)
+	}
+	st, err := e.statusCall(ctx, call{method: http.MethodPost, path: e.path("run"), body: body})
+	if err != nil {
+		return nil, fmt.Errorf("run on %s: %w", e.id, err)
+	}
+	return st, nil
+}
+
+// RunSync submits a job and waits for it to finish. The server holds the
+// /runsync request (see [WithSyncWait]); if the job is not finished when
+// the server answers, RunSync goes on as [Endpoint.Wait] does until the job
+// is terminal or ctx ends. A job that failed is not an error of the call:
+// check the result's Err method.
+func (e *Endpoint) RunSync(ctx context.Context, input any, opts ...RequestOption) (*JobStatus, error) {
+	r := newRequest(opts)
+	body, err := r.body(input)
+	if err != nil {
+		return nil, fmt.Errorf("runsync on %s: %w", e.id, err)
+	}
+	var q url.Values
+	if r.syncWait > 0 {
+		q = url.Values{"wait": {strconv.FormatInt(r.syncWait.Milliseconds(), 10)}}
+	}
+	st, err := e.statusCall(ctx, call{method: http.MethodPost, path: e.path("runsync"), query: q, body: body})
+	if err != nil {
+		// Runpod may answer a FAILED /runsync job with a 4xx whose body is
+		// the job's status: that is a result, not a failed call.
+		var ae *APIError
+		if errors.As(err, &ae) {
+			if s, ok := parseStatus(ae.Body); ok {
+				return s, nil
+			}
+		}
+		return nil, fmt.Errorf("runsync on %s: %w", e.id, err)
+	}
+	if r.onUpdate != nil {
+		r.onUpdate(st)
+	}
+	if st.Status.Terminal() {
+		return st, nil
+	}
+	return e.Wait(ctx, st.ID, OnUpdate(r.onUpdate))
+}
+
+// Status fetches a job's status. A job that never existed or has expired
+// gives an error matching [ErrNotFound].
+func (e *Endpoint) Status(ctx context.Context, jobID string) (*JobStatus, error) {
+	st, err := e.statusCall(ctx, call{method: http.MethodGet, path: e.path("status", jobID), idempotent: true})
+	if err != nil {
+		return nil, fmt.Errorf("status job %s: %w", jobID, err)
+	}
+	return st, nil
+}
+
+// Cancel cancels a queued or running job and returns its status. It is not
+// retried.
+func (e *Endpoint) Cancel(ctx context.Context, jobID string) (*JobStatus, error) {
+	st, err := e.statusCall(ctx, call{method: http.MethodPost, path: e.path("cancel", jobID)})
+	if err != nil {
+		return nil, fmt.Errorf("cancel job %s: %w", jobID, err)
+	}
+	return st, nil
+}
+
+// Retry puts a FAILED or TIMED_OUT job back in the queue (same id, same
+// input) and returns its status.
+func (e *Endpoint) Retry(ctx context.Context, jobID string) (*JobStatus, error) {
+	st, err := e.statusCall(ctx, call{method: http.MethodPost, path: e.path("retry", jobID)})
+	if err != nil {
+		return nil, fmt.Errorf("retry job %s: %w", jobID, err)
+	}
+	return st, nil
+}
+
+// Health fetches the endpoint's job and worker counters.
+func (e *Endpoint) Health(ctx context.Context) (*Health, error) {
+	b, err := e.c.do(ctx, call{method: http.MethodGet, path: e.path("health"), idempotent: true})
+	if err != nil {
+		return nil, fmt.Errorf("health of %s: %w", e.id, err)
+	}
+	h := &Health{}
+	if err := json.Unmarshal(b, h); err != nil {
+		return nil, fmt.Errorf("health of %s: decode response: %w", e.id, err)
+	}
+	h.Raw = b
+	return h, nil
+}
+
+// PurgeQueue removes every queued job of the endpoint; running jobs go on.
+// It is not retried.
+func (e *Endpoint) PurgeQueue(ctx context.Context) (*PurgeResult, error) {
+	b, err := e.c.do(ctx, call{method: http.MethodPost, path: e.path("purge-queue")})
+	if err != nil {
+		return nil, fmt.Errorf("purge queue of %s: %w", e.id, err)
+	}
+	p := &PurgeResult{}
+	if err := json.Unmarshal(b, p); err != nil {
+		return nil, fmt.Errorf("purge queue of %s: decode response: %w", e.id, err)
+	}
+	p.Raw = b
+	return p, nil
+}
+
+// statusCall sends a call whose answer is a job status.
+func (e *Endpoint) statusCall(ctx context.Context, cl call) (*JobStatus, error) {
+	b, err := e.c.do(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	st, ok := parseStatus(b)
+	if !ok {
+		return nil, fmt.Errorf("decode response: not a job status: %.200s", b)
+	}
+	return st, nil
+}
+
+// parseStatus decodes a job status body that has at least an id and a
+// status.
+func parseStatus(b []byte) (*JobStatus, bool) {
+	st := &JobStatus{}
+	if err := json.Unmarshal(b, st); err != nil || st.ID == "" || st.Status == "" {
+		return nil, false
+	}
+	return st, true
+}

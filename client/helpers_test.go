@@ -1,0 +1,98 @@
+package client_test
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sluicehq/sluice/client"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// seen is one request as the fake server received it.
+type seen struct {
+	Method string
+	Path   string
+	Raw    string // escaped path
+	Query  string
+	Header http.Header
+	Body   []byte
+}
+
+// fake is an httptest server on 127.0.0.1 that records requests and
+// answers them with handle.
+type fake struct {
+	t      testing.TB
+	srv    *httptest.Server
+	mu     sync.Mutex
+	reqs   []seen
+	handle func(w http.ResponseWriter, r *http.Request, n int) // n: 0-based request number
+}
+
+func newFake(t testing.TB, handle func(w http.ResponseWriter, r *http.Request, n int)) *fake {
+	t.Helper()
+	f := &fake{t: t, handle: handle}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		n := len(f.reqs)
+		f.reqs = append(f.reqs, seen{r.Method, r.URL.Path, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Clone(), body})
+		f.mu.Unlock()
+		f.handle(w, r, n)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fake) requests() []seen {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]seen(nil), f.reqs...)
+}
+
+// client returns a client for the fake with fast retries and polls.
+func (f *fake) client(opts ...client.Option) *client.Client {
+	base := []client.Option{
+		client.WithBackoff(time.Millisecond, 5*time.Millisecond),
+		client.WithPollInterval(time.Millisecond, 5*time.Millisecond),
+	}
+	return client.New(f.srv.URL, "test-key", append(base, opts...)...)
+}
+
+func reply(w http.ResponseWriter, code int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	io.WriteString(w, body)
+}
+
+// golden compares got with testdata/name.golden, rewriting it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden (run with -update to create): %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s mismatch\n got: %s\nwant: %s", path, got, want)
+	}
+}
