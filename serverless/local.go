@@ -1,0 +1,141 @@
+package serverless
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+)
+
+// testInputFile is read when --test_input is not given.
+const testInputFile = "test_input.json"
+
+// localTestID is the job id used in test_input mode when the job has none.
+const localTestID = "local_test"
+
+// runTestInput runs one job locally, from --test_input or ./test_input.json,
+// and returns the process exit code: 0 when the job completed, 1 otherwise.
+//
+// Unlike runpod-python it iterates stream handlers and prints everything as
+// JSON lines on stdout, each in the shape Runpod's API would return: one
+// /stream-like line per chunk, one /status-like line per progress update,
+// and a final /status-like line with the result.
+func runTestInput(ctx context.Context, cfg *Config, log *slog.Logger, opts options) int {
+	return runTestInputTo(ctx, cfg, log, opts, os.Stdout)
+}
+
+func runTestInputTo(ctx context.Context, cfg *Config, log *slog.Logger, opts options, stdout io.Writer) int {
+	job, err := loadTestJob(opts.testInput)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			log.Warn(testInputFile + " not found, exiting.")
+		} else {
+			log.Error(err.Error())
+		}
+		return 1
+	}
+	log.Debug("Started.", "job_id", job.ID)
+	w := &lineWriter{w: stdout}
+	started := time.Now()
+	res, payload := execJob(ctx, cfg, job, execOptions{
+		onChunk: func(_ context.Context, chunk json.RawMessage) error {
+			return w.line(streamLine{ID: job.ID, Status: statusInProgress, Stream: []streamChunk{{Output: chunk}}})
+		},
+		onProgress: func(_ context.Context, progress json.RawMessage) error {
+			return w.line(statusLine{ID: job.ID, Status: statusInProgress, Output: progress})
+		},
+	})
+	if payload != nil {
+		log.Error("Captured Handler Exception\n" + payload.indented())
+	}
+	final := statusLine{ID: job.ID, Status: statusCompleted, ExecutionTime: millis(time.Since(started)), Output: res.Output}
+	if res.Failed {
+		final.Status, final.Output = statusFailed, nil
+		final.Error = jsonField(res.Body, "error")
+	}
+	if err := w.line(final); err != nil {
+		log.Error(err.Error())
+		return 1
+	}
+	if res.StopPod {
+		log.Info(fmt.Sprintf("Job %s asked for a worker refresh (stopPod); the platform would replace this worker.", job.ID))
+	}
+	if res.Failed {
+		log.Error(fmt.Sprintf("Job %s failed with error: %s", job.ID, res.Error))
+		return 1
+	}
+	log.Info(fmt.Sprintf("Job %s completed successfully.", job.ID))
+	log.Info("Local testing complete, exiting.")
+	return 0
+}
+
+// loadTestJob reads the test job from the --test_input value, or from
+// ./test_input.json when it is empty. The job must be a JSON object with a
+// non-null "input"; "id" defaults to "local_test".
+func loadTestJob(flagValue string) (*Job, error) {
+	data, source := []byte(flagValue), "--test_input"
+	if flagValue == "" {
+		var err error
+		if data, err = os.ReadFile(testInputFile); err != nil {
+			return nil, fmt.Errorf("read %s: %w", testInputFile, err)
+		}
+		source = testInputFile
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return nil, fmt.Errorf("%s is not a JSON object: %v", source, err)
+	}
+	if fields == nil {
+		return nil, fmt.Errorf("%s is not a JSON object: got null", source)
+	}
+	if in, ok := fields["input"]; !ok || bytes.Equal(bytes.TrimSpace(in), []byte("null")) {
+		return nil, errors.New("Job has no input parameter. Unable to run.")
+	}
+	if _, ok := fields["id"]; !ok {
+		fields["id"] = json.RawMessage(`"` + localTestID + `"`)
+		var err error
+		if data, err = json.Marshal(fields); err != nil {
+			return nil, fmt.Errorf("%s: %w", source, err)
+		}
+	}
+	job, err := ParseJob(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	return job, nil
+}
+
+// jsonField returns one top-level field of a JSON object, nil when absent.
+func jsonField(body []byte, name string) json.RawMessage {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return nil
+	}
+	return fields[name]
+}
+
+// lineWriter writes one JSON value per line; it is safe for concurrent use.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) line(v any) error {
+	data, err := marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode result line: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, err := l.w.Write(append(data, '\n')); err != nil {
+		return fmt.Errorf("write result line: %w", err)
+	}
+	return nil
+}
