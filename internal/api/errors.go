@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/sluicehq/sluice/internal/engine"
 )
@@ -18,15 +20,20 @@ type errorBody struct {
 
 // writeJSON writes v with status code. Encoding errors are impossible for
 // the types used here except on a broken connection, which nothing can fix.
+// HTML escaping is off: outputs reach clients as the worker wrote them.
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		code = http.StatusInternalServerError
-		b = []byte(`{"error":"` + errInternalMessage + `"}`)
+		buf.Reset()
+		buf.WriteString(`{"error":"` + errInternalMessage + `"}` + "\n")
 	}
 	w.Header().Set("Content-Type", contentTypeJSON)
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(buf.Bytes())
 }
 
 // writeError writes {"error": msg} with code.
