@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/client"
+)
+
+func TestLiveRender(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	l := liveState{start: t0}
+
+	steps := []struct {
+		observe *client.JobStatus
+		at      time.Duration
+		now     time.Duration
+		width   int
+		want    string
+	}{
+		{nil, 0, 50 * time.Millisecond, 100, "⠋ SUBMITTING   queued 50ms"},
+		{&client.JobStatus{ID: "job-1", Status: client.StatusInQueue}, 100 * time.Millisecond, 1500 * time.Millisecond, 100,
+			"⠴ IN_QUEUE     job-1  queued 1.5s"},
+		{&client.JobStatus{ID: "job-1", Status: client.StatusInProgress, DelayTime: 2100}, 2200 * time.Millisecond, 5200 * time.Millisecond, 100,
+			"⠹ IN_PROGRESS  job-1  queued 2.1s  running 3.0s"},
+		{&client.JobStatus{ID: "job-1", Status: client.StatusInProgress, DelayTime: 2100, ExecutionTime: 4000,
+			Output: json.RawMessage(`{"step": 3, "of": 10}`)}, 6 * time.Second, 6500 * time.Millisecond, 100,
+			`⠴ IN_PROGRESS  job-1  queued 2.1s  running 4.5s  progress {"step":3,"of":10}`},
+		{nil, 0, 125 * time.Second, 40, "⠋ IN_PROGRESS  job-1  queued 2.1s  run…"},
+		{&client.JobStatus{ID: "job-1", Status: client.StatusCompleted, DelayTime: 2100, ExecutionTime: 3_725_000,
+			Output: json.RawMessage(`"done"`)}, 3800 * time.Second, 3800 * time.Second, 100,
+			"⠋ COMPLETED    job-1  queued 2.1s  running 1h02m"},
+	}
+	for i, s := range steps {
+		if s.observe != nil {
+			l.observe(s.observe, at(s.at))
+		}
+		if got := l.render(at(s.now), s.width); got != s.want {
+			t.Errorf("step %d:\n got %q\nwant %q", i, got, s.want)
+		}
+	}
+}
+
+func TestLiveRenderWithoutServerTimes(t *testing.T) {
+	// A server that sends no delayTime/executionTime: times come from the
+	// local clock (first IN_PROGRESS seen).
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	l := liveState{jobID: "j", start: t0}
+	l.observe(&client.JobStatus{ID: "j", Status: client.StatusInProgress}, t0.Add(3*time.Second))
+	got := l.render(t0.Add(65*time.Second), 200)
+	if want := "⠋ IN_PROGRESS  j  queued 3.0s  running 1m02s"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		-time.Second:                     "0ms",
+		850 * time.Millisecond:           "850ms",
+		3400 * time.Millisecond:          "3.4s",
+		125 * time.Second:                "2m05s",
+		time.Hour + 2*time.Minute + 59e9: "1h02m",
+	} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
