@@ -142,21 +142,33 @@ func failure(cfg *Config, err error, stopPod bool) outcome {
 // unencodable chunk or a panic ends the stream with a plain-string error.
 func runStream(ctx context.Context, cfg *Config, job *Job, sink jobSink) (o outcome) {
 	aggregate := []json.RawMessage{}
+	// ended is the outcome decided inside the loop. An iterator that
+	// ignores yield's false return panics in the range statement; the
+	// decided outcome then stands.
+	var ended *outcome
+	end := func(e outcome) outcome {
+		ended = &e
+		return e
+	}
 	defer func() {
 		if r := recover(); r != nil {
+			if ended != nil {
+				o = *ended
+				return
+			}
 			o = streamFailure(cfg, &panicError{value: r, stack: debug.Stack()}, nil)
 		}
 	}()
 	for v, err := range cfg.StreamHandler(ctx, job) {
 		if err != nil {
-			return streamFailure(cfg, err, debug.Stack())
+			return end(streamFailure(cfg, err, debug.Stack()))
 		}
 		if dict, ok := asDict(v); ok && truthy(dict[keyError]) {
-			return streamErrorValue(cfg, dict[keyError])
+			return end(streamErrorValue(cfg, dict[keyError]))
 		}
 		raw, encErr := marshal(v)
 		if encErr != nil {
-			return streamFailure(cfg, fmt.Errorf("job %s: stream chunk cannot be encoded as JSON: %w", job.ID, encErr), debug.Stack())
+			return end(streamFailure(cfg, fmt.Errorf("job %s: stream chunk cannot be encoded as JSON: %w", job.ID, encErr), debug.Stack()))
 		}
 		if cfg.ReturnAggregateStream {
 			aggregate = append(aggregate, raw)
