@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/internal/server"
+)
+
+const groupServer = "server"
+
+// serverFlags are the flags serve and worker-env share: they must agree for
+// worker-env to print the key and interval the server uses.
+type serverFlags struct {
+	addr, dataDir, config string
+	endpoints             []string
+	pingInterval          time.Duration
+}
+
+func (f *serverFlags) register(c *cobra.Command, addrHelp string) {
+	c.Flags().StringVar(&f.addr, "addr", server.DefaultAddr, addrHelp)
+	c.Flags().StringVar(&f.dataDir, "data-dir", server.DefaultDataDir, "data directory: embedded NATS storage and generated worker keys")
+	c.Flags().StringVar(&f.config, "config", "", "config file (sluice.yaml): API keys, worker key, endpoints and their workers")
+	c.Flags().StringArrayVar(&f.endpoints, "endpoint", nil, "endpoint id to serve when there is no --config (repeatable; default: one endpoint named \""+server.DefaultEndpoint+"\")")
+	c.Flags().DurationVar(&f.pingInterval, "ping-interval", 0, "interval workers ping at (RUNPOD_PING_INTERVAL); default: the config's pingIntervalMs, 10s")
+}
+
+func addServerCommands(root *cobra.Command, s streams) {
+	root.AddGroup(&cobra.Group{ID: groupServer, Title: "Server commands:"})
+	root.AddCommand(serveCommand(s), workerEnvCommand(s), benchCommand(s))
+}
+
+func serveCommand(s streams) *cobra.Command {
+	var (
+		f                                         serverFlags
+		natsURL                                   string
+		strict, debug                             bool
+		retention, syncRetention, lostAfter, hold time.Duration
+		maxRetries                                int
+	)
+	c := &cobra.Command{
+		Use:     "serve",
+		GroupID: groupServer,
+		Short:   "Run the Sluice server: Runpod's /v2 client API and worker API over the job engine",
+		Long: `Run the Sluice server: Runpod's queue-based /v2 client API (run, runsync,
+status, stream, cancel, retry, purge-queue, health) and the worker API that
+runpod-python and Go serverless workers call (job-take, job-done, job-stream,
+job-stop, ping), over a durable job engine (embedded NATS JetStream in
+--data-dir, or an external cluster with --nats-url).
+
+Endpoints come from --config (sluice.yaml). Without a config file, each
+--endpoint ID serves one endpoint with default settings; with neither, one
+endpoint named "default" is served. Its workers are started elsewhere: point
+them at the server with the environment from "sluice worker-env ENDPOINT".
+
+Client auth: "Authorization: Bearer <key>" (or the bare key) checked against
+apiKeys in the config plus $SLUICE_API_KEYS (comma-separated). With no key
+configured the client API accepts any request, and serve therefore refuses
+to listen on anything but a loopback address.
+
+Worker auth: each endpoint has a worker key (the config's workerKey, else a
+random key generated once and kept in --data-dir). It opens only that
+endpoint's worker routes, never the client API.`,
+		Example: `  sluice serve                                  # endpoint "default" on 127.0.0.1:8080
+  sluice serve --endpoint echo --endpoint sd    # two endpoints, no config file
+  SLUICE_API_KEYS=secret sluice serve --addr 0.0.0.0:8080 --config sluice.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelInfo
+			if debug {
+				level = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: level}))
+			opts := server.Options{
+				Addr: f.addr, DataDir: f.dataDir, ConfigPath: f.config, Endpoints: f.endpoints,
+				NATSURL: natsURL, StrictSync: strict, TakeHold: hold, Logger: log,
+				Overrides: server.Overrides{
+					PingInterval: f.pingInterval, WorkerLostAfter: lostAfter,
+					Retention: retention, SyncRetention: syncRetention,
+				},
+			}
+			if cmd.Flags().Changed("max-retries") {
+				opts.Overrides.MaxRetries = &maxRetries
+			}
+			return server.Serve(cmd.Context(), opts)
+		},
+	}
+	f.register(c, "listen address; without client API keys only loopback addresses are allowed")
+	fl := c.Flags()
+	fl.StringVar(&natsURL, "nats-url", "", "external NATS cluster URL (JetStream); default: embedded NATS in --data-dir")
+	fl.BoolVar(&strict, "strict-sync", false, "fsync every write of the embedded NATS (survives power loss; slower)")
+	fl.DurationVar(&retention, "retention", 0, "how long /run results stay readable (default: the config's retention, 30m)")
+	fl.DurationVar(&syncRetention, "sync-retention", 0, "how long /runsync results stay readable (default: the config's syncRetention, 1m)")
+	fl.DurationVar(&lostAfter, "worker-lost-after", 0, "a worker silent this long is lost and its jobs requeued (default 3 × ping interval)")
+	fl.IntVar(&maxRetries, "max-retries", 2, "requeues of a job after its worker was lost, before it FAILs with \"worker lost\" (default: the config's maxRetries)")
+	fl.DurationVar(&hold, "take-hold", 0, "how long an idle worker's job-take request is held before 204 (default 30s)")
+	fl.BoolVar(&debug, "debug", false, "log at debug level")
+	return c
+}
+
+func workerEnvCommand(s streams) *cobra.Command {
+	var (
+		f        serverFlags
+		workerID string
+	)
+	c := &cobra.Command{
+		Use:     "worker-env ENDPOINT",
+		GroupID: groupServer,
+		Short:   "Print the RUNPOD_* environment a worker of ENDPOINT needs to reach this server",
+		Long: `Print the RUNPOD_* environment a worker needs to serve ENDPOINT on a Sluice
+server, as KEY='value' lines a POSIX shell can source: the job-take, job-done,
+job-stream and ping URL templates, the worker key (RUNPOD_AI_API_KEY), a
+worker id (RUNPOD_POD_ID, random unless --worker-id), the endpoint id and the
+ping interval.
+
+Use the same --config, --data-dir and --ping-interval as "sluice serve" so
+the key and interval match; --addr is the address the worker reaches the
+server at. Every worker process needs its own RUNPOD_POD_ID.`,
+		Example: `  set -a; . <(sluice worker-env echo); set +a; ./my-go-worker
+  sluice worker-env echo --addr 10.0.0.5:8080 --worker-id gpu0 > worker.env`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, err := server.WorkerEnv(server.WorkerEnvOptions{
+				Endpoint: args[0], Addr: f.addr, ConfigPath: f.config, DataDir: f.dataDir,
+				Endpoints: f.endpoints, WorkerID: workerID,
+				Overrides: server.Overrides{PingInterval: f.pingInterval},
+			})
+			if err != nil {
+				return err
+			}
+			var b strings.Builder
+			for _, kv := range env {
+				b.WriteString(server.ShellQuote(kv))
+				b.WriteByte('\n')
+			}
+			_, err = fmt.Fprint(s.out, b.String())
+			return err
+		},
+	}
+	f.register(c, "address (host:port or base URL) workers reach the server at")
+	c.Flags().StringVar(&workerID, "worker-id", "", "worker id (RUNPOD_POD_ID); default: random")
+	return c
+}

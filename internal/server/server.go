@@ -1,0 +1,207 @@
+// Package server assembles `sluice serve`: it loads the config, opens the
+// job engine, sets up client and worker keys, serves the /v2 API and shuts
+// everything down gracefully. It also computes the worker environment that
+// `sluice worker-env` prints.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/api"
+	"github.com/sluicehq/sluice/internal/engine"
+)
+
+// Defaults of Options.
+const (
+	DefaultAddr            = "127.0.0.1:8080"
+	DefaultDataDir         = "./sluice-data"
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// Options configure Serve. The zero value serves one endpoint named
+// "default" on 127.0.0.1:8080 with data in ./sluice-data.
+type Options struct {
+	// Addr is the listen address. Defaults to 127.0.0.1:8080. Without any
+	// client API key configured only loopback addresses are allowed.
+	Addr string
+	// DataDir holds the embedded NATS storage and the generated worker keys.
+	// Defaults to ./sluice-data.
+	DataDir string
+	// ConfigPath is the sluice.yaml to load. Default: none; endpoints then
+	// come from Endpoints.
+	ConfigPath string
+	// Endpoints are the endpoint ids to serve without a config file.
+	// Defaults to ["default"]. Not allowed together with ConfigPath.
+	Endpoints []string
+	// NATSURL connects to an external NATS cluster. Default: embedded NATS.
+	NATSURL string
+	// StrictSync fsyncs every write of the embedded NATS. Default false.
+	StrictSync bool
+	// Overrides replace config-file values (for flags and tests).
+	Overrides Overrides
+	// TakeHold is how long job-take long polls are held. Defaults to 30 s.
+	TakeHold time.Duration
+	// ShutdownTimeout bounds graceful shutdown. Defaults to 10 s.
+	ShutdownTimeout time.Duration
+	// Ready, when set, is called with the bound address once the server
+	// accepts connections.
+	Ready func(addr string)
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Overrides replace values of the config file. Zero fields keep the file's
+// values (or its defaults).
+type Overrides struct {
+	// PingInterval is the workers' RUNPOD_PING_INTERVAL.
+	PingInterval time.Duration
+	// WorkerLostAfter: a worker silent this long is lost. Default 3 × PingInterval.
+	WorkerLostAfter time.Duration
+	// Retention keeps /run results readable this long.
+	Retention time.Duration
+	// SyncRetention keeps /runsync results readable this long.
+	SyncRetention time.Duration
+	// MaxRetries caps requeues after a lost worker; nil keeps the file's value.
+	MaxRetries *int
+}
+
+func (o *Options) defaults() {
+	if o.Addr == "" {
+		o.Addr = DefaultAddr
+	}
+	if o.DataDir == "" {
+		o.DataDir = DefaultDataDir
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Serve runs the server until ctx ends, then shuts down gracefully: long
+// polls are released, in-flight requests finish (up to ShutdownTimeout) and
+// the engine is closed. Every accepted job is durable in the engine before
+// its id is returned, so a crash at any point loses none.
+func Serve(ctx context.Context, opts Options) error {
+	opts.defaults()
+	log := opts.Logger
+	s, err := loadSettings(opts.ConfigPath, opts.Endpoints, opts.Overrides)
+	if err != nil {
+		return err
+	}
+	keys, err := s.apiKeys(opts.DataDir)
+	if err != nil {
+		return err
+	}
+	var open []string
+	for _, ep := range s.file.Endpoints {
+		if keys.Open(ep.ID) {
+			open = append(open, ep.ID)
+		}
+	}
+	if len(open) > 0 {
+		if !isLoopback(opts.Addr) {
+			return fmt.Errorf("refusing to listen on %s: no client API key is configured for endpoint(s) %v, so anyone who can reach the port could submit jobs; set apiKeys in the config file or %s, or listen on 127.0.0.1", opts.Addr, open, EnvAPIKeys)
+		}
+		log.Warn("no client API key configured: the client API accepts requests without a key, so Sluice listens on loopback only; set apiKeys or "+EnvAPIKeys+" to listen elsewhere",
+			"endpoints", open)
+	}
+
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	eng, err := engine.Open(ctx, engine.Config{
+		DataDir:         opts.DataDir,
+		NATSURL:         opts.NATSURL,
+		StrictSync:      opts.StrictSync,
+		Retention:       s.retention,
+		SyncRetention:   s.syncRetention,
+		PingInterval:    s.pingInterval,
+		WorkerLostAfter: opts.Overrides.WorkerLostAfter,
+		MaxRetries:      s.maxRetries,
+		Endpoints:       s.engineEndpoints(),
+		Logger:          log,
+	})
+	if err != nil {
+		return fmt.Errorf("open job engine: %w", err)
+	}
+	defer func() {
+		if cerr := eng.Close(); cerr != nil {
+			log.Error("close job engine", "err", cerr)
+		}
+	}()
+
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	// baseCtx ends before Shutdown so that long polls (job-take, job-stop,
+	// runsync, stream) return at once instead of holding shutdown up.
+	baseCtx, release := context.WithCancel(context.WithoutCancel(ctx))
+	defer release()
+	srv := &http.Server{
+		Handler: api.New(api.Config{
+			Engine:   eng,
+			Keys:     keys,
+			TakeHold: opts.TakeHold,
+			Logger:   log,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	addr := ln.Addr().String()
+	ids := make([]string, 0, len(s.file.Endpoints))
+	for _, ep := range s.file.Endpoints {
+		ids = append(ids, ep.ID)
+	}
+	log.Info("sluice serving", "addr", "http://"+addr, "endpoints", ids, "dataDir", opts.DataDir)
+	if opts.Ready != nil {
+		opts.Ready(addr)
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	release()
+	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("shut down http server: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve http: %w", err)
+	}
+	return nil
+}
+
+// apiKeys are the client and worker keys of s.
+func (s *settings) apiKeys(dataDir string) (api.Keys, error) {
+	wk, err := workerKeys(dataDir, s.file)
+	if err != nil {
+		return api.Keys{}, err
+	}
+	k := api.Keys{Client: s.clientKeys(), Worker: wk, EndpointClient: map[string][]string{}}
+	for _, ep := range s.file.Endpoints {
+		if len(ep.APIKeys) > 0 {
+			k.EndpointClient[ep.ID] = ep.APIKeys
+		}
+	}
+	return k, nil
+}
