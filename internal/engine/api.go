@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"time"
 )
 
@@ -46,6 +47,7 @@ var (
 	ErrNotOwner = errors.New("not the job's owner") // worker posting for a job it does not hold (late or lost worker)
 	ErrTooLarge = errors.New("too large")           // payload over a limit
 	ErrClosed   = errors.New("engine closed")
+	ErrInvalid  = errors.New("invalid request") // e.g. a submit without input
 )
 
 // Policy is the per-job policy from the request body (Runpod's "policy").
@@ -70,22 +72,24 @@ type SubmitRequest struct {
 
 // Job is a job record as the engine keeps it.
 type Job struct {
-	ID         string          `json:"id"`
-	Endpoint   string          `json:"endpoint"`
-	Status     Status          `json:"status"`
-	Input      json.RawMessage `json:"input,omitempty"`
-	Output     json.RawMessage `json:"output,omitempty"` // final output; while IN_PROGRESS the latest progress update
-	Error      json.RawMessage `json:"error,omitempty"`  // error value as the worker sent it (usually a JSON string)
-	Webhook    string          `json:"webhook,omitempty"`
-	Policy     Policy          `json:"policy"`
-	Sync       bool            `json:"sync,omitempty"`
-	WorkerID   string          `json:"workerId,omitempty"`
-	Retries    int             `json:"retries"`
-	StopPod    bool            `json:"stopPod,omitempty"`
-	IsStream   bool            `json:"isStream,omitempty"`
-	CreatedAt  time.Time       `json:"createdAt"`
-	StartedAt  time.Time       `json:"startedAt,omitzero"`
-	FinishedAt time.Time       `json:"finishedAt,omitzero"`
+	ID       string          `json:"id"`
+	Endpoint string          `json:"endpoint"`
+	Status   Status          `json:"status"`
+	Input    json.RawMessage `json:"input,omitempty"`
+	Output   json.RawMessage `json:"output,omitempty"` // final output; while IN_PROGRESS the latest progress update
+	Error    json.RawMessage `json:"error,omitempty"`  // error value as the worker sent it (usually a JSON string)
+	Webhook  string          `json:"webhook,omitempty"`
+	Policy   Policy          `json:"policy"`
+	Sync     bool            `json:"sync,omitempty"`
+	// Extra holds the other top-level request fields (e.g. s3Config), handed to the worker as-is.
+	Extra      map[string]json.RawMessage `json:"extra,omitempty"`
+	WorkerID   string                     `json:"workerId,omitempty"`
+	Retries    int                        `json:"retries"`
+	StopPod    bool                       `json:"stopPod,omitempty"`
+	IsStream   bool                       `json:"isStream,omitempty"`
+	CreatedAt  time.Time                  `json:"createdAt"`
+	StartedAt  time.Time                  `json:"startedAt,omitzero"`
+	FinishedAt time.Time                  `json:"finishedAt,omitzero"`
 }
 
 // DelayTime is the time spent queued (Runpod's delayTime), zero until taken.
@@ -181,4 +185,26 @@ type Config struct {
 	Endpoints []EndpointSettings
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// AckWait is how long a queue message fetched by a replica that then died
+	// stays invisible before another replica may take it. Default 30 s.
+	AckWait time.Duration
+	// ReaperInterval is how often the reaper looks for timed-out jobs and lost
+	// workers. Default PingInterval / 2, at most 5 s.
+	ReaperInterval time.Duration
+	// WebhookRetries is how many times a failed webhook is tried again. Default 2 (3 tries).
+	WebhookRetries int
+	// WebhookRetryDelay is the wait between webhook tries. Default 10 s.
+	WebhookRetryDelay time.Duration
+	// WebhookTimeout bounds one webhook request. Default 10 s.
+	WebhookTimeout time.Duration
+	// WebhookClient sends webhooks. Default: an http.Client with WebhookTimeout.
+	WebhookClient *http.Client
+}
+
+// QueueStats are the queue figures the autoscaler works from.
+type QueueStats struct {
+	Queued          int           // normal-priority jobs waiting
+	QueuedLow       int           // low-priority jobs waiting
+	InProgress      int           // jobs held by workers
+	OldestQueuedAge time.Duration // age of the oldest normal-priority waiting message, 0 if none
 }

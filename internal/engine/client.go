@@ -1,0 +1,531 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Submit stores a new job and queues it. It returns only once the job is
+// durably stored and queued, so a returned id is never lost.
+func (e *Engine) Submit(ctx context.Context, endpoint string, req SubmitRequest) (*Job, error) {
+	if e.closed() {
+		return nil, ErrClosed
+	}
+	eps, err := e.endpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Input) == 0 {
+		return nil, fmt.Errorf("submit: input is required: %w", ErrInvalid)
+	}
+	if len(req.Input) > maxInputBytes {
+		return nil, fmt.Errorf("submit: input of %d bytes exceeds %d: %w", len(req.Input), maxInputBytes, ErrTooLarge)
+	}
+	now := time.Now().UTC()
+	pol := req.Policy
+	if pol.TTL <= 0 {
+		pol.TTL = defaultTTL
+	}
+	if pol.ExecutionTimeout <= 0 {
+		pol.ExecutionTimeout = eps.ExecutionTimeout
+	}
+	r := &record{
+		Job: Job{
+			ID: newID(req.Sync), Endpoint: endpoint, Status: StatusInQueue,
+			Webhook: req.Webhook, Policy: pol, Sync: req.Sync, Extra: req.Extra, CreatedAt: now,
+		},
+		Epoch:    1,
+		ExpireAt: now.Add(pol.TTL),
+	}
+	r.Input, r.InputRef, err = e.putValue(ctx, blobPrefix+endpoint+"."+r.ID+".in", req.Input, pol.TTL)
+	if err != nil {
+		return nil, fmt.Errorf("submit: %w", err)
+	}
+	if _, err := e.write(ctx, r, 0); err != nil {
+		return nil, fmt.Errorf("submit: %w", err)
+	}
+	if err := e.enqueue(ctx, r); err != nil {
+		// The id was not returned; remove the record so nothing half-made stays.
+		if perr := e.jobs.Purge(context.WithoutCancel(ctx), jetstream.WithPurgeSubject(jobSubject(endpoint, r.ID))); perr != nil {
+			e.log.Warn("engine: remove unqueued job", "job", r.ID, "err", perr)
+		}
+		return nil, fmt.Errorf("submit: %w", err)
+	}
+	j := r.Job
+	j.Input = req.Input
+	return &j, nil
+}
+
+// Get returns a job. Unknown and expired jobs are ErrNotFound. The output is
+// always included; the input only when it is small (up to 64 KiB).
+func (e *Engine) Get(ctx context.Context, endpoint, id string) (*Job, error) {
+	if _, err := e.endpoint(endpoint); err != nil {
+		return nil, err
+	}
+	r, _, err := e.load(ctx, endpoint, id)
+	if err != nil {
+		return nil, err
+	}
+	return e.toJob(ctx, r, false)
+}
+
+// watcher wakes a waiter when something is published on any of its subjects
+// (a job record, a stream chunk, a queue entry or a stop signal). Messages are
+// only a nudge; the waiter re-reads the state.
+type watcher struct {
+	subs []*nats.Subscription
+	C    chan struct{}
+}
+
+func (e *Engine) watch(subjects ...string) (*watcher, error) {
+	w := &watcher{C: make(chan struct{}, 1)}
+	for _, s := range subjects {
+		sub, err := e.nc.Subscribe(s, func(*nats.Msg) {
+			select {
+			case w.C <- struct{}{}:
+			default:
+			}
+		})
+		if err != nil {
+			w.stop()
+			return nil, fmt.Errorf("watch %s: %w", s, err)
+		}
+		w.subs = append(w.subs, sub)
+	}
+	// Make sure the server knows the subscriptions before the caller reads the state.
+	if err := e.nc.Flush(); err != nil {
+		w.stop()
+		return nil, fmt.Errorf("watch: %w", err)
+	}
+	return w, nil
+}
+
+func (w *watcher) stop() {
+	for _, s := range w.subs {
+		_ = s.Unsubscribe()
+	}
+}
+
+// sleep waits for a nudge, the re-check interval, ctx or Close. It returns
+// ctx's error, ErrClosed, or nil.
+func (e *Engine) sleep(ctx context.Context, c <-chan struct{}) error {
+	t := time.NewTimer(recheck)
+	defer t.Stop()
+	select {
+	case <-c:
+		return nil
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.ctx.Done():
+		return ErrClosed
+	}
+}
+
+// current reads a job after the caller's ctx ended, for long polls that
+// answer with the job's current state.
+func (e *Engine) current(ctx context.Context, endpoint, id string) (*Job, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return e.Get(ctx, endpoint, id)
+}
+
+// Wait blocks until the job is terminal or ctx ends; then it returns the job as
+// it is (with a nil error when only ctx ended).
+func (e *Engine) Wait(ctx context.Context, endpoint, id string) (*Job, error) {
+	if _, err := e.endpoint(endpoint); err != nil {
+		return nil, err
+	}
+	if !tokenRE.MatchString(id) {
+		return nil, fmt.Errorf("job %q: %w", id, ErrNotFound)
+	}
+	w, err := e.watch(nudgeJob + endpoint + "." + id)
+	if err != nil {
+		return nil, err
+	}
+	defer w.stop()
+	for {
+		r, _, err := e.load(ctx, endpoint, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return e.current(ctx, endpoint, id)
+			}
+			return nil, err
+		}
+		if r.Status.Terminal() {
+			return e.toJob(ctx, r, false)
+		}
+		if err := e.sleep(ctx, w.C); err != nil {
+			if errors.Is(err, ErrClosed) {
+				return nil, err
+			}
+			return e.current(ctx, endpoint, id)
+		}
+	}
+}
+
+// ReadStream returns the stream chunks produced since the previous read of
+// this job (by any replica), in order, each once. With none available it waits
+// until ctx ends or the job is terminal, and then returns an empty list.
+func (e *Engine) ReadStream(ctx context.Context, endpoint, id string) (*Job, []json.RawMessage, error) {
+	if _, err := e.endpoint(endpoint); err != nil {
+		return nil, nil, err
+	}
+	if !tokenRE.MatchString(id) {
+		return nil, nil, fmt.Errorf("job %q: %w", id, ErrNotFound)
+	}
+	w, err := e.watch(nudgeJob + endpoint + "." + id)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer w.stop()
+	for {
+		r, rev, err := e.load(ctx, endpoint, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				j, err := e.current(ctx, endpoint, id)
+				return j, nil, err
+			}
+			return nil, nil, err
+		}
+		chunks, last, err := e.readChunks(ctx, endpoint, id, r.Cursor)
+		if err != nil && ctx.Err() == nil {
+			return nil, nil, err
+		}
+		if len(chunks) > 0 {
+			r.Cursor = last
+			if _, err := e.write(ctx, r, rev); err != nil {
+				if errors.Is(err, errCAS) {
+					continue // another read or a state change raced us; read again
+				}
+				return nil, nil, err
+			}
+			j, err := e.toJob(ctx, r, false)
+			return j, chunks, err
+		}
+		if r.Status.Terminal() {
+			j, err := e.toJob(ctx, r, false)
+			return j, nil, err
+		}
+		if err := e.sleep(ctx, w.C); err != nil {
+			if errors.Is(err, ErrClosed) {
+				return nil, nil, err
+			}
+			j, err := e.current(ctx, endpoint, id)
+			return j, nil, err
+		}
+	}
+}
+
+const maxReadChunks = 1000
+
+// readChunks reads the chunks of a job stored after sequence cursor, up to a
+// bound, and returns them with the sequence of the last one.
+func (e *Engine) readChunks(ctx context.Context, ep, id string, cursor uint64) ([]json.RawMessage, uint64, error) {
+	var out []json.RawMessage
+	size := 0
+	seq := cursor + 1
+	last := cursor
+	for len(out) < maxReadChunks && size < 16<<20 {
+		m, err := e.chunks.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(chunkPrefix+ep+"."+id))
+		if err != nil {
+			if isNotFound(err) {
+				break
+			}
+			return out, last, fmt.Errorf("read stream of %s: %w", id, err)
+		}
+		out = append(out, json.RawMessage(m.Data))
+		size += len(m.Data)
+		last = m.Sequence
+		seq = m.Sequence + 1
+	}
+	return out, last, nil
+}
+
+// Cancel moves an IN_QUEUE or IN_PROGRESS job to CANCELLED and, when a worker
+// holds it, sends that worker a stop signal. A terminal job is ErrConflict.
+func (e *Engine) Cancel(ctx context.Context, endpoint, id string) (*Job, error) {
+	if _, err := e.endpoint(endpoint); err != nil {
+		return nil, err
+	}
+	var was Status
+	var owner string
+	r, err := e.mutate(ctx, endpoint, id, func(r *record) error {
+		was, owner = r.Status, r.Owner
+		if r.Status.Terminal() {
+			return fmt.Errorf("cancel job %s in state %s: %w", id, r.Status, ErrConflict)
+		}
+		e.terminate(r, StatusCancelled, time.Now().UTC())
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.afterTerminal(ctx, r, was, owner)
+	return e.toJob(ctx, r, false)
+}
+
+// afterTerminal does what follows a terminal transition made by this engine:
+// queue and lease clean-up, the stop signal, the counters and the webhook.
+func (e *Engine) afterTerminal(ctx context.Context, r *record, was Status, owner string) {
+	ctx = context.WithoutCancel(ctx)
+	switch was {
+	case StatusInQueue:
+		e.dequeue(ctx, r.Endpoint, r.ID)
+	case StatusInProgress:
+		if owner != "" && r.Status != StatusCompleted && r.Status != StatusFailed {
+			e.signalStop(ctx, r.Endpoint, owner, r.ID)
+		}
+		e.dropLease(ctx, r.Endpoint, r.ID, r.Epoch)
+	}
+	switch r.Status {
+	case StatusCompleted:
+		e.event(ctx, r.Endpoint, "completed")
+	case StatusFailed:
+		e.event(ctx, r.Endpoint, "failed")
+	case StatusCancelled:
+		e.event(ctx, r.Endpoint, "cancelled")
+	case StatusTimedOut:
+		e.event(ctx, r.Endpoint, "timedout")
+	}
+	if r.Webhook != "" {
+		j, err := e.toJob(ctx, r, false)
+		if err != nil {
+			e.log.Warn("engine: webhook payload", "job", r.ID, "err", err)
+			return
+		}
+		e.hooks.send(j)
+	}
+}
+
+// Retry moves a FAILED or TIMED_OUT job back to IN_QUEUE with the same id and
+// input and its output cleared. Other states are ErrConflict.
+func (e *Engine) Retry(ctx context.Context, endpoint, id string) (*Job, error) {
+	if _, err := e.endpoint(endpoint); err != nil {
+		return nil, err
+	}
+	var oldGen int
+	r, err := e.mutate(ctx, endpoint, id, func(r *record) error {
+		if r.Status != StatusFailed && r.Status != StatusTimedOut {
+			return fmt.Errorf("retry job %s in state %s: %w", id, r.Status, ErrConflict)
+		}
+		oldGen = r.Gen
+		r.Status = StatusInQueue
+		r.Output, r.OutputRef, r.Error = nil, nil, nil
+		r.StartedAt, r.FinishedAt, r.Deadline = time.Time{}, time.Time{}, time.Time{}
+		r.WorkerID, r.Owner, r.StopPod = "", "", false
+		r.ExpireAt = r.CreatedAt.Add(r.Policy.TTL)
+		if !time.Now().Before(r.ExpireAt) {
+			return fmt.Errorf("retry job %s: %w", id, ErrNotFound)
+		}
+		r.Epoch++
+		// Queue first: a take that sees this entry before the record changed
+		// puts it back for a moment instead of dropping it.
+		return e.enqueue(ctx, r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.purgeBlobs(context.WithoutCancel(ctx), blobPrefix+endpoint+"."+id+".out."+strconv.Itoa(oldGen))
+	return e.toJob(ctx, r, false)
+}
+
+// Purge cancels every IN_QUEUE job of the endpoint and returns how many.
+func (e *Engine) Purge(ctx context.Context, endpoint string) (int, error) {
+	if _, err := e.endpoint(endpoint); err != nil {
+		return 0, err
+	}
+	n := 0
+	seq := uint64(1)
+	for range 10_000_000 {
+		m, err := e.queue.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(queuePrefix+endpoint+".*.*"))
+		if err != nil {
+			if isNotFound(err) {
+				break
+			}
+			return n, fmt.Errorf("purge %s: %w", endpoint, err)
+		}
+		seq = m.Sequence + 1
+		id := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+		changed := false
+		r, err := e.mutate(ctx, endpoint, id, func(r *record) error {
+			changed = false
+			if r.Status != StatusInQueue {
+				return errNoop
+			}
+			e.terminate(r, StatusCancelled, time.Now().UTC())
+			changed = true
+			return nil
+		})
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return n, fmt.Errorf("purge %s: %w", endpoint, err)
+		}
+		if err := e.queue.DeleteMsg(ctx, m.Sequence); err != nil && !isNotFound(err) {
+			e.log.Debug("engine: purge queue entry", "job", id, "err", err)
+		}
+		if changed {
+			n++
+			e.afterTerminal(ctx, r, StatusInQueue, "")
+		}
+	}
+	return n, nil
+}
+
+// Health returns the endpoint's job counters (completed, failed and retried
+// over the last Retention) and worker counters.
+func (e *Engine) Health(ctx context.Context, endpoint string) (Health, error) {
+	var h Health
+	qs, err := e.QueueStats(ctx, endpoint)
+	if err != nil {
+		return h, err
+	}
+	h.Jobs.InQueue = qs.Queued + qs.QueuedLow
+	h.Jobs.InProgress = qs.InProgress
+	info, err := e.events.Info(ctx, jetstream.WithSubjectFilter(eventPrefix+endpoint+".>"))
+	if err != nil {
+		return h, fmt.Errorf("health %s: %w", endpoint, err)
+	}
+	for subj, n := range info.State.Subjects {
+		switch subj[strings.LastIndexByte(subj, '.')+1:] {
+		case "completed":
+			h.Jobs.Completed = int(n)
+		case "failed":
+			h.Jobs.Failed = int(n)
+		case "retried":
+			h.Jobs.Retried = int(n)
+		}
+	}
+	ws, err := e.Workers(ctx, endpoint)
+	if err != nil {
+		return h, err
+	}
+	for _, w := range ws {
+		if len(w.Jobs) > 0 {
+			h.Workers.Running++
+		} else {
+			h.Workers.Idle++
+			h.Workers.Ready++
+		}
+	}
+	return h, nil
+}
+
+// QueueStats returns the queue figures of an endpoint.
+func (e *Engine) QueueStats(ctx context.Context, endpoint string) (QueueStats, error) {
+	var qs QueueStats
+	if _, err := e.endpoint(endpoint); err != nil {
+		return qs, err
+	}
+	c, err := e.consumersFor(ctx, endpoint)
+	if err != nil {
+		return qs, err
+	}
+	ni, err := c.normal.Info(ctx)
+	if err != nil {
+		return qs, fmt.Errorf("queue stats %s: %w", endpoint, err)
+	}
+	li, err := c.low.Info(ctx)
+	if err != nil {
+		return qs, fmt.Errorf("queue stats %s: %w", endpoint, err)
+	}
+	qs.Queued = int(ni.NumPending) + ni.NumAckPending
+	qs.QueuedLow = int(li.NumPending) + li.NumAckPending
+	if qs.Queued > 0 {
+		m, err := e.queue.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(queuePrefix+endpoint+"."+prioNormal+".*"))
+		if err == nil {
+			qs.OldestQueuedAge = max(time.Since(m.Time), 0)
+		} else if !isNotFound(err) {
+			return qs, fmt.Errorf("queue stats %s: %w", endpoint, err)
+		}
+	}
+	keys, err := e.leaseKeys(ctx, endpoint)
+	if err != nil {
+		return qs, err
+	}
+	qs.InProgress = len(keys)
+	return qs, nil
+}
+
+// leaseKeys lists the lease keys of one endpoint ("" for all).
+func (e *Engine) leaseKeys(ctx context.Context, endpoint string) ([]string, error) {
+	filter := ">"
+	if endpoint != "" {
+		filter = endpoint + ".*"
+	}
+	return listKeys(ctx, e.leases, filter)
+}
+
+func listKeys(ctx context.Context, kv jetstream.KeyValue, filter string) ([]string, error) {
+	l, err := kv.ListKeysFiltered(ctx, filter)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list %s: %w", filter, err)
+	}
+	defer func() { _ = l.Stop() }()
+	var keys []string
+	for k := range l.Keys() {
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// workerRec is a worker's liveness entry.
+type workerRec struct {
+	ID       string    `json:"id"`
+	LastSeen time.Time `json:"lastSeen"`
+	Jobs     []string  `json:"jobs,omitempty"` // from its last ping
+}
+
+// Workers returns the live workers of an endpoint (seen by a take or ping
+// within WorkerLostAfter) with the jobs they hold.
+func (e *Engine) Workers(ctx context.Context, endpoint string) ([]Worker, error) {
+	if _, err := e.endpoint(endpoint); err != nil {
+		return nil, err
+	}
+	keys, err := listKeys(ctx, e.workers, endpoint+".*")
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]*Worker{}
+	var out []Worker
+	for _, k := range keys {
+		ent, err := e.workers.Get(ctx, k)
+		if err != nil {
+			continue // expired meanwhile
+		}
+		var w workerRec
+		if json.Unmarshal(ent.Value(), &w) != nil || time.Since(w.LastSeen) > e.cfg.WorkerLostAfter {
+			continue
+		}
+		out = append(out, Worker{ID: w.ID, Endpoint: endpoint, LastSeen: w.LastSeen, Jobs: []string{}})
+	}
+	for i := range out {
+		byID[out[i].ID] = &out[i]
+	}
+	lks, err := e.leaseKeys(ctx, endpoint)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range lks {
+		id := k[strings.LastIndexByte(k, '.')+1:]
+		r, _, err := e.load(ctx, endpoint, id)
+		if err != nil || r.Status != StatusInProgress {
+			continue
+		}
+		if w := byID[r.Owner]; w != nil {
+			w.Jobs = append(w.Jobs, id)
+		}
+	}
+	return out, nil
+}

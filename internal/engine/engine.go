@@ -1,0 +1,362 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names of the JetStream streams and buckets the engine uses.
+const (
+	jobsStream   = "KV_sluice_jobs" // job records, one subject per job (a KV bucket without direct get)
+	jobsPrefix   = "$KV.sluice_jobs."
+	queueStream  = "sluice_queue" // work queue: sluice.q.<ep>.<n|l>.<id>
+	queuePrefix  = "sluice.q."
+	chunkStream  = "sluice_chunks" // stream chunks: sluice.chunk.<ep>.<id>
+	chunkPrefix  = "sluice.chunk."
+	blobStream   = "sluice_blobs" // large values split in parts: sluice.blob.<ep>.<id>.<kind>...
+	blobPrefix   = "sluice.blob."
+	eventStream  = "sluice_events" // terminal transitions and retries, for /health counters
+	eventPrefix  = "sluice.ev."
+	stopStream   = "sluice_stops" // stop signals: sluice.stop.<ep>.<worker>
+	stopPrefix   = "sluice.stop."
+	leaseBucket  = "sluice_leases"  // index of jobs that may be IN_PROGRESS: <ep>.<id>
+	workerBucket = "sluice_workers" // worker liveness: <ep>.<worker>
+	prioNormal   = "n"
+	prioLow      = "l"
+)
+
+// Limits.
+const (
+	inlineMax       = 64 << 10           // values above this go to the blob stream
+	blobPart        = 512 << 10          // size of one blob part (under NATS's default 1 MB max_payload)
+	maxChunkBytes   = 1<<20 - 16<<10     // largest stream chunk (Runpod: 1 MB)
+	maxInputBytes   = 20 << 20           // largest input (Runpod /runsync: 20 MB)
+	maxBlobAge      = 8 * 24 * time.Hour // upper bound for blob and chunk streams (ttl max is 7 days)
+	embeddedPayload = 8 << 20            // max_payload of the embedded server
+	defaultTTL      = 24 * time.Hour
+	defaultExec     = 10 * time.Minute
+	recheck         = 2 * time.Second // safety re-check of long polls, in case a wake-up was missed
+)
+
+var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// ValidID reports whether s can be used as an endpoint id (letters, digits, '-' and '_').
+func ValidID(s string) bool { return tokenRE.MatchString(s) }
+
+// Engine is the job engine. It is safe for concurrent use.
+type Engine struct {
+	cfg Config
+	log *slog.Logger
+	srv *server.Server // embedded server, nil when external
+	nc  *nats.Conn
+	js  jetstream.JetStream
+
+	jobs, queue, chunks, blobs, events, stops jetstream.Stream
+	leases, workers                           jetstream.KeyValue
+	leaseStr                                  jetstream.Stream // the stream behind leases
+
+	mu        sync.RWMutex
+	endpoints map[string]EndpointSettings
+	consumers map[string]*epConsumers
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	hooks  *webhooks
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type epConsumers struct {
+	normal, low jetstream.Consumer
+}
+
+func (c Config) withDefaults() Config {
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+		if c.NATSURL != "" {
+			c.Replicas = 3
+		}
+	}
+	if c.Retention <= 0 {
+		c.Retention = 30 * time.Minute
+	}
+	if c.SyncRetention <= 0 {
+		c.SyncRetention = time.Minute
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 10 * time.Second
+	}
+	if c.WorkerLostAfter <= 0 {
+		c.WorkerLostAfter = 3 * c.PingInterval
+	}
+	if c.MaxRetries < 0 {
+		c.MaxRetries = 0
+	} else if c.MaxRetries == 0 {
+		c.MaxRetries = 2
+	}
+	if c.MaxOutputBytes <= 0 {
+		c.MaxOutputBytes = 20 << 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.ReaperInterval <= 0 {
+		c.ReaperInterval = min(c.PingInterval/2, 5*time.Second)
+	}
+	if c.WebhookRetries == 0 {
+		c.WebhookRetries = 2
+	}
+	if c.WebhookRetryDelay <= 0 {
+		c.WebhookRetryDelay = 10 * time.Second
+	}
+	if c.WebhookTimeout <= 0 {
+		c.WebhookTimeout = 10 * time.Second
+	}
+	if c.WebhookClient == nil {
+		c.WebhookClient = &http.Client{Timeout: c.WebhookTimeout}
+	}
+	return c
+}
+
+// Open starts the engine: an embedded NATS server storing under cfg.DataDir, or
+// a connection to cfg.NATSURL. It creates the streams and buckets it needs
+// (idempotently, so several replicas may Open against one cluster).
+// MaxRetries: zero means the default (2); a negative value means no retries.
+func Open(ctx context.Context, cfg Config) (*Engine, error) {
+	cfg = cfg.withDefaults()
+	e := &Engine{cfg: cfg, log: cfg.Logger, endpoints: map[string]EndpointSettings{}, consumers: map[string]*epConsumers{}}
+	var err error
+	if cfg.NATSURL == "" {
+		if cfg.DataDir == "" {
+			return nil, errors.New("open engine: DataDir or NATSURL is required")
+		}
+		if e.srv, e.nc, err = startEmbedded(cfg); err != nil {
+			return nil, err
+		}
+	} else {
+		e.nc, err = nats.Connect(cfg.NATSURL, nats.Name("sluice"), nats.MaxReconnects(-1))
+		if err != nil {
+			return nil, fmt.Errorf("connect to %s: %w", cfg.NATSURL, err)
+		}
+	}
+	if err := e.setup(ctx); err != nil {
+		e.nc.Close()
+		if e.srv != nil {
+			e.srv.Shutdown()
+			e.srv.WaitForShutdown()
+		}
+		return nil, err
+	}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.hooks = newWebhooks(e)
+	e.SetEndpoints(cfg.Endpoints)
+	e.wg.Add(1)
+	go e.reaper()
+	return e, nil
+}
+
+func startEmbedded(cfg Config) (*server.Server, *nats.Conn, error) {
+	opts := &server.Options{
+		ServerName: "sluice",
+		DontListen: true,
+		JetStream:  true,
+		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
+		MaxPayload: embeddedPayload,
+		SyncAlways: cfg.StrictSync,
+		NoSigs:     true,
+		NoLog:      true,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, nil, errors.New("embedded nats: not ready in 30s")
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("sluice"))
+	if err != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, nil, fmt.Errorf("embedded nats connect: %w", err)
+	}
+	return srv, nc, nil
+}
+
+func (e *Engine) setup(ctx context.Context) error {
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	e.js = js
+	r := e.cfg.Replicas
+	mk := func(c jetstream.StreamConfig) (jetstream.Stream, error) {
+		c.Storage = jetstream.FileStorage
+		c.Replicas = r
+		s, err := js.CreateOrUpdateStream(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("create stream %s: %w", c.Name, err)
+		}
+		return s, nil
+	}
+	if e.jobs, err = mk(jetstream.StreamConfig{
+		Name: jobsStream, Subjects: []string{jobsPrefix + ">"}, MaxMsgsPerSubject: 1,
+		Discard: jetstream.DiscardOld, AllowMsgTTL: true, MaxAge: maxBlobAge,
+	}); err != nil {
+		return err
+	}
+	if e.queue, err = mk(jetstream.StreamConfig{
+		Name: queueStream, Subjects: []string{queuePrefix + ">"}, Retention: jetstream.WorkQueuePolicy,
+		AllowMsgTTL: true, Duplicates: 2 * time.Minute, MaxAge: maxBlobAge,
+	}); err != nil {
+		return err
+	}
+	if e.chunks, err = mk(jetstream.StreamConfig{
+		Name: chunkStream, Subjects: []string{chunkPrefix + ">"}, AllowMsgTTL: true, MaxAge: maxBlobAge,
+		MaxMsgSize: -1,
+	}); err != nil {
+		return err
+	}
+	if e.blobs, err = mk(jetstream.StreamConfig{
+		Name: blobStream, Subjects: []string{blobPrefix + ">"}, AllowMsgTTL: true, MaxAge: maxBlobAge,
+	}); err != nil {
+		return err
+	}
+	if e.events, err = mk(jetstream.StreamConfig{
+		Name: eventStream, Subjects: []string{eventPrefix + ">"}, MaxAge: e.cfg.Retention,
+	}); err != nil {
+		return err
+	}
+	if e.stops, err = mk(jetstream.StreamConfig{
+		Name: stopStream, Subjects: []string{stopPrefix + ">"}, MaxAge: time.Hour,
+	}); err != nil {
+		return err
+	}
+	if e.leases, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: leaseBucket, Storage: jetstream.FileStorage, Replicas: r, TTL: maxBlobAge,
+	}); err != nil {
+		return fmt.Errorf("create bucket %s: %w", leaseBucket, err)
+	}
+	if e.leaseStr, err = js.Stream(ctx, "KV_"+leaseBucket); err != nil {
+		return fmt.Errorf("bucket %s: %w", leaseBucket, err)
+	}
+	if e.workers, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: workerBucket, Storage: jetstream.FileStorage, Replicas: r,
+		TTL: max(10*e.cfg.WorkerLostAfter, 10*time.Minute),
+	}); err != nil {
+		return fmt.Errorf("create bucket %s: %w", workerBucket, err)
+	}
+	return nil
+}
+
+// Close stops the reaper and webhook deliveries, ends long polls (they return
+// ErrClosed) and closes the connection and the embedded server.
+func (e *Engine) Close() error {
+	e.closeOnce.Do(func() {
+		e.cancel()
+		e.wg.Wait()
+		e.hooks.wait()
+		e.nc.Close()
+		if e.srv != nil {
+			e.srv.Shutdown()
+			e.srv.WaitForShutdown()
+		}
+	})
+	return e.closeErr
+}
+
+// SetEndpoints replaces the set of known endpoints. Jobs of an endpoint that
+// disappears stay stored, but every call naming it returns ErrNotFound.
+// Ids that are not ValidID are skipped with a warning.
+func (e *Engine) SetEndpoints(eps []EndpointSettings) {
+	m := make(map[string]EndpointSettings, len(eps))
+	for _, ep := range eps {
+		if !ValidID(ep.ID) {
+			e.log.Warn("engine: invalid endpoint id skipped", "endpoint", ep.ID)
+			continue
+		}
+		if ep.ExecutionTimeout <= 0 {
+			ep.ExecutionTimeout = defaultExec
+		}
+		m[ep.ID] = ep
+	}
+	e.mu.Lock()
+	e.endpoints = m
+	e.mu.Unlock()
+}
+
+// Endpoint returns the settings of a known endpoint.
+func (e *Engine) Endpoint(id string) (EndpointSettings, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	ep, ok := e.endpoints[id]
+	return ep, ok
+}
+
+func (e *Engine) endpoint(id string) (EndpointSettings, error) {
+	ep, ok := e.Endpoint(id)
+	if !ok {
+		return ep, fmt.Errorf("endpoint %q: %w", id, ErrNotFound)
+	}
+	return ep, nil
+}
+
+// consumersFor returns (creating on first use) the durable pull consumers of
+// an endpoint, shared by every replica.
+func (e *Engine) consumersFor(ctx context.Context, ep string) (*epConsumers, error) {
+	e.mu.RLock()
+	c := e.consumers[ep]
+	e.mu.RUnlock()
+	if c != nil {
+		return c, nil
+	}
+	mk := func(prio string) (jetstream.Consumer, error) {
+		name := "q_" + ep + "_" + prio
+		cons, err := e.queue.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       name,
+			FilterSubject: queuePrefix + ep + "." + prio + ".*",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       e.cfg.AckWait,
+			MaxDeliver:    -1,
+			MaxAckPending: 100000,
+			Replicas:      0,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("consumer %s: %w", name, err)
+		}
+		return cons, nil
+	}
+	n, err := mk(prioNormal)
+	if err != nil {
+		return nil, err
+	}
+	l, err := mk(prioLow)
+	if err != nil {
+		return nil, err
+	}
+	c = &epConsumers{normal: n, low: l}
+	e.mu.Lock()
+	e.consumers[ep] = c
+	e.mu.Unlock()
+	return c, nil
+}
+
+func (e *Engine) closed() bool { return e.ctx.Err() != nil }

@@ -1,0 +1,214 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// backend is where the engines of one test keep their data: a fresh embedded
+// data directory, or a shared 3-node cluster.
+type backend struct {
+	name string
+	// open starts one more engine on this backend with cfg (DataDir/NATSURL filled in).
+	open func(t *testing.T, cfg Config) *Engine
+	// multi: several engines may be open at once (cluster).
+	multi bool
+	// dataDir is set for embedded backends (restart tests reopen it).
+	dataDir string
+}
+
+var epSeq atomic.Int64
+
+// newEndpoint returns an endpoint id unique in this test binary, so tests on a
+// shared cluster do not see each other's jobs.
+func newEndpoint() string { return fmt.Sprintf("ep%d", epSeq.Add(1)) }
+
+func testLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// fastConfig is a Config with small time settings for tests.
+func fastConfig(eps ...string) Config {
+	cfg := Config{
+		PingInterval:      50 * time.Millisecond,
+		WorkerLostAfter:   300 * time.Millisecond,
+		ReaperInterval:    50 * time.Millisecond,
+		AckWait:           2 * time.Second,
+		WebhookRetryDelay: 20 * time.Millisecond,
+		Logger:            testLogger(),
+	}
+	for _, ep := range eps {
+		cfg.Endpoints = append(cfg.Endpoints, EndpointSettings{ID: ep})
+	}
+	return cfg
+}
+
+func openEngine(t *testing.T, cfg Config) *Engine {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	e, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("open engine: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("close engine: %v", err)
+		}
+	})
+	return e
+}
+
+func embeddedBackend(t *testing.T) *backend {
+	dir := t.TempDir()
+	return &backend{
+		name:    "embedded",
+		dataDir: dir,
+		open: func(t *testing.T, cfg Config) *Engine {
+			cfg.DataDir = dir
+			return openEngine(t, cfg)
+		},
+	}
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startCluster starts a 3-node JetStream cluster on 127.0.0.1 with NATS's
+// default max_payload (1 MB) and returns its client URLs.
+func startCluster(t testing.TB) string {
+	t.Helper()
+	const n = 3
+	cports := make([]int, n)
+	var routes []string
+	for i := range cports {
+		cports[i] = freePort(t)
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", cports[i]))
+	}
+	var urls []string
+	var servers []*server.Server
+	for i := range n {
+		opts := &server.Options{
+			ServerName: fmt.Sprintf("n%d", i),
+			Host:       "127.0.0.1",
+			Port:       -1,
+			JetStream:  true,
+			StoreDir:   t.TempDir(),
+			NoLog:      true,
+			NoSigs:     true,
+			Cluster:    server.ClusterOpts{Name: "sluice-test", Host: "127.0.0.1", Port: cports[i]},
+			Routes:     server.RoutesFromStr(strings.Join(routes, ",")),
+		}
+		s, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatalf("cluster node %d: %v", i, err)
+		}
+		go s.Start()
+		servers = append(servers, s)
+		t.Cleanup(func() {
+			s.Shutdown()
+			s.WaitForShutdown()
+		})
+	}
+	for i, s := range servers {
+		if !s.ReadyForConnections(30 * time.Second) {
+			t.Fatalf("cluster node %d not ready", i)
+		}
+		urls = append(urls, s.ClientURL())
+	}
+	url := strings.Join(urls, ",")
+	// Wait until JetStream has a meta leader and can create an R3 stream.
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatalf("connect cluster: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "cluster JetStream ready", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "probe", Subjects: []string{"probe"}, Replicas: 3})
+		return err == nil
+	})
+	return url
+}
+
+func clusterBackend(url string) *backend {
+	return &backend{
+		name:  "cluster",
+		multi: true,
+		open: func(t *testing.T, cfg Config) *Engine {
+			cfg.NATSURL = url
+			cfg.Replicas = 3
+			return openEngine(t, cfg)
+		},
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval of a condition wait
+	}
+}
+
+func ctxT(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func mustErr(t *testing.T, err, want error, what string) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: got error %v, want %v", what, err, want)
+	}
+}
+
+// must returns v, or panics (failing the test with a stack) on an error.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(fmt.Sprintf("unexpected error: %v", err))
+	}
+	return v
+}
+
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("unexpected error: %v", err)
+	}
+}

@@ -1,0 +1,166 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// leaseGrace is how long a lease may point to a job that is not (yet)
+// IN_PROGRESS before the reaper removes it: a take in flight writes the lease
+// just before it moves the job.
+const leaseGrace = 10 * time.Second
+
+// reaper runs the time-based transitions: execution timeouts and lost
+// workers. Every replica runs one; each transition is a compare-and-set, so
+// several reapers never both apply one.
+func (e *Engine) reaper() {
+	defer e.wg.Done()
+	t := time.NewTicker(e.cfg.ReaperInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := e.reap(e.ctx); err != nil && e.ctx.Err() == nil {
+			e.log.Warn("engine: reaper", "err", err)
+		}
+	}
+}
+
+// reap makes one pass over the jobs that may be IN_PROGRESS.
+func (e *Engine) reap(ctx context.Context) error {
+	keys, err := e.leaseKeys(ctx, "")
+	if err != nil {
+		return err
+	}
+	lastSeen := map[string]time.Time{}
+	var errs []error
+	for _, k := range keys {
+		if ctx.Err() != nil {
+			return nil
+		}
+		ep, id, ok := strings.Cut(k, ".")
+		if !ok {
+			continue
+		}
+		ent, err := e.leases.Get(ctx, k)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		var l lease
+		_ = json.Unmarshal(ent.Value(), &l)
+		r, _, err := e.load(ctx, ep, id)
+		if errors.Is(err, ErrNotFound) {
+			// Expired (ttl) or removed: the worker, if any, must stop.
+			if time.Since(l.At) > leaseGrace {
+				if l.Worker != "" {
+					e.signalStop(ctx, ep, l.Worker, id)
+				}
+				e.purgeLease(ctx, ep, id, ent.Revision())
+			}
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if r.Status != StatusInProgress {
+			if r.Status.Terminal() || r.Epoch > l.Epoch || time.Since(l.At) > leaseGrace {
+				e.purgeLease(ctx, ep, id, ent.Revision())
+			}
+			continue
+		}
+		now := time.Now()
+		if now.After(r.Deadline) {
+			errs = append(errs, e.timeout(ctx, r))
+			continue
+		}
+		wk := ep + "." + token(r.Owner)
+		seen, ok := lastSeen[wk]
+		if !ok {
+			if we, err := e.workers.Get(ctx, wk); err == nil {
+				var w workerRec
+				if json.Unmarshal(we.Value(), &w) == nil {
+					seen = w.LastSeen
+				}
+			}
+			lastSeen[wk] = seen
+		}
+		if seen.Before(r.StartedAt) {
+			seen = r.StartedAt
+		}
+		if now.Sub(seen) > e.cfg.WorkerLostAfter {
+			errs = append(errs, e.lost(ctx, r))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// timeout moves a job past its execution deadline to TIMED_OUT.
+func (e *Engine) timeout(ctx context.Context, r0 *record) error {
+	var owner string
+	r, err := e.mutate(ctx, r0.Endpoint, r0.ID, func(r *record) error {
+		if r.Status != StatusInProgress || r.Epoch != r0.Epoch || !time.Now().After(r.Deadline) {
+			return errStale
+		}
+		owner = r.Owner
+		e.terminate(r, StatusTimedOut, time.Now().UTC())
+		r.Error = errorValue(fmt.Sprintf("execution timeout of %s exceeded", r.Policy.ExecutionTimeout))
+		return nil
+	})
+	if errors.Is(err, errStale) || errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("time out job %s: %w", r0.ID, err)
+	}
+	e.afterTerminal(ctx, r, StatusInProgress, owner)
+	return nil
+}
+
+// lost handles a job whose worker stopped pinging: back to IN_QUEUE with
+// Retries+1, or FAILED once MaxRetries is reached.
+func (e *Engine) lost(ctx context.Context, r0 *record) error {
+	var requeued bool
+	r, err := e.mutate(ctx, r0.Endpoint, r0.ID, func(r *record) error {
+		if r.Status != StatusInProgress || r.Epoch != r0.Epoch || r.Owner != r0.Owner {
+			return errStale
+		}
+		if r.Retries >= e.cfg.MaxRetries {
+			requeued = false
+			e.terminate(r, StatusFailed, time.Now().UTC())
+			r.Error = errorValue(fmt.Sprintf("worker lost: worker %s stopped pinging for over %s (after %d retries)",
+				r0.Owner, e.cfg.WorkerLostAfter, r.Retries))
+			return nil
+		}
+		requeued = true
+		r.Retries++
+		r.Status = StatusInQueue
+		r.Owner, r.WorkerID = "", ""
+		r.StartedAt, r.Deadline = time.Time{}, time.Time{}
+		r.Output, r.OutputRef = nil, nil
+		r.Epoch++
+		return e.enqueue(ctx, r)
+	})
+	if errors.Is(err, errStale) || errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("requeue job %s: %w", r0.ID, err)
+	}
+	e.log.Info("engine: worker lost", "endpoint", r.Endpoint, "job", r.ID, "worker", r0.Owner, "requeued", requeued)
+	if !requeued {
+		e.afterTerminal(ctx, r, StatusInProgress, r0.Owner)
+		return nil
+	}
+	e.event(ctx, r.Endpoint, "retried")
+	e.signalStop(ctx, r.Endpoint, r0.Owner, r.ID) // in case it comes back
+	e.dropLease(ctx, r.Endpoint, r.ID, r0.Epoch)
+	return nil
+}

@@ -1,0 +1,187 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+)
+
+func testWebhook(t *testing.T, b *backend) {
+	var mu sync.Mutex
+	var bodies []map[string]any
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			w.WriteHeader(http.StatusInternalServerError) // first try fails: retried
+			return
+		}
+		raw, _ := io.ReadAll(r.Body)
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil || r.Method != http.MethodPost {
+			t.Errorf("webhook %s body %q: %v", r.Method, raw, err)
+		}
+		bodies = append(bodies, m)
+	}))
+	defer srv.Close()
+	e, ep := setup(t, b)
+	ctx := ctxT(t, 30*time.Second)
+	j := submit(t, e, ep, `1`, func(r *SubmitRequest) { r.Webhook = srv.URL })
+	takeOne(t, e, ep, "w")
+	noErr(t, e.Finish(ctx, ep, "w", j.ID, Result{Output: json.RawMessage(`{"v":7}`)}))
+	c := submit(t, e, ep, `2`, func(r *SubmitRequest) { r.Webhook = srv.URL })
+	must(e.Cancel(ctx, ep, c.ID))
+	waitFor(t, 20*time.Second, "2 webhooks", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(bodies) == 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	byID := map[string]map[string]any{}
+	for _, m := range bodies {
+		byID[fmt.Sprint(m["id"])] = m
+	}
+	if m := byID[j.ID]; m == nil || m["status"] != "COMPLETED" || fmt.Sprint(m["output"]) != "map[v:7]" {
+		t.Fatalf("completed webhook: %v", bodies)
+	}
+	if m := byID[c.ID]; m == nil || m["status"] != "CANCELLED" {
+		t.Fatalf("cancelled webhook: %v", bodies)
+	}
+	if calls != 3 {
+		t.Fatalf("%d webhook calls, want 3 (one retried)", calls)
+	}
+}
+
+// testTwoReplicas: two engines on one cluster share jobs: one takes, the
+// other finishes; stream chunks are returned once whichever replica reads.
+func testTwoReplicas(t *testing.T, b *backend) {
+	if !b.multi {
+		t.Skip("one engine per embedded data directory")
+	}
+	ep := newEndpoint()
+	a := b.open(t, fastConfig(ep))
+	bb := b.open(t, fastConfig(ep))
+	ctx := ctxT(t, 30*time.Second)
+
+	// A submits, a worker takes through A; B's Take gets the next job.
+	j1 := must(a.Submit(ctx, ep, SubmitRequest{Input: json.RawMessage(`1`)}))
+	got := make(chan []*Job, 1)
+	go func() {
+		jobs, err := bb.Take(ctxT(t, 20*time.Second), ep, "wb", 1)
+		if err != nil {
+			t.Errorf("take on B: %v", err)
+		}
+		got <- jobs
+	}()
+	jobs := <-got
+	if len(jobs) != 1 || jobs[0].ID != j1.ID {
+		t.Fatalf("B took %v, want %s", jobs, j1.ID)
+	}
+	// A waits; the worker streams and finishes through B.
+	waited := make(chan *Job, 1)
+	go func() {
+		w, err := a.Wait(ctx, ep, j1.ID)
+		if err != nil {
+			t.Errorf("wait on A: %v", err)
+		}
+		waited <- w
+	}()
+	for i := range 4 {
+		noErr(t, bb.AppendStream(ctx, ep, "wb", j1.ID, json.RawMessage(fmt.Sprint(i))))
+	}
+	_, c1, err := a.ReadStream(ctx, ep, j1.ID)
+	if err != nil || joinChunks(c1) != "0,1,2,3" {
+		t.Fatalf("read on A: %q %v", joinChunks(c1), err)
+	}
+	noErr(t, bb.AppendStream(ctx, ep, "wb", j1.ID, json.RawMessage(`4`)))
+	_, c2, err := bb.ReadStream(ctx, ep, j1.ID)
+	if err != nil || joinChunks(c2) != "4" {
+		t.Fatalf("read on B: %q %v", joinChunks(c2), err)
+	}
+	noErr(t, a.Finish(ctx, ep, "wb", j1.ID, Result{Output: json.RawMessage(`"fin"`)}))
+	if w := <-waited; w == nil || w.Status != StatusCompleted || string(w.Output) != `"fin"` {
+		t.Fatalf("A's wait: %+v", w)
+	}
+	_, c3, err := a.ReadStream(ctx, ep, j1.ID)
+	if err != nil || len(c3) != 0 {
+		t.Fatalf("read after finish: %q %v", joinChunks(c3), err)
+	}
+
+	// Worker lost while both reapers run: requeued exactly once.
+	j2 := must(bb.Submit(ctx, ep, SubmitRequest{Input: json.RawMessage(`2`)}))
+	takeOne(t, a, ep, "lost")
+	r := waitStatus(t, bb, ep, j2.ID, StatusInQueue)
+	if r.Retries != 1 {
+		t.Fatalf("retries %d after one loss with two reapers", r.Retries)
+	}
+	h := must(a.Health(ctx, ep))
+	if h.Jobs.Retried != 1 || h.Jobs.Completed != 1 {
+		t.Fatalf("health %+v", h.Jobs)
+	}
+	tj := takeOne(t, bb, ep, "w2")
+	noErr(t, a.Finish(ctx, ep, "w2", tj.ID, Result{Output: json.RawMessage(`1`)}))
+}
+
+// testRestart closes an embedded engine with jobs queued and in progress and
+// reopens it on the same data directory: every job reaches a terminal state.
+func testRestart(t *testing.T, b *backend) {
+	if b.dataDir == "" {
+		t.Skip("restart applies to the embedded engine")
+	}
+	ep := newEndpoint()
+	cfg := fastConfig(ep)
+	e1, err := Open(ctxT(t, 30*time.Second), Config{DataDir: b.dataDir, Endpoints: cfg.Endpoints, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t, 60*time.Second)
+	var ids []string
+	for i := range 20 {
+		ids = append(ids, must(e1.Submit(ctx, ep, SubmitRequest{Input: json.RawMessage(fmt.Sprint(i))})).ID)
+	}
+	big := must(e1.Submit(ctx, ep, SubmitRequest{Input: bigJSON(1 << 20)}))
+	ids = append(ids, big.ID)
+	held := must(e1.Take(ctx, ep, "old-worker", 5))
+	if len(held) != 5 {
+		t.Fatalf("took %d", len(held))
+	}
+	if err := e1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	e2 := b.open(t, cfg)
+	done := map[string]bool{}
+	waitFor(t, 30*time.Second, "all jobs done after restart", func() bool {
+		jobs, err := e2.Take(ctxT(t, 200*time.Millisecond), ep, "new-worker", 10)
+		if err != nil {
+			t.Fatalf("take: %v", err)
+		}
+		for _, j := range jobs {
+			if j.ID == big.ID && len(j.Input) != 1<<20 {
+				t.Fatalf("big input after restart: %d bytes", len(j.Input))
+			}
+			noErr(t, e2.Finish(ctx, ep, "new-worker", j.ID, Result{Output: json.RawMessage(`"ok"`)}))
+			done[j.ID] = true
+		}
+		return len(done) == len(ids)
+	})
+	for _, id := range ids {
+		g := must(e2.Get(ctx, ep, id))
+		if g.Status != StatusCompleted {
+			t.Fatalf("job %s: %s", id, g.Status)
+		}
+	}
+	for _, h := range held {
+		if g := must(e2.Get(ctx, ep, h.ID)); g.Retries != 1 {
+			t.Fatalf("job held by the old worker: retries %d", g.Retries)
+		}
+	}
+}

@@ -1,0 +1,409 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Nudge subjects (core NATS, published after the change is stored).
+const (
+	nudgeQueue = "sluice.n.q." // + ep: a queue entry is available
+	nudgeJob   = "sluice.n.j." // + ep.id: a job record changed or a chunk was added
+	nudgeStop  = "sluice.n.s." // + ep.worker: a stop signal for the worker
+)
+
+func (e *Engine) nudge(subject string) {
+	if err := e.nc.Publish(subject, nil); err != nil {
+		e.log.Debug("engine: nudge", "subject", subject, "err", err)
+	}
+}
+
+var errFuture = errors.New("queue entry ahead of its job record")
+
+// Take waits until at least one job is available for the endpoint, moves up to
+// max jobs to IN_PROGRESS for workerID and returns them with their input.
+// Normal-priority jobs go before low-priority ones. It returns nil, nil when
+// ctx ends first, and ErrClosed when the engine closes.
+func (e *Engine) Take(ctx context.Context, endpoint, workerID string, n int) ([]*Job, error) {
+	if _, err := e.endpoint(endpoint); err != nil {
+		return nil, err
+	}
+	if workerID == "" {
+		return nil, fmt.Errorf("take: worker id is required: %w", ErrInvalid)
+	}
+	n = min(max(n, 1), 256)
+	c, err := e.consumersFor(ctx, endpoint)
+	if err != nil {
+		return nil, err
+	}
+	w, err := e.watch(nudgeQueue + endpoint)
+	if err != nil {
+		return nil, err
+	}
+	defer w.stop()
+	if err := e.touch(ctx, endpoint, workerID, nil); err != nil && ctx.Err() == nil {
+		return nil, err
+	}
+	for {
+		soon := false
+		for _, cons := range []jetstream.Consumer{c.normal, c.low} {
+			jobs, seen, retry, err := e.takeFrom(ctx, cons, endpoint, workerID, n)
+			if len(jobs) > 0 || err != nil {
+				return jobs, err
+			}
+			soon = soon || retry
+			if seen {
+				break // stale entries were dropped: look again from the normal queue
+			}
+		}
+		c := w.C
+		if soon {
+			ch := make(chan struct{})
+			time.AfterFunc(50*time.Millisecond, func() { close(ch) })
+			c = ch
+		}
+		if err := e.sleep(ctx, c); err != nil {
+			if errors.Is(err, ErrClosed) {
+				return nil, err
+			}
+			return nil, nil
+		}
+	}
+}
+
+// takeFrom fetches what one consumer has right now and claims it. seen reports
+// whether any entry was fetched; retry that an entry will be back shortly.
+func (e *Engine) takeFrom(ctx context.Context, cons jetstream.Consumer, ep, wid string, n int) (jobs []*Job, seen, retry bool, err error) {
+	batch, err := cons.FetchNoWait(n)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, false, false, nil
+		}
+		return nil, false, false, fmt.Errorf("take from %s: %w", ep, err)
+	}
+	// Once fetched, entries are settled even if the caller gives up, so they
+	// are not hidden for AckWait.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	for m := range batch.Messages() {
+		seen = true
+		j, cerr := e.claim(cctx, m, ep, wid)
+		switch {
+		case errors.Is(cerr, errFuture):
+			retry = true
+		case cerr != nil:
+			err = errors.Join(err, cerr)
+		case j != nil:
+			jobs = append(jobs, j)
+		}
+	}
+	if berr := batch.Error(); berr != nil && !errors.Is(berr, jetstream.ErrNoMessages) && ctx.Err() == nil {
+		err = errors.Join(err, fmt.Errorf("take from %s: %w", ep, berr))
+	}
+	if ctx.Err() != nil && len(jobs) > 0 {
+		// The caller is gone and will not see these jobs: put them back.
+		for _, j := range jobs {
+			e.release(cctx, ep, j.ID, wid)
+		}
+		return nil, seen, retry, nil
+	}
+	if err != nil && len(jobs) > 0 {
+		e.log.Warn("engine: take", "endpoint", ep, "err", err)
+		err = nil
+	}
+	return jobs, seen, retry, err
+}
+
+// claim moves the job of queue entry m to IN_PROGRESS for worker wid.
+// It returns nil, nil for a stale entry (dropped).
+func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*Job, error) {
+	subj := m.Subject()
+	id := subj[strings.LastIndexByte(subj, '.')+1:]
+	epoch, err := strconv.Atoi(string(m.Data()))
+	if err != nil {
+		_ = m.Ack()
+		return nil, nil
+	}
+	now := time.Now().UTC()
+	// The lease goes first: an IN_PROGRESS job must always be indexed for the reaper.
+	lb, _ := json.Marshal(lease{Epoch: epoch, Worker: wid, At: now})
+	if _, err := e.leases.Put(ctx, jobKey(ep, id), lb); err != nil {
+		_ = m.Nak()
+		return nil, fmt.Errorf("take job %s: lease: %w", id, err)
+	}
+	r, err := e.mutate(ctx, ep, id, func(r *record) error {
+		switch {
+		case r.Epoch < epoch:
+			return errFuture
+		case r.Epoch > epoch || r.Status != StatusInQueue:
+			return errStale
+		case now.After(r.CreatedAt.Add(r.Policy.TTL)):
+			return errStale // ttl expired: never started
+		}
+		r.Status = StatusInProgress
+		r.Owner, r.WorkerID = wid, wid
+		r.StartedAt = now
+		r.Deadline = now.Add(r.Policy.ExecutionTimeout)
+		r.Output, r.OutputRef, r.Error = nil, nil, nil
+		return nil
+	})
+	switch {
+	case err == nil:
+		if aerr := m.Ack(); aerr != nil {
+			e.log.Debug("engine: ack", "job", id, "err", aerr)
+		}
+		j, err := e.toJob(ctx, r, true)
+		if err != nil {
+			return nil, fmt.Errorf("take job %s: %w", id, err)
+		}
+		return j, nil
+	case errors.Is(err, errFuture):
+		meta, merr := m.Metadata()
+		if merr == nil && time.Since(meta.Timestamp) > time.Minute {
+			_ = m.Ack() // its job record never caught up: the change that queued it failed
+		} else {
+			_ = m.NakWithDelay(50 * time.Millisecond)
+		}
+		e.dropLease(ctx, ep, id, epoch-1)
+		return nil, errFuture
+	case errors.Is(err, errStale), errors.Is(err, ErrNotFound):
+		_ = m.Ack()
+		if r == nil || r.Status != StatusInProgress {
+			e.dropLease(ctx, ep, id, epoch)
+		}
+		return nil, nil
+	default:
+		_ = m.Nak()
+		return nil, fmt.Errorf("take job %s: %w", id, err)
+	}
+}
+
+// release puts a job just taken by wid back in the queue, without counting a retry.
+func (e *Engine) release(ctx context.Context, ep, id, wid string) {
+	_, err := e.mutate(ctx, ep, id, func(r *record) error {
+		if r.Status != StatusInProgress || r.Owner != wid {
+			return errNoop
+		}
+		r.Status = StatusInQueue
+		r.Owner, r.WorkerID = "", ""
+		r.StartedAt, r.Deadline = time.Time{}, time.Time{}
+		r.Epoch++
+		return e.enqueue(ctx, r)
+	})
+	if err != nil {
+		e.log.Warn("engine: release job", "job", id, "err", err)
+	}
+}
+
+// touch records that a worker was seen, with the jobs it reports.
+func (e *Engine) touch(ctx context.Context, ep, wid string, jobs []string) error {
+	b, _ := json.Marshal(workerRec{ID: wid, LastSeen: time.Now().UTC(), Jobs: jobs})
+	if _, err := e.workers.Put(ctx, ep+"."+token(wid), b); err != nil {
+		return fmt.Errorf("worker %s: %w", wid, err)
+	}
+	return nil
+}
+
+// Ping records a worker's heartbeat and the jobs it reports in progress.
+// A worker that does not ping for WorkerLostAfter loses its jobs.
+func (e *Engine) Ping(ctx context.Context, endpoint, workerID string, jobIDs []string) error {
+	if _, err := e.endpoint(endpoint); err != nil {
+		return err
+	}
+	if workerID == "" {
+		return fmt.Errorf("ping: worker id is required: %w", ErrInvalid)
+	}
+	return e.touch(ctx, endpoint, workerID, jobIDs)
+}
+
+// truthy reports whether a JSON error value counts as an error, as Python
+// would judge it: null, false, 0, "", [] and {} do not.
+func truthy(v json.RawMessage) bool {
+	t := string(bytes.TrimSpace(v))
+	switch t {
+	case "", "null", "false", "0", `""`, "[]", "{}":
+		return false
+	}
+	if strings.HasPrefix(t, "[") || strings.HasPrefix(t, "{") {
+		var x any
+		if json.Unmarshal(v, &x) == nil {
+			switch y := x.(type) {
+			case []any:
+				return len(y) > 0
+			case map[string]any:
+				return len(y) > 0
+			}
+		}
+	}
+	return true
+}
+
+// Finish stores a worker's final result: COMPLETED, or FAILED when the result
+// carries a truthy error or is larger than MaxOutputBytes. Only the worker that
+// holds the job may finish it (ErrNotOwner otherwise, e.g. for a worker that was
+// declared lost); a terminal job never changes.
+func (e *Engine) Finish(ctx context.Context, endpoint, workerID, jobID string, res Result) error {
+	if _, err := e.endpoint(endpoint); err != nil {
+		return err
+	}
+	r0, _, err := e.load(ctx, endpoint, jobID)
+	if err != nil {
+		return err
+	}
+	if r0.Status != StatusInProgress || r0.Owner != workerID {
+		return fmt.Errorf("finish job %s (%s) by %s: %w", jobID, r0.Status, workerID, ErrNotOwner)
+	}
+	status, errv, output := StatusCompleted, res.Error, res.Output
+	if len(output) > e.cfg.MaxOutputBytes {
+		status = StatusFailed
+		errv = errorValue(fmt.Sprintf("result of %d bytes exceeds the limit of %d bytes", len(output), e.cfg.MaxOutputBytes))
+		output = nil
+	} else if truthy(errv) {
+		status = StatusFailed
+	} else {
+		errv = nil
+	}
+	gen := r0.Gen + 1
+	inline, ref, err := e.putValue(ctx, blobPrefix+endpoint+"."+jobID+".out."+strconv.Itoa(gen), output, e.retention(r0))
+	if err != nil {
+		return fmt.Errorf("finish job %s: %w", jobID, err)
+	}
+	r, err := e.mutate(ctx, endpoint, jobID, func(r *record) error {
+		if r.Status != StatusInProgress || r.Owner != workerID {
+			return fmt.Errorf("finish job %s (%s) by %s: %w", jobID, r.Status, workerID, ErrNotOwner)
+		}
+		r.Gen = gen
+		r.Output, r.OutputRef, r.Error = inline, ref, errv
+		r.StopPod = res.StopPod
+		r.IsStream = r.IsStream || res.IsStream
+		e.terminate(r, status, time.Now().UTC())
+		return nil
+	})
+	if err != nil {
+		if ref != nil {
+			e.purgeBlobs(context.WithoutCancel(ctx), ref.Subject)
+		}
+		return err
+	}
+	e.afterTerminal(ctx, r, StatusInProgress, workerID)
+	return nil
+}
+
+// Progress stores a progress update as the job's output while it is
+// IN_PROGRESS and held by workerID; it never changes a job's state.
+func (e *Engine) Progress(ctx context.Context, endpoint, workerID, jobID string, output json.RawMessage) error {
+	if _, err := e.endpoint(endpoint); err != nil {
+		return err
+	}
+	if len(output) > e.cfg.MaxOutputBytes {
+		return fmt.Errorf("progress of job %s: %d bytes: %w", jobID, len(output), ErrTooLarge)
+	}
+	r0, _, err := e.load(ctx, endpoint, jobID)
+	if err != nil {
+		return err
+	}
+	if r0.Status != StatusInProgress || r0.Owner != workerID {
+		return fmt.Errorf("progress of job %s (%s) by %s: %w", jobID, r0.Status, workerID, ErrNotOwner)
+	}
+	gen := r0.Gen + 1
+	inline, ref, err := e.putValue(ctx, blobPrefix+endpoint+"."+jobID+".out."+strconv.Itoa(gen), output,
+		time.Until(r0.Deadline)+e.retention(r0))
+	if err != nil {
+		return fmt.Errorf("progress of job %s: %w", jobID, err)
+	}
+	_, err = e.mutate(ctx, endpoint, jobID, func(r *record) error {
+		if r.Status != StatusInProgress || r.Owner != workerID {
+			return fmt.Errorf("progress of job %s (%s) by %s: %w", jobID, r.Status, workerID, ErrNotOwner)
+		}
+		r.Gen = gen
+		r.Output, r.OutputRef = inline, ref
+		return nil
+	})
+	if err != nil && ref != nil {
+		e.purgeBlobs(context.WithoutCancel(ctx), ref.Subject)
+	}
+	return err
+}
+
+// AppendStream adds one stream chunk (at most 1 MiB - 16 KiB) to a job held by workerID.
+func (e *Engine) AppendStream(ctx context.Context, endpoint, workerID, jobID string, output json.RawMessage) error {
+	if _, err := e.endpoint(endpoint); err != nil {
+		return err
+	}
+	if len(output) > maxChunkBytes {
+		return fmt.Errorf("stream chunk of job %s: %d bytes over %d: %w", jobID, len(output), maxChunkBytes, ErrTooLarge)
+	}
+	r, _, err := e.load(ctx, endpoint, jobID)
+	if err != nil {
+		return err
+	}
+	if r.Status != StatusInProgress || r.Owner != workerID {
+		return fmt.Errorf("stream of job %s (%s) by %s: %w", jobID, r.Status, workerID, ErrNotOwner)
+	}
+	ttl := min(time.Until(r.CreatedAt.Add(r.Policy.TTL)), r.Policy.ExecutionTimeout+e.retention(r))
+	ttl = ttl.Round(time.Second) + time.Second
+	if _, err := e.js.Publish(ctx, chunkPrefix+endpoint+"."+jobID, output, jetstream.WithMsgTTL(ttl)); err != nil {
+		return fmt.Errorf("stream of job %s: %w", jobID, err)
+	}
+	e.nudge(nudgeJob + endpoint + "." + jobID)
+	return nil
+}
+
+// signalStop queues a stop signal for the worker holding a job.
+func (e *Engine) signalStop(ctx context.Context, ep, wid, id string) {
+	if _, err := e.js.Publish(ctx, stopPrefix+ep+"."+token(wid), []byte(id)); err != nil {
+		e.log.Warn("engine: stop signal", "job", id, "worker", wid, "err", err)
+		return
+	}
+	e.nudge(nudgeStop + ep + "." + token(wid))
+}
+
+// StopSignals waits until ctx ends for stop signals for workerID and returns
+// the ids of its jobs that were cancelled, timed out or taken away. Each
+// signal is returned once.
+func (e *Engine) StopSignals(ctx context.Context, endpoint, workerID string) ([]string, error) {
+	if _, err := e.endpoint(endpoint); err != nil {
+		return nil, err
+	}
+	subj := stopPrefix + endpoint + "." + token(workerID)
+	w, err := e.watch(nudgeStop + endpoint + "." + token(workerID))
+	if err != nil {
+		return nil, err
+	}
+	defer w.stop()
+	for {
+		var ids []string
+		seq := uint64(1)
+		for len(ids) < 1000 {
+			m, err := e.stops.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
+			if err != nil {
+				if isNotFound(err) || ctx.Err() != nil {
+					break
+				}
+				return ids, fmt.Errorf("stop signals of %s: %w", workerID, err)
+			}
+			seq = m.Sequence + 1
+			// Whoever deletes the signal delivers it: once, whichever replica serves the poll.
+			if err := e.stops.DeleteMsg(context.WithoutCancel(ctx), m.Sequence); err == nil {
+				ids = append(ids, string(m.Data))
+			}
+		}
+		if len(ids) > 0 {
+			return ids, nil
+		}
+		if err := e.sleep(ctx, w.C); err != nil {
+			if errors.Is(err, ErrClosed) {
+				return nil, err
+			}
+			return nil, nil
+		}
+	}
+}
