@@ -48,6 +48,8 @@ func (h *Handler) engineError(w http.ResponseWriter, r *http.Request, what strin
 	switch {
 	case errors.Is(err, engine.ErrNotFound):
 		writeError(w, http.StatusNotFound, what+": not found (unknown id, or the result expired after its retention time)")
+	case errors.Is(err, engine.ErrInvalid):
+		writeError(w, http.StatusBadRequest, what+": "+err.Error())
 	case errors.Is(err, engine.ErrConflict):
 		writeError(w, http.StatusConflict, what+": not allowed in the job's current state")
 	case errors.Is(err, engine.ErrNotOwner):

@@ -95,7 +95,7 @@ func (f *fakeEngine) Submit(ctx context.Context, endpoint string, req engine.Sub
 		id = "sync-" + id
 	}
 	j := &engine.Job{ID: id, Endpoint: endpoint, Status: engine.StatusInQueue, Input: req.Input, Webhook: req.Webhook,
-		Policy: req.Policy, Sync: req.Sync, CreatedAt: fakeEpoch}
+		Policy: req.Policy, Sync: req.Sync, Extra: req.Extra, CreatedAt: fakeEpoch}
 	f.jobs[id] = j
 	f.queue = append(f.queue, id)
 	f.submits = append(f.submits, req)

@@ -1,12 +1,15 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -35,19 +38,54 @@ func workerIDs(w http.ResponseWriter, r *http.Request, withJob bool) (worker, jo
 	return worker, job, q, true
 }
 
-// takenJob is one job as job-take delivers it: {"id", "input", ...}.
+// takenJob is one job as job-take delivers it: {"id", "input", ...}, the
+// other request fields (e.g. s3Config) after them, as the client sent them.
 type takenJob struct {
-	ID      string          `json:"id"`
-	Input   json.RawMessage `json:"input"`
-	Webhook string          `json:"webhook,omitempty"`
+	ID      string
+	Input   json.RawMessage
+	Webhook string
+	Extra   map[string]json.RawMessage
+}
+
+// MarshalJSON writes id and input first, then webhook and the extra fields
+// in name order.
+func (t takenJob) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	id, err := json.Marshal(t.ID)
+	if err != nil {
+		return nil, err
+	}
+	b.WriteString(`{"id":`)
+	b.Write(id)
+	b.WriteString(`,"input":`)
+	if isNull(t.Input) {
+		b.WriteString("null")
+	} else {
+		b.Write(t.Input)
+	}
+	extra := maps.Clone(t.Extra)
+	if t.Webhook != "" {
+		if extra == nil {
+			extra = map[string]json.RawMessage{}
+		}
+		extra["webhook"], _ = json.Marshal(t.Webhook)
+	}
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		if k == "id" || k == "input" || len(extra[k]) == 0 {
+			continue
+		}
+		key, _ := json.Marshal(k)
+		b.WriteByte(',')
+		b.Write(key)
+		b.WriteByte(':')
+		b.Write(extra[k])
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 func takenJobOf(j *engine.Job) takenJob {
-	in := j.Input
-	if len(in) == 0 {
-		in = json.RawMessage("null")
-	}
-	return takenJob{ID: j.ID, Input: in, Webhook: j.Webhook}
+	return takenJob{ID: j.ID, Input: j.Input, Webhook: j.Webhook, Extra: j.Extra}
 }
 
 func (h *Handler) jobTake(w http.ResponseWriter, r *http.Request, ep string) {
