@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -144,6 +145,7 @@ func logsCmd(s streams) *cobra.Command {
 	f.StringVar(&q.Worker, "worker", "", "only this worker's lines")
 	f.StringVar(&q.Job, "job", "", "only the lines logged while this job ran")
 	f.BoolVarP(&q.Follow, "follow", "f", false, "keep printing new lines as they are logged")
+	f.IntVar(&q.Tail, "tail", 0, "how many past lines to print first (default: the server's, 100 on Sluice; -1: none, with --follow)")
 	addConnFlags(cmd, &c)
 	return cmd
 }
@@ -166,16 +168,8 @@ func copyLogs(w io.Writer, body io.Reader, contentType string, raw bool) error {
 		if err != nil {
 			return err
 		}
-		var lines []json.RawMessage
-		if json.Unmarshal(b, &lines) != nil {
-			var obj map[string][]json.RawMessage
-			if json.Unmarshal(b, &obj) == nil && len(obj) == 1 {
-				for _, v := range obj {
-					lines = v
-				}
-			}
-		}
-		if lines == nil {
+		lines, ok := jsonLogLines(b)
+		if !ok {
 			br = bufio.NewReader(bytes.NewReader(b)) // not a list: treat as lines
 		} else {
 			for _, l := range lines {
@@ -191,20 +185,26 @@ func copyLogs(w io.Writer, body io.Reader, contentType string, raw bool) error {
 		}
 	}
 	sse := mt == "text/event-stream"
+	event := "" // the current SSE event's name
 	for {
 		line, err := br.ReadString('\n')
 		if len(line) > 0 {
 			line = strings.TrimRight(line, "\r\n")
-			keep := true
-			if sse {
-				data, ok := strings.CutPrefix(line, "data:")
-				keep = ok
-				line = strings.TrimPrefix(data, " ")
+			var werr error
+			switch {
+			case !sse:
+				werr = emit(line)
+			case line == "":
+				event = "" // a blank line ends an event
+			case strings.HasPrefix(line, "event:"):
+				event = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
+			case strings.HasPrefix(line, "data:") && (event == "" || event == "message"):
+				// Only unnamed events carry log lines; e.g. "event: end"
+				// closes the stream.
+				werr = emit(strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
 			}
-			if keep {
-				if werr := emit(line); werr != nil {
-					return werr
-				}
+			if werr != nil {
+				return werr
 			}
 		}
 		if errors.Is(err, io.EOF) {
@@ -214,6 +214,20 @@ func copyLogs(w io.Writer, body io.Reader, contentType string, raw bool) error {
 			return err
 		}
 	}
+}
+
+// jsonLogLines finds the lines in a JSON logs answer: a list, or an
+// object with a "lines" list (Sluice: {"endpoint": ..., "lines": [...]}).
+func jsonLogLines(b []byte) ([]json.RawMessage, bool) {
+	var lines []json.RawMessage
+	if json.Unmarshal(b, &lines) == nil {
+		return lines, true
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(b, &obj) == nil && json.Unmarshal(obj["lines"], &lines) == nil && lines != nil {
+		return lines, true
+	}
+	return nil, false
 }
 
 // formatLogLine shows a structured (JSON object) log line as
@@ -238,7 +252,11 @@ func formatLogLine(line string) string {
 		return string(compact(json.RawMessage(line)))
 	}
 	var parts []string
-	for _, p := range []string{pick("ts", "time", "timestamp"), pick("worker", "workerId", "worker_id")} {
+	ts := pick("ts", "time", "timestamp")
+	if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+		ts = t.Format("2006-01-02 15:04:05.000")
+	}
+	for _, p := range []string{ts, pick("worker", "workerId", "worker_id")} {
 		if p != "" {
 			parts = append(parts, p)
 		}
