@@ -296,7 +296,7 @@ func TestUsageErrors(t *testing.T) {
 func TestConnectionRefusedHint(t *testing.T) {
 	f := newFakeServer(t, nil)
 	url := f.srv.URL
-	f.srv.Close() // nothing listens there now
+	f.srv.Close()                                                         // nothing listens there now
 	r := runSluice(context.Background(), "", "run", "echo", "--url", url) // POST: not retried
 	if r.code != 1 || !strings.Contains(r.errOut, "connection refused") || !strings.HasSuffix(r.errOut,
 		"(is the server running at "+url+"? set --url or $SLUICE_URL)\n") {
