@@ -1,0 +1,37 @@
+package serverless_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/sluicehq/sluice/serverless"
+)
+
+// ProgressUpdate reports progress while a job runs; the platform shows the
+// latest update as the job's output in /status until the job ends.
+func ExampleProgressUpdate() {
+	cfg := serverless.Config{Handler: func(ctx context.Context, job *serverless.Job) (any, error) {
+		for step := 1; step <= 3; step++ {
+			if err := serverless.ProgressUpdate(ctx, job, map[string]int{"step": step, "of": 3}); err != nil {
+				return nil, err
+			}
+		}
+		return "done", nil
+	}}
+	job, _ := serverless.NewJob("job-1", nil)
+	res, err := serverless.Exec(context.Background(), cfg, job,
+		serverless.OnProgress(func(ctx context.Context, p json.RawMessage) error {
+			fmt.Println("progress:", string(p))
+			return nil
+		}))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("final:", string(res.Body))
+	// Output:
+	// progress: {"of":3,"step":1}
+	// progress: {"of":3,"step":2}
+	// progress: {"of":3,"step":3}
+	// final: {"output":"done"}
+}
