@@ -64,17 +64,19 @@ func parseStopResponse(status int, contentType string, body []byte) ([]string, e
 	if mediaType, _, err := mime.ParseMediaType(contentType); err != nil || mediaType != "application/json" {
 		return nil, errBadStopPayload
 	}
-	var payload struct {
-		JobsToStop []json.RawMessage `json:"jobsToStop"`
+	var payload map[string]json.RawMessage
+	if err := json.Unmarshal(body, &payload); err != nil {
+		return nil, errBadStopPayload
 	}
-	if err := json.Unmarshal(body, &payload); err != nil || payload.JobsToStop == nil {
+	var list []json.RawMessage
+	if err := json.Unmarshal(payload["jobsToStop"], &list); err != nil || list == nil {
 		return nil, errBadStopPayload
 	}
 	var ids []string
 	dropped := 0
-	for _, raw := range payload.JobsToStop {
+	for _, raw := range list {
 		var id string
-		if err := json.Unmarshal(raw, &id); err != nil {
+		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &id) != nil {
 			dropped++
 			continue
 		}
