@@ -1,0 +1,66 @@
+// Package scaler runs an endpoint's worker processes: it starts them with the
+// RUNPOD_* environment pointing at Sluice's worker API, scales them between
+// workersMin and workersMax by the endpoint's scaler rule, drains them on
+// scale-down (a worker holding a job is never stopped), replaces the ones
+// that exit or ask to be refreshed, backs off when they keep crashing, gives
+// each its own GPUs from the pool, and keeps their output in a logs.Store.
+//
+// # Wiring into sluice serve
+//
+//	file, err := config.Load(path)
+//	eng, err := engine.Open(ctx, engine.Config{...})
+//	sup, err := scaler.New(scaler.Config{
+//		BaseURL:      "http://127.0.0.1:8080", // where workers reach the worker API
+//		Queue:        eng,                     // *engine.Engine has QueueStats and Workers
+//		DataDir:      dataDir,                 // logs go to DataDir/logs
+//		WorkerKey:    workerKey,               // used when an endpoint has no workerKey
+//		PingInterval: file.PingInterval(),
+//	})
+//	sup.Update(ctx, file.Endpoints) // before Run: the initial endpoints
+//	go sup.Run(runCtx)              // returns after every worker has stopped
+//	mux.Handle("GET /v2/{endpoint}/logs", requireClientKey(sup.LogHandler()))
+//
+// The API layer tells the supervisor two things, most simply by wrapping the
+// engine it hands to api.New:
+//
+//	func (e hooked) Submit(ctx context.Context, ep string, r engine.SubmitRequest) (*engine.Job, error) {
+//		j, err := e.Engine.Submit(ctx, ep, r)
+//		if err == nil {
+//			e.sup.Notify(ep) // cold start in milliseconds, not at the next tick
+//		}
+//		return j, err
+//	}
+//	func (e hooked) Finish(ctx context.Context, ep, worker, job string, r engine.Result) error {
+//		err := e.Engine.Finish(ctx, ep, worker, job, r)
+//		if r.StopPod {
+//			e.sup.Refresh(worker) // replace the worker once it holds no job
+//		}
+//		return err
+//	}
+//
+// /health merges the supervisor's worker figures: Counts(endpoint) returns
+// engine.WorkerCounts for endpoints whose workers Sluice runs (Managed). On
+// shutdown, cancel Run's context first and keep the worker API serving until
+// Run returns, so draining workers can still post their results.
+//
+// # Worker states
+//
+// As Runpod names them: INITIALIZING (started, not yet seen by the engine:
+// it has neither taken a job nor pinged), IDLE (seen, holds no job), RUNNING
+// (holds a job), UNHEALTHY (crashed and waiting to be restarted, or stopped
+// pinging while its process lives), THROTTLED (wanted but waiting for free
+// GPUs; counted, not listed). Ready counts the IDLE workers.
+//
+// # Scaling
+//
+// See target for the rules. Low-priority jobs never add workers, except that
+// an endpoint with waiting jobs and no worker gets one, so low-priority jobs
+// are not stranded. Workers above workersMin stop after idleTimeout seconds
+// without a job once the rule allows fewer workers; workers above workersMax
+// (after a reload) stop as soon as they are idle.
+//
+// Stopping a worker: SIGTERM to its process group once the engine reports it
+// holds no job (runpod-python and the Go SDK then finish in-flight work and
+// exit), SIGKILL only if it is still alive StopGrace later and still holds no
+// job. A worker that holds a job is never killed to scale down.
+package scaler

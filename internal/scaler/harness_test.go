@@ -1,0 +1,209 @@
+package scaler
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/config"
+	"go.uber.org/goleak"
+)
+
+// workerBin is the test worker (testdata/worker), built once in TestMain.
+var workerBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sluice-scaler-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	workerBin = filepath.Join(dir, "worker")
+	out, err := exec.Command("go", "build", "-o", workerBin, "./testdata/worker").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build test worker: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// harness runs a Supervisor over a jobServer with endpoints from YAML.
+type harness struct {
+	t      *testing.T
+	js     *jobServer
+	sup    *Supervisor
+	envDir string
+	cfg    *config.File
+	cancel context.CancelFunc
+	ran    chan error
+}
+
+// parse reads endpoints YAML; WORKER in it becomes the test worker's path.
+func parse(t *testing.T, yaml string) *config.File {
+	t.Helper()
+	yaml = strings.ReplaceAll(yaml, "WORKER", workerBin)
+	f, err := config.Parse([]byte(yaml), filepath.Join(t.TempDir(), "sluice.yaml"))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return f
+}
+
+func newHarness(t *testing.T, yaml string, mod func(*Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, js: newJobServer(t), envDir: t.TempDir(), ran: make(chan error, 1)}
+	h.cfg = parse(t, yaml)
+	cfg := Config{
+		BaseURL:         h.js.srv.URL,
+		Queue:           h.js,
+		DataDir:         t.TempDir(),
+		WorkerKey:       h.js.key,
+		PingInterval:    200 * time.Millisecond,
+		Tick:            50 * time.Millisecond,
+		StopGrace:       2 * time.Second,
+		ShutdownGrace:   5 * time.Second,
+		CrashBackoff:    100 * time.Millisecond,
+		MaxCrashBackoff: 800 * time.Millisecond,
+		LostAfter:       2 * time.Second,
+		Env:             append(os.Environ(), "SLUICE_TEST_ENV_DIR="+h.envDir),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	sup, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sup = sup
+	h.js.onStopPod = func(w string) { sup.Refresh(w) }
+	if err := sup.Update(context.Background(), h.cfg.Endpoints); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { h.ran <- sup.Run(ctx) }()
+	t.Cleanup(h.stop)
+	return h
+}
+
+// stop ends Run and checks that no worker process is left.
+func (h *harness) stop() {
+	h.t.Helper()
+	var pids []int
+	for id := range h.cfg.Endpoints {
+		for _, w := range h.sup.Workers(h.cfg.Endpoints[id].ID) {
+			if w.PID > 0 && w.Status != StatusUnhealthy {
+				pids = append(pids, w.PID)
+			}
+		}
+	}
+	h.cancel()
+	select {
+	case err := <-h.ran:
+		if err != nil {
+			h.t.Errorf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		h.t.Fatal("Run did not return after cancel")
+	}
+	for _, pid := range pids {
+		if alive(pid) {
+			h.t.Errorf("worker pid %d still alive after Run returned", pid)
+		}
+	}
+	h.cancel = func() {}
+}
+
+func alive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil
+}
+
+// submit queues a job on ep and notifies the supervisor.
+func (h *harness) submit(ep string, input any) string {
+	id := h.js.submit(ep, input, false)
+	h.sup.Notify(ep)
+	return id
+}
+
+// eventually polls cond until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for: %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// live returns the endpoint's worker processes (not crash records).
+func (h *harness) live(ep string) []WorkerInfo {
+	var out []WorkerInfo
+	for _, w := range h.sup.Workers(ep) {
+		if w.ExitedAt.IsZero() {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// sampler records the largest number of live workers seen until stopped.
+type sampler struct {
+	stop chan struct{}
+	done chan int
+}
+
+func (h *harness) sample(ep string) *sampler {
+	s := &sampler{stop: make(chan struct{}), done: make(chan int, 1)}
+	go func() {
+		peak := 0
+		for {
+			peak = max(peak, len(h.live(ep)))
+			select {
+			case <-s.stop:
+				s.done <- peak
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	return s
+}
+
+func (s *sampler) peak() int {
+	close(s.stop)
+	return <-s.done
+}
+
+// workerEnv reads the env file the test worker wrote.
+func (h *harness) workerEnv(id string) map[string]string {
+	h.t.Helper()
+	var b []byte
+	eventually(h.t, 10*time.Second, "env file of "+id, func() bool {
+		var err error
+		b, err = os.ReadFile(filepath.Join(h.envDir, id+".env"))
+		return err == nil && len(b) > 0 && b[len(b)-1] == '\n'
+	})
+	env := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		k, v, _ := strings.Cut(l, "=")
+		env[k] = v
+	}
+	return env
+}
