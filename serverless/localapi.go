@@ -11,7 +11,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -124,22 +126,39 @@ func (a *localAPI) serve(ctx context.Context, ln net.Listener) error {
 // routes serves every operation both at the root (/run) and under
 // /v2/{endpoint_id}/ (/v2/local/run), the way runpod.Endpoint and curl
 // examples address a real endpoint. Any Authorization header is accepted.
+// A wrong method or an unknown path gets a JSON error.
 func (a *localAPI) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	handle := func(method, path string, h http.HandlerFunc) {
-		mux.HandleFunc(method+" "+path, h)
-		mux.HandleFunc(method+" /v2/{endpoint_id}"+path, h)
+	handle := func(path string, byMethod map[string]http.HandlerFunc) {
+		h := func(w http.ResponseWriter, r *http.Request) {
+			if fn, ok := byMethod[r.Method]; ok {
+				fn(w, r)
+				return
+			}
+			allowed := make([]string, 0, len(byMethod))
+			for m := range byMethod {
+				allowed = append(allowed, m)
+			}
+			slices.Sort(allowed)
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: method not allowed (use %s)",
+				r.Method, r.URL.Path, strings.Join(allowed, " or ")))
+		}
+		mux.HandleFunc(path, h)
+		mux.HandleFunc("/v2/{endpoint_id}"+path, h)
 	}
-	handle("POST", "/run", a.handleRun)
-	handle("POST", "/runsync", a.handleRunsync)
-	for _, m := range []string{"GET", "POST"} {
-		handle(m, "/status/{job_id}", a.handleStatus)
-		handle(m, "/status-sync/{job_id}", a.handleStatusSync)
-		handle(m, "/stream/{job_id}", a.handleStream)
+	post := func(h http.HandlerFunc) map[string]http.HandlerFunc { return map[string]http.HandlerFunc{"POST": h} }
+	getOrPost := func(h http.HandlerFunc) map[string]http.HandlerFunc {
+		return map[string]http.HandlerFunc{"GET": h, "POST": h}
 	}
-	handle("POST", "/cancel/{job_id}", a.handleCancel)
-	handle("POST", "/purge-queue", a.handlePurge)
-	handle("GET", "/health", a.handleHealth)
+	handle("/run", post(a.handleRun))
+	handle("/runsync", post(a.handleRunsync))
+	handle("/status/{job_id}", getOrPost(a.handleStatus))
+	handle("/status-sync/{job_id}", getOrPost(a.handleStatusSync))
+	handle("/stream/{job_id}", getOrPost(a.handleStream))
+	handle("/cancel/{job_id}", post(a.handleCancel))
+	handle("/purge-queue", post(a.handlePurge))
+	handle("/health", map[string]http.HandlerFunc{"GET": a.handleHealth})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such operation: %s %s", r.Method, r.URL.Path))
 	})
