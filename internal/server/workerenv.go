@@ -34,6 +34,11 @@ func WorkerEnv(opts WorkerEnvOptions) ([]string, error) {
 	if opts.DataDir == "" {
 		opts.DataDir = DefaultDataDir
 	}
+	if opts.ConfigPath == "" && len(opts.Endpoints) == 0 {
+		// Without a config file any endpoint id the server was given by
+		// --endpoint is valid; the key comes from the data directory.
+		opts.Endpoints = []string{opts.Endpoint}
+	}
 	s, err := loadSettings(opts.ConfigPath, opts.Endpoints, opts.Overrides)
 	if err != nil {
 		return nil, err

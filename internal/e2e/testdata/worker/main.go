@@ -1,0 +1,115 @@
+// Command worker is the end-to-end tests' worker, on the serverless SDK.
+// Its input says what to do:
+//
+//	{"echo": x}            output {"echo": x, "worker": RUNPOD_POD_ID}
+//	{"sleep_ms": n}        sleep n ms first (returns early when the job is stopped)
+//	{"exit": true}         exit the process mid-job (a lost worker)
+//	{"fail": "msg"}        fail with msg
+//	{"chunks": n}          stream n chunks 0..n-1 (a streaming job), with "stream": true
+//	{"progress": n}        send n progress updates {"step": i}, sleep_ms between
+//	{"out_bytes": n}       output a string of n bytes
+//	{"started": "path"}    create path when the handler starts (to observe the start)
+//	{"stopped": "path"}    create path if the job's context ends before sleep_ms passed
+package main
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/serverless"
+)
+
+type input struct {
+	Echo     any    `json:"echo"`
+	SleepMS  int    `json:"sleep_ms"`
+	Exit     bool   `json:"exit"`
+	Fail     string `json:"fail"`
+	Chunks   int    `json:"chunks"`
+	Stream   bool   `json:"stream"`
+	Progress int    `json:"progress"`
+	OutBytes int    `json:"out_bytes"`
+	Started  string `json:"started"`
+	Stopped  string `json:"stopped"`
+}
+
+func touch(path string) {
+	if path != "" {
+		_ = os.WriteFile(path, nil, 0o644)
+	}
+}
+
+func pause(ctx context.Context, in input) error {
+	if in.SleepMS <= 0 {
+		return nil
+	}
+	select {
+	case <-time.After(time.Duration(in.SleepMS) * time.Millisecond):
+		return nil
+	case <-ctx.Done():
+		touch(in.Stopped)
+		return ctx.Err()
+	}
+}
+
+func handle(ctx context.Context, job *serverless.Job) (any, error) {
+	var in input
+	if err := job.Decode(&in); err != nil {
+		return nil, err
+	}
+	touch(in.Started)
+	if in.Exit {
+		os.Exit(3)
+	}
+	for i := range in.Progress {
+		if err := serverless.ProgressUpdate(ctx, job, map[string]int{"step": i}); err != nil {
+			return nil, err
+		}
+		if err := pause(ctx, in); err != nil {
+			return nil, err
+		}
+	}
+	if in.Progress == 0 {
+		if err := pause(ctx, in); err != nil {
+			return nil, err
+		}
+	}
+	if in.Fail != "" {
+		return nil, errors.New(in.Fail)
+	}
+	if in.OutBytes > 0 {
+		return strings.Repeat("o", in.OutBytes), nil
+	}
+	return map[string]any{"echo": in.Echo, "worker": os.Getenv("RUNPOD_POD_ID")}, nil
+}
+
+func stream(ctx context.Context, job *serverless.Job) iter.Seq2[any, error] {
+	return func(yield func(any, error) bool) {
+		var in input
+		if err := job.Decode(&in); err != nil {
+			yield(nil, err)
+			return
+		}
+		touch(in.Started)
+		for i := range in.Chunks {
+			if err := pause(ctx, in); err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(map[string]int{"chunk": i}, nil) {
+				return
+			}
+		}
+	}
+}
+
+func main() {
+	cfg := serverless.Config{Handler: handle}
+	if os.Getenv("E2E_STREAM") == "1" {
+		cfg = serverless.Config{StreamHandler: stream}
+	}
+	serverless.Start(cfg)
+}
