@@ -3,6 +3,7 @@ package serverless
 import (
 	"crypto/rand"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -96,6 +97,29 @@ func (e workerEnv) jobDoneURL(jobID string, isStream bool) string {
 // always false on chunk posts.
 func (e workerEnv) jobStreamURL(jobID string) string {
 	return strings.ReplaceAll(e.streamURL, "$ID", jobID) + "&isStream=false"
+}
+
+// validate checks that the URLs the worker must use are http(s) URLs, so
+// a missing RUNPOD_WEBHOOK_POST_OUTPUT fails at start instead of losing
+// every result.
+func (e workerEnv) validate(streaming bool) error {
+	check := func(name, raw string) error {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s is not an http(s) URL: %q", name, raw)
+		}
+		return nil
+	}
+	if err := check("RUNPOD_WEBHOOK_GET_JOB", e.getJobURL); err != nil {
+		return err
+	}
+	if err := check("RUNPOD_WEBHOOK_POST_OUTPUT", e.doneURL); err != nil {
+		return err
+	}
+	if streaming {
+		return check("RUNPOD_WEBHOOK_POST_STREAM", e.streamURL)
+	}
+	return nil
 }
 
 // pingEnabled reports whether heartbeats are sent, and why not (spec 1.9).

@@ -350,5 +350,6 @@ func fastTimings(t *testing.T) {
 	set(&postBackoffMin, 10*time.Millisecond)
 	set(&postBackoffMax, 40*time.Millisecond)
 	set(&postRetryFor, 10*time.Second)
+	set(&progressRetryFor, 10*time.Second)
 	set(&pingBackoff, 10*time.Millisecond)
 }

@@ -19,6 +19,7 @@ import (
 // shorten them.
 var (
 	postRetryFor       = 5 * time.Minute
+	progressRetryFor   = 30 * time.Second // progress blocks the handler: give up sooner
 	postBackoffMin     = time.Second
 	postBackoffMax     = 15 * time.Second
 	postAttemptTimeout = 2 * time.Minute
@@ -79,10 +80,10 @@ func (e *statusError) Error() string {
 // postJSON posts body for job jobID to url with the job-done headers of
 // spec 1.5 (form content type over a JSON body, "charset: utf-8",
 // X-Request-ID), retrying 5xx, 429 and connection errors with capped
-// exponential backoff for postRetryFor. Other 4xx are not retried. It
-// gives up early when ctx is done.
-func (p *platform) postJSON(ctx context.Context, url, jobID string, body []byte) error {
-	deadline := time.Now().Add(postRetryFor)
+// exponential backoff for retryFor. Other 4xx are not retried. It gives
+// up early when ctx is done.
+func (p *platform) postJSON(ctx context.Context, url, jobID string, body []byte, retryFor time.Duration) error {
+	deadline := time.Now().Add(retryFor)
 	wait := postBackoffMin
 	for attempt := 1; ; attempt++ {
 		err := p.postOnce(ctx, url, jobID, body)

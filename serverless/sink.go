@@ -27,7 +27,7 @@ func (s *postSink) chunk(_ context.Context, output any) error {
 	}
 	// Chunks use postCtx, not the job's ctx: a shutdown cancels the job's
 	// ctx, but what it streams must still reach the platform.
-	if err := s.p.postJSON(s.postCtx, s.p.env.jobStreamURL(s.jobID), s.jobID, body); err != nil {
+	if err := s.p.postJSON(s.postCtx, s.p.env.jobStreamURL(s.jobID), s.jobID, body, postRetryFor); err != nil {
 		if s.postCtx.Err() == nil {
 			s.log.Error("Failed to stream job output. | " + err.Error())
 		}
@@ -49,7 +49,7 @@ func (s *postSink) progress(ctx context.Context, progress any) error {
 	if s.closed {
 		return fmt.Errorf("progress update for job %s: %w", s.jobID, errJobFinished)
 	}
-	if err := s.p.postJSON(ctx, s.p.env.jobDoneURL(s.jobID, false), s.jobID, body); err != nil {
+	if err := s.p.postJSON(ctx, s.p.env.jobDoneURL(s.jobID, false), s.jobID, body, progressRetryFor); err != nil {
 		return fmt.Errorf("progress update for job %s: %w", s.jobID, err)
 	}
 	return nil

@@ -17,11 +17,17 @@ import (
 //     locally (from the flag or ./test_input.json), print the result, exit
 //     0 on success and 1 on failure;
 //   - otherwise the production worker loop, which talks Runpod's worker
-//     protocol to the URLs in the RUNPOD_* environment, until SIGTERM.
+//     protocol to the URLs in the RUNPOD_* environment, until SIGTERM or
+//     SIGINT. It then stops taking jobs, cancels the running jobs' ctx,
+//     waits for their handlers to return, posts their results and exits
+//     0. A second signal exits at once.
 //
 // Unknown command-line flags are ignored and left for the program.
 func Start(cfg Config) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal the worker drains; a second one gets the
+	// default action and ends the process at once.
+	context.AfterFunc(ctx, stop)
 	code := run(ctx, cfg)
 	stop()
 	os.Exit(code)

@@ -45,6 +45,9 @@ type activeJob struct {
 // stops taking jobs, lets running ones finish and posts their results) or,
 // with cfg.RefreshWorker, until the first job's result is posted.
 func runWorker(ctx context.Context, cfg *Config, log *slog.Logger, env workerEnv) error {
+	if err := env.validate(cfg.StreamHandler != nil); err != nil {
+		return err
+	}
 	p := newPlatform(env, log)
 	defer p.close()
 	takeCtx, stopTaking := context.WithCancel(ctx)
@@ -153,6 +156,13 @@ func (w *worker) handle(jobCtx, postCtx context.Context, a *activeJob) {
 			log = log.With(LogKeyBatchID, batch)
 		}
 	}
+	if w.cfg.RefreshWorker {
+		// After the post, and also when the platform stopped the job.
+		defer func() {
+			log.Info("RefreshWorker is set: the worker exits after this job.")
+			w.stopTaking()
+		}()
+	}
 	log.Info("Started.")
 	sink := &postSink{p: w.p, jobID: job.ID, postCtx: postCtx, log: log}
 	o := runJob(jobCtx, w.cfg, job, sink)
@@ -167,7 +177,7 @@ func (w *worker) handle(jobCtx, postCtx context.Context, a *activeJob) {
 	} else if o.cause != nil {
 		log.Error("Job failed: " + o.cause.Error())
 	}
-	err := w.p.postJSON(postCtx, w.p.env.jobDoneURL(job.ID, w.isStream), job.ID, o.body)
+	err := w.p.postJSON(postCtx, w.p.env.jobDoneURL(job.ID, w.isStream), job.ID, o.body, postRetryFor)
 	switch {
 	case a.stopped.Load():
 		log.Info("Job stopped.")
@@ -176,10 +186,6 @@ func (w *worker) handle(jobCtx, postCtx context.Context, a *activeJob) {
 		log.Error("Failed to return job results. | " + err.Error())
 	}
 	log.Info("Finished.")
-	if w.cfg.RefreshWorker {
-		log.Info("RefreshWorker is set: the worker exits after this job.")
-		w.stopTaking()
-	}
 }
 
 // finish removes a from the in-progress set and wakes the take loop.

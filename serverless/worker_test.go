@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -429,5 +430,42 @@ func TestWorkerUnencodableResultFails(t *testing.T) {
 	}
 	if !strings.Contains(body.Error, "result cannot be encoded as JSON") || !strings.Contains(body.Error, "chan int") {
 		t.Errorf("body %s", post.Body)
+	}
+}
+
+func TestWorkerShutdownStillPostsStreamChunks(t *testing.T) {
+	fp := newFakePlatform(t)
+	started := make(chan struct{}, 1)
+	w := startWorker(t, fp, Config{StreamHandler: func(ctx context.Context, job *Job) iter.Seq2[any, error] {
+		return func(yield func(any, error) bool) {
+			if !yield("before", nil) {
+				return
+			}
+			started <- struct{}{}
+			<-ctx.Done()
+			yield("after "+ctx.Err().Error(), nil)
+		}
+	}})
+	fp.jobs <- `{"id":"st","input":1}`
+	<-started
+	w.cancel()
+	if code := w.wait(t); code != 0 {
+		t.Fatalf("Run returned %d, want 0", code)
+	}
+	checkGolden(t, "worker_stream_shutdown", postTranscript(fp.requests("stream", "done")))
+}
+
+func TestWorkerRefusesUnusableURLs(t *testing.T) {
+	fp := newFakePlatform(t)
+	fp.setEnv(t)
+	t.Setenv("RUNPOD_WEBHOOK_POST_OUTPUT", "JOB_DONE_URL")
+	var logs syncBuffer
+	code := Run(context.Background(), Config{Args: []string{}, Logger: slog.New(newLogHandler(&logs, slog.LevelDebug, false)),
+		Handler: func(ctx context.Context, job *Job) (any, error) { return nil, nil }})
+	if code != 1 || !strings.Contains(logs.String(), `RUNPOD_WEBHOOK_POST_OUTPUT is not an http(s) URL: "JOB_DONE_URL"`) {
+		t.Errorf("exit %d, log:\n%s", code, logs.String())
+	}
+	if n := len(fp.requests()); n != 0 {
+		t.Errorf("the worker made %d requests with an unusable result URL", n)
 	}
 }
