@@ -407,8 +407,18 @@ func TestLocalAPIConcurrencyAndHealth(t *testing.T) {
 		s.call("POST", "/run", `{"input":"fail"}`).ID,
 		s.call("POST", "/run", `{"input":"ok"}`).ID,
 	}
-	s.waitStatus("/status/"+ids[1], statusIs(statusInProgress))
-	s.waitStatus("/status/"+ids[0], statusIs(statusInProgress))
+	// Wait until two handlers are inside the gate at once.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := inFlight
+		mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d handlers running at once, want 2 (--rp_api_concurrency)", n)
+		}
+	}
 
 	var h healthBody
 	code, data := s.do("GET", "/v2/ep/health", "")
