@@ -23,8 +23,13 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// terminalWidth is $COLUMNS, or 80.
-func terminalWidth() int {
+// terminalWidth is the width of the terminal w, else $COLUMNS, else 80.
+func terminalWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if n := windowWidth(f); n > 20 {
+			return n
+		}
+	}
 	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 20 {
 		return n
 	}
@@ -56,7 +61,7 @@ func (l *liveState) observe(st *client.JobStatus, now time.Time) {
 var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
 
 // render returns the live line for time now, at most width columns:
-// spinner, status, job id, time in queue, time running, latest progress.
+// spinner, status, time in queue, time running, latest progress, job id.
 func (l *liveState) render(now time.Time, width int) string {
 	status := client.Status("SUBMITTING")
 	var delay, exec time.Duration
@@ -69,7 +74,9 @@ func (l *liveState) render(now time.Time, width int) string {
 	switch {
 	case l.last == nil || status == client.StatusInQueue:
 		delay = now.Sub(l.start)
-	case delay == 0 && !l.runningSince.IsZero():
+	case delay == 0 && exec == 0 && !l.runningSince.IsZero():
+		// The server reports no times (a delayTime of 0 with an
+		// executionTime is a real 0): use the local clock.
 		delay = l.runningSince.Sub(l.start)
 	}
 	if status == client.StatusInProgress {
@@ -84,16 +91,15 @@ func (l *liveState) render(now time.Time, width int) string {
 	}
 	frame := spinner[int(now.Sub(l.start)/(100*time.Millisecond))%len(spinner)]
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %-11s", frame, status)
-	if l.jobID != "" {
-		fmt.Fprintf(&b, "  %s", l.jobID)
-	}
-	fmt.Fprintf(&b, "  queued %s", formatDuration(delay))
+	fmt.Fprintf(&b, "%s %-11s  queued %s", frame, status, formatDuration(delay))
 	if status != client.StatusInQueue && l.last != nil {
 		fmt.Fprintf(&b, "  running %s", formatDuration(exec))
 	}
 	if progress != "" {
 		fmt.Fprintf(&b, "  progress %s", progress)
+	}
+	if l.jobID != "" {
+		fmt.Fprintf(&b, "  job %s", l.jobID)
 	}
 	return truncate(b.String(), width-1)
 }
@@ -138,7 +144,7 @@ type liveLine struct {
 // startLive starts drawing on w. Call update with each status, and stop
 // (once) when done; stop erases the line.
 func startLive(w io.Writer, jobID string) *liveLine {
-	l := &liveLine{w: w, width: terminalWidth(), stop: make(chan struct{})}
+	l := &liveLine{w: w, width: terminalWidth(w), stop: make(chan struct{})}
 	l.state = liveState{jobID: jobID, start: time.Now()}
 	l.done.Add(1)
 	go func() {

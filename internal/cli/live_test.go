@@ -22,16 +22,16 @@ func TestLiveRender(t *testing.T) {
 	}{
 		{nil, 0, 50 * time.Millisecond, 100, "⠋ SUBMITTING   queued 50ms"},
 		{&client.JobStatus{ID: "job-1", Status: client.StatusInQueue}, 100 * time.Millisecond, 1500 * time.Millisecond, 100,
-			"⠴ IN_QUEUE     job-1  queued 1.5s"},
+			"⠴ IN_QUEUE     queued 1.5s  job job-1"},
 		{&client.JobStatus{ID: "job-1", Status: client.StatusInProgress, DelayTime: 2100}, 2200 * time.Millisecond, 5200 * time.Millisecond, 100,
-			"⠹ IN_PROGRESS  job-1  queued 2.1s  running 3.0s"},
+			"⠹ IN_PROGRESS  queued 2.1s  running 3.0s  job job-1"},
 		{&client.JobStatus{ID: "job-1", Status: client.StatusInProgress, DelayTime: 2100, ExecutionTime: 4000,
 			Output: json.RawMessage(`{"step": 3, "of": 10}`)}, 6 * time.Second, 6500 * time.Millisecond, 100,
-			`⠴ IN_PROGRESS  job-1  queued 2.1s  running 4.5s  progress {"step":3,"of":10}`},
-		{nil, 0, 125 * time.Second, 40, "⠋ IN_PROGRESS  job-1  queued 2.1s  run…"},
+			`⠴ IN_PROGRESS  queued 2.1s  running 4.5s  progress {"step":3,"of":10}  job job-1`},
+		{nil, 0, 125 * time.Second, 40, "⠋ IN_PROGRESS  queued 2.1s  running 2m…"},
 		{&client.JobStatus{ID: "job-1", Status: client.StatusCompleted, DelayTime: 2100, ExecutionTime: 3_725_000,
 			Output: json.RawMessage(`"done"`)}, 3800 * time.Second, 3800 * time.Second, 100,
-			"⠋ COMPLETED    job-1  queued 2.1s  running 1h02m"},
+			"⠋ COMPLETED    queued 2.1s  running 1h02m  job job-1"},
 	}
 	for i, s := range steps {
 		if s.observe != nil {
@@ -50,7 +50,19 @@ func TestLiveRenderWithoutServerTimes(t *testing.T) {
 	l := liveState{jobID: "j", start: t0}
 	l.observe(&client.JobStatus{ID: "j", Status: client.StatusInProgress}, t0.Add(3*time.Second))
 	got := l.render(t0.Add(65*time.Second), 200)
-	if want := "⠋ IN_PROGRESS  j  queued 3.0s  running 1m02s"; got != want {
+	if want := "⠋ IN_PROGRESS  queued 3.0s  running 1m02s  job j"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestLiveRenderZeroDelay(t *testing.T) {
+	// delayTime 0 next to an executionTime is a job taken at once, not a
+	// server without times.
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	l := liveState{start: t0}
+	l.observe(&client.JobStatus{ID: "j", Status: client.StatusInProgress, ExecutionTime: 1000}, t0.Add(2*time.Second))
+	got := l.render(t0.Add(2500*time.Millisecond), 200)
+	if want := "⠴ IN_PROGRESS  queued 0ms  running 1.5s  job j"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
