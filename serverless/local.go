@@ -41,7 +41,7 @@ func runTestInputTo(ctx context.Context, cfg *Config, log *slog.Logger, opts opt
 		}
 		return 1
 	}
-	log.Debug("Started.", "job_id", job.ID)
+	log.Debug("Started.", LogKeyJobID, job.ID)
 	w := &lineWriter{w: stdout}
 	started := time.Now()
 	res, payload := execJob(ctx, cfg, job, execOptions{
@@ -53,7 +53,7 @@ func runTestInputTo(ctx context.Context, cfg *Config, log *slog.Logger, opts opt
 		},
 	})
 	if payload != nil {
-		log.Error("Captured Handler Exception\n" + payload.indented())
+		log.Error("Captured Handler Exception\n"+payload.indented(), LogKeyJobID, job.ID)
 	}
 	final := statusLine{ID: job.ID, Status: statusCompleted, ExecutionTime: millis(time.Since(started)), Output: res.Output}
 	if res.Failed {
@@ -65,7 +65,7 @@ func runTestInputTo(ctx context.Context, cfg *Config, log *slog.Logger, opts opt
 		return 1
 	}
 	if res.StopPod {
-		log.Info(fmt.Sprintf("Job %s asked for a worker refresh (stopPod); the platform would replace this worker.", job.ID))
+		log.Info("Job asked for a worker refresh (stopPod); the platform would replace this worker.", LogKeyJobID, job.ID)
 	}
 	if res.Failed {
 		log.Error(fmt.Sprintf("Job %s failed with error: %s", job.ID, res.Error))

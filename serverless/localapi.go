@@ -46,16 +46,19 @@ type localAPI struct {
 	webhookBackoff time.Duration
 	webhookTimeout time.Duration
 	client         *http.Client
+	// sweepEvery bounds how often submissions scan for expired jobs.
+	sweepEvery time.Duration
 
 	// lifetime ends when the server shuts down; running jobs and webhook
 	// deliveries are cancelled then.
 	lifetime context.Context
 	wg       sync.WaitGroup // runners and webhook deliveries
 
-	mu      sync.Mutex
-	jobs    map[string]*localJob
-	queue   chan *localJob
-	running int
+	mu        sync.Mutex
+	jobs      map[string]*localJob
+	queue     chan *localJob
+	running   int
+	lastSweep time.Time
 }
 
 func newLocalAPI(cfg *Config, log *slog.Logger, concurrency int) *localAPI {
@@ -72,6 +75,7 @@ func newLocalAPI(cfg *Config, log *slog.Logger, concurrency int) *localAPI {
 		webhookBackoff: 10 * time.Second,
 		webhookTimeout: 10 * time.Second,
 		client:         &http.Client{},
+		sweepEvery:     time.Second,
 		jobs:           make(map[string]*localJob),
 		queue:          make(chan *localJob, localMaxQueue),
 	}

@@ -105,8 +105,13 @@ func (a *localAPI) submit(j *localJob) error {
 }
 
 // sweepLocked forgets finished jobs whose retention has passed, so memory
-// does not grow with history. Call with a.mu held.
+// does not grow with history. It scans at most once per a.sweepEvery. Call
+// with a.mu held.
 func (a *localAPI) sweepLocked(now time.Time) {
+	if now.Sub(a.lastSweep) < a.sweepEvery {
+		return
+	}
+	a.lastSweep = now
 	for id, j := range a.jobs {
 		if !isTerminal(j.status) || j.finished.IsZero() {
 			continue
@@ -150,6 +155,7 @@ func (a *localAPI) execute(ctx context.Context, j *localJob) {
 	a.running++
 	j.notifyLocked()
 	a.mu.Unlock()
+	a.log.Debug("Started.", LogKeyJobID, j.id)
 
 	res, payload := execJob(jctx, a.cfg, j.job, execOptions{
 		onChunk: func(_ context.Context, chunk json.RawMessage) error {
@@ -172,7 +178,7 @@ func (a *localAPI) execute(ctx context.Context, j *localJob) {
 		},
 	})
 	if payload != nil {
-		a.log.Error("Captured Handler Exception\n" + payload.indented())
+		a.log.Error("Captured Handler Exception\n"+payload.indented(), LogKeyJobID, j.id)
 	}
 
 	a.mu.Lock()
@@ -193,9 +199,9 @@ func (a *localAPI) execute(ctx context.Context, j *localJob) {
 		j.status, j.output = statusCompleted, res.Output
 	}
 	if res.Failed {
-		a.log.Error(fmt.Sprintf("Job %s failed with error: %s", j.id, res.Error))
+		a.log.Error("Failed with error: "+res.Error, LogKeyJobID, j.id)
 	} else {
-		a.log.Info(fmt.Sprintf("Job %s finished: %s", j.id, j.status))
+		a.log.Info("Finished: "+j.status, LogKeyJobID, j.id)
 	}
 	a.finishLocked(j)
 	a.mu.Unlock()
@@ -213,14 +219,14 @@ func (a *localAPI) finishLocked(j *localJob) {
 	}
 	body, err := marshal(j.snapshotLocked())
 	if err != nil {
-		a.log.Error(fmt.Sprintf("webhook for job %s: encode: %v", j.id, err))
+		a.log.Error("Webhook: encode: "+err.Error(), LogKeyJobID, j.id)
 		return
 	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		if err := a.sendWebhook(a.lifetime, j.webhook, body); err != nil {
-			a.log.Warn(fmt.Sprintf("webhook for job %s: %v", j.id, err))
+			a.log.Warn("Webhook: "+err.Error(), LogKeyJobID, j.id)
 		}
 	}()
 }
@@ -240,7 +246,7 @@ func (a *localAPI) cancelJob(id string) (statusLine, bool) {
 		}
 		j.status, j.output = statusCancelled, nil
 		a.finishLocked(j)
-		a.log.Info(fmt.Sprintf("Job %s cancelled.", id))
+		a.log.Info("Cancelled.", LogKeyJobID, id)
 	}
 	return statusLine{ID: j.id, Status: j.status}, true
 }

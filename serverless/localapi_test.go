@@ -513,7 +513,7 @@ func TestLocalAPIBadInput(t *testing.T) {
 
 func TestLocalAPIForgetsJobsAfterRetention(t *testing.T) {
 	s := startLocalAPI(t, Config{Handler: func(ctx context.Context, job *Job) (any, error) { return 1, nil }}, 1, func(a *localAPI) {
-		a.retention, a.syncRetention = 0, 0
+		a.retention, a.syncRetention, a.sweepEvery = 0, 0, 0
 	})
 	old := s.call("POST", "/runsync", `{"input":1}`)
 	// The next submission sweeps jobs whose retention has passed.
