@@ -1,17 +1,72 @@
 package cli
 
 import (
+	"fmt"
+	"log/slog"
+	"os"
+
 	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/internal/bench"
 )
 
 func benchCommand(s streams) *cobra.Command {
-	return &cobra.Command{
+	var opts bench.Options
+	var verbose bool
+	c := &cobra.Command{
 		Use:     "bench",
 		GroupID: groupServer,
-		Short:   "Measure a real server with no-op workers (not implemented yet)",
-		Hidden:  true,
+		Short:   "Measure a real server with no-op Go workers: throughput, /runsync latency, time to handler start",
+		Long: `Start a Sluice server on a free loopback port (embedded NATS in a temporary
+directory) and --workers no-op worker processes on the Go serverless SDK,
+then report, side by side:
+
+  - /run + completion throughput: --jobs jobs from --concurrency clients,
+    each waiting for its job with /status-sync;
+  - /runsync latency p50/p99 of a no-op job, next to a direct HTTP call to
+    the same handler (the floor any server has);
+  - /run to handler start on an idle worker (p50/p99).
+
+Everything runs on this machine; the figures include the clients' cost.`,
+		Example: `  sluice bench
+  sluice bench --workers 8 --jobs 5000 --concurrency 64`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cmd.Help()
+			exe, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("bench: find own binary for the workers: %w", err)
+			}
+			opts.WorkerCommand = []string{exe, "bench-worker"}
+			if verbose {
+				opts.Logger = slog.New(slog.NewTextHandler(s.err, nil))
+			}
+			rep, err := bench.Run(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			return rep.Print(s.out)
+		},
+	}
+	c.Flags().IntVar(&opts.Workers, "workers", 4, "number of no-op worker processes")
+	c.Flags().IntVar(&opts.Jobs, "jobs", 2000, "jobs in the throughput phase")
+	c.Flags().IntVar(&opts.Concurrency, "concurrency", 32, "concurrent clients in the throughput phase")
+	c.Flags().IntVar(&opts.Samples, "samples", 200, "sequential requests per latency phase")
+	c.Flags().BoolVar(&verbose, "verbose", false, "show the server's log")
+	return c
+}
+
+// benchWorkerCommand is the no-op worker `sluice bench` starts (hidden).
+func benchWorkerCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    "bench-worker",
+		Hidden: true,
+		Short:  "No-op serverless worker used by sluice bench",
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if code := bench.WorkerMain(cmd.Context()); code != 0 {
+				return fmt.Errorf("bench worker exited with code %d", code)
+			}
+			return nil
 		},
 	}
 }

@@ -31,7 +31,7 @@ func (f *serverFlags) register(c *cobra.Command, addrHelp string) {
 
 func addServerCommands(root *cobra.Command, s streams) {
 	root.AddGroup(&cobra.Group{ID: groupServer, Title: "Server commands:"})
-	root.AddCommand(serveCommand(s), workerEnvCommand(s), benchCommand(s))
+	root.AddCommand(serveCommand(s), workerEnvCommand(s), benchCommand(s), benchWorkerCommand())
 }
 
 func serveCommand(s streams) *cobra.Command {

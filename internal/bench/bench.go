@@ -1,0 +1,389 @@
+// Package bench measures a real Sluice server with real no-op workers on
+// the serverless SDK, over loopback HTTP: /run throughput to completion,
+// /runsync latency against a direct HTTP call to the same handler, and the
+// time from /run to the handler's start on an idle worker.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/server"
+	"github.com/sluicehq/sluice/serverless"
+)
+
+const endpoint = "bench"
+
+// Options configure Run. The zero value runs a small, quick benchmark.
+type Options struct {
+	// Workers is the number of worker processes. Defaults to 4.
+	Workers int
+	// Jobs is the number of /run jobs in the throughput phase. Defaults to 2000.
+	Jobs int
+	// Concurrency is the number of concurrent clients in the throughput
+	// phase. Defaults to 32.
+	Concurrency int
+	// Samples is the number of sequential requests in each latency phase.
+	// Defaults to 200.
+	Samples int
+	// WorkerCommand starts one worker process (the RUNPOD_* environment is
+	// added). Required; `sluice bench` uses its own hidden bench-worker command.
+	WorkerCommand []string
+	// WorkerEnv is extra environment for the worker processes.
+	WorkerEnv []string
+	// Logger receives the server's log. Defaults to discarding it.
+	Logger *slog.Logger
+}
+
+// Report holds the figures of one run.
+type Report struct {
+	Workers, Jobs, Concurrency, Samples int
+	// Throughput is /run jobs per second, from the first submit to the last completion.
+	Throughput float64
+	// RunsyncP50 and RunsyncP99 are /runsync latencies of a no-op job.
+	RunsyncP50, RunsyncP99 time.Duration
+	// DirectP50 and DirectP99 are the same handler called over plain HTTP.
+	DirectP50, DirectP99 time.Duration
+	// StartP50 and StartP99 are /run-to-handler-start times on an idle worker.
+	StartP50, StartP99 time.Duration
+}
+
+// Handler is the benchmark's no-op handler: it returns the time it started
+// (Unix ns), so the /run-to-start latency can be measured.
+func Handler(ctx context.Context, job *serverless.Job) (any, error) {
+	return map[string]int64{"started_ns": time.Now().UnixNano()}, nil
+}
+
+// WorkerMain runs the no-op worker with the RUNPOD_* environment of the
+// process until ctx ends, and returns its exit code.
+func WorkerMain(ctx context.Context) int {
+	return serverless.Run(ctx, serverless.Config{Handler: Handler, Args: []string{}, Logger: slog.New(slog.DiscardHandler)})
+}
+
+func (o *Options) defaults() error {
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.Jobs <= 0 {
+		o.Jobs = 2000
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 32
+	}
+	if o.Samples <= 0 {
+		o.Samples = 200
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(o.WorkerCommand) == 0 {
+		return errors.New("bench: WorkerCommand is required")
+	}
+	return nil
+}
+
+// Run starts a server on a free loopback port with a temporary data
+// directory, starts the workers, measures, and stops everything.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	dataDir, err := os.MkdirTemp("", "sluice-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	defer os.RemoveAll(dataDir)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan string, 1)
+	served := make(chan error, 1)
+	go func() {
+		served <- server.Serve(ctx, server.Options{
+			Addr: "127.0.0.1:0", DataDir: dataDir, Endpoints: []string{endpoint}, Logger: opts.Logger,
+			Ready: func(addr string) { ready <- addr },
+		})
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-served:
+		return nil, fmt.Errorf("bench: server: %w", err)
+	}
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			opts.Logger.Error("bench server", "err", err)
+		}
+	}()
+	stopWorkers, err := startWorkers(ctx, opts, addr, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	defer stopWorkers()
+
+	c := &client{base: server.BaseURL(addr) + "/v2/" + endpoint, http: &http.Client{
+		Transport: &http.Transport{MaxIdleConnsPerHost: opts.Concurrency * 2},
+		Timeout:   2 * time.Minute,
+	}}
+	// Warm up: every worker is polling once a few jobs have completed.
+	for range opts.Workers * 2 {
+		if _, err := c.runsync(ctx); err != nil {
+			return nil, fmt.Errorf("bench: warm-up: %w", err)
+		}
+	}
+	rep := &Report{Workers: opts.Workers, Jobs: opts.Jobs, Concurrency: opts.Concurrency, Samples: opts.Samples}
+	if rep.Throughput, err = c.throughput(ctx, opts.Jobs, opts.Concurrency); err != nil {
+		return nil, err
+	}
+	if rep.StartP50, rep.StartP99, err = c.startLatency(ctx, opts.Samples); err != nil {
+		return nil, err
+	}
+	if rep.RunsyncP50, rep.RunsyncP99, err = c.runsyncLatency(ctx, opts.Samples); err != nil {
+		return nil, err
+	}
+	if rep.DirectP50, rep.DirectP99, err = directLatency(ctx, opts.Samples); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// startWorkers starts opts.Workers processes and returns a func that stops
+// them (SIGTERM, then SIGKILL after 10 s).
+func startWorkers(ctx context.Context, opts Options, addr, dataDir string) (func(), error) {
+	var cmds []*exec.Cmd
+	stop := func() {
+		for _, c := range cmds {
+			_ = c.Process.Signal(os.Interrupt)
+		}
+		for _, c := range cmds {
+			done := make(chan struct{})
+			go func() { _ = c.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = c.Process.Kill()
+				<-done
+			}
+		}
+	}
+	for i := range opts.Workers {
+		env, err := server.WorkerEnv(server.WorkerEnvOptions{Endpoint: endpoint, Addr: addr, DataDir: dataDir, WorkerID: fmt.Sprintf("bench-%d", i)})
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("bench: worker env: %w", err)
+		}
+		cmd := exec.Command(opts.WorkerCommand[0], opts.WorkerCommand[1:]...)
+		cmd.Env = append(append(os.Environ(), env...), opts.WorkerEnv...)
+		if err := cmd.Start(); err != nil {
+			stop()
+			return nil, fmt.Errorf("bench: start worker: %w", err)
+		}
+		cmds = append(cmds, cmd)
+	}
+	return stop, nil
+}
+
+type client struct {
+	base string
+	http *http.Client
+}
+
+type jobView struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Output struct {
+		StartedNs int64 `json:"started_ns"`
+	} `json:"output"`
+}
+
+func (c *client) post(ctx context.Context, path string, body []byte) (*jobView, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	return c.do(req)
+}
+
+func (c *client) do(req *http.Request) (*jobView, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s %s: %d %s", req.Method, req.URL.Path, resp.StatusCode, b)
+	}
+	var v jobView
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("%s: %w", req.URL.Path, err)
+	}
+	return &v, nil
+}
+
+var noopBody = []byte(`{"input":{}}`)
+
+func (c *client) runsync(ctx context.Context) (*jobView, error) {
+	v, err := c.post(ctx, "/runsync?wait=60000", noopBody)
+	if err == nil && v.Status != "COMPLETED" {
+		err = fmt.Errorf("runsync %s ended %s", v.ID, v.Status)
+	}
+	return v, err
+}
+
+// waitDone long-polls status-sync until the job completes.
+func (c *client) waitDone(ctx context.Context, id string) (*jobView, error) {
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/status-sync/"+id+"?wait=60000", nil)
+		if err != nil {
+			return nil, err
+		}
+		v, err := c.do(req)
+		if err != nil {
+			return nil, err
+		}
+		switch v.Status {
+		case "COMPLETED":
+			return v, nil
+		case "FAILED", "CANCELLED", "TIMED_OUT":
+			return nil, fmt.Errorf("job %s ended %s", id, v.Status)
+		}
+	}
+}
+
+// throughput submits n jobs from conc clients, each waiting for its jobs
+// to complete, and returns jobs per second.
+func (c *client) throughput(ctx context.Context, n, conc int) (float64, error) {
+	var (
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	start := time.Now()
+	for range conc {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) {
+				v, err := c.post(ctx, "/run", noopBody)
+				if err == nil {
+					_, err = c.waitDone(ctx, v.ID)
+				}
+				if err != nil {
+					once.Do(func() { first = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return 0, fmt.Errorf("bench: throughput: %w", first)
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// startLatency measures /run to handler start, one job at a time so a
+// worker is always idle (parked in job-take) when the job arrives.
+func (c *client) startLatency(ctx context.Context, n int) (p50, p99 time.Duration, err error) {
+	d := make([]time.Duration, 0, n)
+	for range n {
+		t0 := time.Now()
+		v, err := c.post(ctx, "/run", noopBody)
+		if err != nil {
+			return 0, 0, fmt.Errorf("bench: start latency: %w", err)
+		}
+		done, err := c.waitDone(ctx, v.ID)
+		if err != nil {
+			return 0, 0, fmt.Errorf("bench: start latency: %w", err)
+		}
+		d = append(d, time.Unix(0, done.Output.StartedNs).Sub(t0))
+	}
+	p50, p99 = percentiles(d)
+	return p50, p99, nil
+}
+
+func (c *client) runsyncLatency(ctx context.Context, n int) (p50, p99 time.Duration, err error) {
+	d := make([]time.Duration, 0, n)
+	for range n {
+		t0 := time.Now()
+		if _, err := c.runsync(ctx); err != nil {
+			return 0, 0, fmt.Errorf("bench: runsync latency: %w", err)
+		}
+		d = append(d, time.Since(t0))
+	}
+	p50, p99 = percentiles(d)
+	return p50, p99, nil
+}
+
+// directLatency serves Handler over plain HTTP on loopback (decode the
+// body, call the handler, encode the output: the least any server does)
+// and measures n sequential calls.
+func directLatency(ctx context.Context, n int) (p50, p99 time.Duration, err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: direct: %w", err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		job, err := serverless.NewJob("direct", json.RawMessage(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		out, _ := Handler(r.Context(), job)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": "direct", "status": "COMPLETED", "output": out})
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	c := &client{base: "http://" + ln.Addr().String(), http: &http.Client{Timeout: time.Minute}}
+	d := make([]time.Duration, 0, n)
+	for range n {
+		t0 := time.Now()
+		if _, err := c.post(ctx, "/runsync", noopBody); err != nil {
+			return 0, 0, fmt.Errorf("bench: direct: %w", err)
+		}
+		d = append(d, time.Since(t0))
+	}
+	p50, p99 = percentiles(d)
+	return p50, p99, nil
+}
+
+func percentiles(d []time.Duration) (p50, p99 time.Duration) {
+	if len(d) == 0 {
+		return 0, 0
+	}
+	slices.Sort(d)
+	at := func(p float64) time.Duration { return d[min(len(d)-1, int(p*float64(len(d))))] }
+	return at(0.50), at(0.99)
+}
+
+// Print writes r as a table.
+func (r *Report) Print(w io.Writer) error {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+	_, err := fmt.Fprintf(w, `sluice bench: %d no-op workers, %d /run jobs from %d clients, %d samples per latency
+  /run + completion throughput   %8.0f jobs/s
+  /runsync latency               p50 %-10s p99 %s
+  direct HTTP, same handler      p50 %-10s p99 %s
+  /run -> handler start (idle)   p50 %-10s p99 %s
+`, r.Workers, r.Jobs, r.Concurrency, r.Samples, r.Throughput,
+		ms(r.RunsyncP50), ms(r.RunsyncP99), ms(r.DirectP50), ms(r.DirectP99), ms(r.StartP50), ms(r.StartP99))
+	return err
+}
