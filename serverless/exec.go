@@ -77,7 +77,7 @@ func OnProgress(fn func(ctx context.Context, progress json.RawMessage) error) Ex
 // sent {"id": id, "input": input}. input is encoded with encoding/json; a
 // json.RawMessage is used as is.
 func NewJob(id string, input any) (*Job, error) {
-	raw, err := json.Marshal(struct {
+	raw, err := marshal(struct {
 		ID    string `json:"id"`
 		Input any    `json:"input"`
 	}{id, input})

@@ -101,7 +101,7 @@ func loadTestJob(flagValue string) (*Job, error) {
 	if _, ok := fields["id"]; !ok {
 		fields["id"] = json.RawMessage(`"` + localTestID + `"`)
 		var err error
-		if data, err = json.Marshal(fields); err != nil {
+		if data, err = marshal(fields); err != nil {
 			return nil, fmt.Errorf("%s: %w", source, err)
 		}
 	}

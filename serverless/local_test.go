@@ -244,3 +244,12 @@ func TestRunDispatchesTestInput(t *testing.T) {
 		t.Errorf("Run with --test_input without input: exit %d, want 1", code)
 	}
 }
+
+func TestTestInputKeepsHTMLUnescaped(t *testing.T) {
+	code, lines, _ := testInputRun(t, Config{Handler: func(ctx context.Context, job *Job) (any, error) {
+		return job.Input, nil
+	}}, `{"input": "<a href='x'>&</a>"}`)
+	if code != 0 || len(lines) != 1 || !strings.Contains(lines[0], `"output":"<a href='x'>&</a>"`) {
+		t.Errorf("exit %d, lines %q; want the input back unescaped", code, lines)
+	}
+}

@@ -229,7 +229,7 @@ func (a *localAPI) readSubmit(w http.ResponseWriter, r *http.Request, limit int6
 	if len(req.S3Config) > 0 {
 		jobBody["s3Config"] = req.S3Config
 	}
-	raw, err := json.Marshal(jobBody)
+	raw, err := marshal(jobBody)
 	if err == nil {
 		j.job, err = ParseJob(raw)
 	}

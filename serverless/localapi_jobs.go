@@ -322,6 +322,6 @@ func (a *localAPI) waitFor(ctx context.Context, j *localJob, wait time.Duration,
 }
 
 func mustJSON(s string) json.RawMessage {
-	data, _ := json.Marshal(s) // a string always encodes
+	data, _ := marshal(s) // a string always encodes
 	return data
 }

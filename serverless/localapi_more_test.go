@@ -154,3 +154,11 @@ func TestLocalAPIShutdownCancelsRunningJobs(t *testing.T) {
 func jsonDecode(resp *http.Response, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
+
+func TestLocalAPIKeepsHTMLUnescaped(t *testing.T) {
+	s := startLocalAPI(t, Config{Handler: func(ctx context.Context, job *Job) (any, error) { return job.Input, nil }}, 1, nil)
+	code, data := s.do("POST", "/runsync", `{"input":"<b>&</b>"}`)
+	if code != http.StatusOK || !strings.Contains(string(data), `"output":"<b>&</b>"`) {
+		t.Errorf("/runsync: %d %s, want the input back unescaped", code, data)
+	}
+}
