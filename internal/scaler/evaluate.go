@@ -132,7 +132,7 @@ func (s *Supervisor) scale(ep *endpoint, st engine.QueueStats, now time.Time) {
 		f.sinceStart = now.Sub(ep.lastStart)
 	}
 	want := target(&ep.cfg, st, f)
-	ep.throttled = 0
+	ep.want, ep.throttled = want, 0
 
 	if n := want - f.live; n > 0 {
 		if ep.crashStreak > 0 {

@@ -3,6 +3,7 @@ package scaler
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,20 +45,23 @@ func TestMain(m *testing.M) {
 
 // harness runs a Supervisor over a jobServer with endpoints from YAML.
 type harness struct {
-	t      *testing.T
-	js     *jobServer
-	sup    *Supervisor
-	envDir string
-	cfg    *config.File
-	cancel context.CancelFunc
-	ran    chan error
+	t       *testing.T
+	js      *jobServer
+	sup     *Supervisor
+	envDir  string
+	cfgDir  string
+	stopped bool
+	cfg     *config.File
+	cancel  context.CancelFunc
+	ran     chan error
 }
 
-// parse reads endpoints YAML; WORKER in it becomes the test worker's path.
-func parse(t *testing.T, yaml string) *config.File {
+// parse reads endpoints YAML; TESTWORKERBIN in it becomes the test worker's path.
+// Relative dirs are relative to cfgDir.
+func parse(t *testing.T, cfgDir, yaml string) *config.File {
 	t.Helper()
-	yaml = strings.ReplaceAll(yaml, "WORKER", workerBin)
-	f, err := config.Parse([]byte(yaml), filepath.Join(t.TempDir(), "sluice.yaml"))
+	yaml = strings.ReplaceAll(yaml, "TESTWORKERBIN", workerBin)
+	f, err := config.Parse([]byte(yaml), filepath.Join(cfgDir, "sluice.yaml"))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -67,7 +71,8 @@ func parse(t *testing.T, yaml string) *config.File {
 func newHarness(t *testing.T, yaml string, mod func(*Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, js: newJobServer(t), envDir: t.TempDir(), ran: make(chan error, 1)}
-	h.cfg = parse(t, yaml)
+	h.cfgDir = t.TempDir()
+	h.cfg = parse(t, h.cfgDir, yaml)
 	cfg := Config{
 		BaseURL:         h.js.srv.URL,
 		Queue:           h.js,
@@ -81,6 +86,7 @@ func newHarness(t *testing.T, yaml string, mod func(*Config)) *harness {
 		MaxCrashBackoff: 800 * time.Millisecond,
 		LostAfter:       2 * time.Second,
 		Env:             append(os.Environ(), "SLUICE_TEST_ENV_DIR="+h.envDir),
+		Logger:          slog.New(slog.NewTextHandler(t.Output(), nil)),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -101,9 +107,21 @@ func newHarness(t *testing.T, yaml string, mod func(*Config)) *harness {
 	return h
 }
 
+// update applies new endpoints YAML (same config dir as the harness's).
+func (h *harness) update(yaml string) {
+	h.t.Helper()
+	if err := h.sup.Update(h.t.Context(), parse(h.t, h.cfgDir, yaml).Endpoints); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 // stop ends Run and checks that no worker process is left.
 func (h *harness) stop() {
 	h.t.Helper()
+	if h.stopped {
+		return
+	}
+	h.stopped = true
 	var pids []int
 	for id := range h.cfg.Endpoints {
 		for _, w := range h.sup.Workers(h.cfg.Endpoints[id].ID) {
@@ -126,7 +144,6 @@ func (h *harness) stop() {
 			h.t.Errorf("worker pid %d still alive after Run returned", pid)
 		}
 	}
-	h.cancel = func() {}
 }
 
 func alive(pid int) bool {

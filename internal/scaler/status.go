@@ -143,7 +143,11 @@ func (s *Supervisor) Status(endpoint string) (EndpointStatus, bool) {
 			c.Idle++
 		}
 	}
-	c.Unhealthy += min(len(ep.crashed), max(1, ep.cfg.WorkersMax))
+	// Crashes count once per wanted worker that is missing, not once per
+	// crash: a crash-looping endpoint with one wanted worker shows 1.
+	if n := len(ep.crashed); n > 0 {
+		c.Unhealthy += min(n, max(1, ep.want-len(ep.workers)))
+	}
 	c.Throttled = ep.throttled
 	c.Ready = c.Idle
 	return st, true

@@ -138,6 +138,7 @@ type endpoint struct {
 	lastLines    []string
 	lastStart    time.Time
 	throttled    int
+	want         int // target of the last evaluation
 	removed      bool
 	lastErr      string // last error asking the queue
 }

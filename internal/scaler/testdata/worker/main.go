@@ -3,7 +3,8 @@
 // poll), job-done and ping, from the RUNPOD_* environment.
 //
 // Job input (all optional): {"sleep_ms": N, "log": "text", "exit": code
-// (exit mid-job), "refresh": true (post, then exit 0), "stopPod": true}.
+// (exit mid-job), "refresh": true (post with stopPod, then exit 0), "quit":
+// true (post without stopPod, then exit 0), "stopPod": true}.
 // Output: {"worker": pod id, "gpus": CUDA_VISIBLE_DEVICES, "termDuringJob": bool}.
 //
 // Env for tests: SLUICE_TEST_ENV_DIR (write the env to <dir>/<pod id>.env),
@@ -92,6 +93,7 @@ type jobMsg struct {
 		Exit    *int   `json:"exit"`
 		Refresh bool   `json:"refresh"`
 		StopPod bool   `json:"stopPod"`
+		Quit    bool   `json:"quit"`
 	} `json:"input"`
 }
 
@@ -155,8 +157,8 @@ func run(c *http.Client, j *jobMsg, term *atomic.Bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	fmt.Printf("INFO   | %s | finished\n", j.ID)
-	if j.Input.Refresh {
-		fmt.Println("INFO   | refresh_worker: exiting")
+	if j.Input.Refresh || j.Input.Quit {
+		fmt.Println("INFO   | exiting after the job")
 		os.Exit(0)
 	}
 }
