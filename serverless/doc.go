@@ -44,7 +44,7 @@
 //     POST /run (answers IN_QUEUE at once, runs the job in the background),
 //     POST /runsync[?wait=ms], GET /status/{id}, GET /stream/{id} (each
 //     chunk once, in order), POST /cancel/{id} (cancels the job's context),
-//     POST /purge-queue and GET /health, both at the root and under
+//     POST /retry/{id}, POST /purge-queue and GET /health, both at the root and under
 //     /v2/{endpoint_id}/, so curl and runpod.Endpoint (with
 //     RUNPOD_ENDPOINT_BASE_URL=http://localhost:8000/v2) work unchanged.
 //     Any API key is accepted. A request's "webhook" receives the /status

@@ -161,6 +161,7 @@ func (a *localAPI) routes() *http.ServeMux {
 	handle("/status-sync/{job_id}", getOrPost(a.handleStatusSync))
 	handle("/stream/{job_id}", getOrPost(a.handleStream))
 	handle("/cancel/{job_id}", post(a.handleCancel))
+	handle("/retry/{job_id}", post(a.handleRetry))
 	handle("/purge-queue", post(a.handlePurge))
 	handle("/health", map[string]http.HandlerFunc{"GET": a.handleHealth})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -328,6 +329,20 @@ func (a *localAPI) handleCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, s)
+}
+
+func (a *localAPI) handleRetry(w http.ResponseWriter, r *http.Request) {
+	s, ok, err := a.retryJob(r.PathValue("job_id"))
+	switch {
+	case !ok:
+		writeError(w, http.StatusNotFound, "job not found")
+	case errors.Is(err, errQueueFull):
+		writeError(w, http.StatusTooManyRequests, err.Error())
+	case err != nil:
+		writeError(w, http.StatusBadRequest, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, s)
+	}
 }
 
 func (a *localAPI) handlePurge(w http.ResponseWriter, r *http.Request) {

@@ -251,6 +251,31 @@ func (a *localAPI) cancelJob(id string) (statusLine, bool) {
 	return statusLine{ID: j.id, Status: j.status}, true
 }
 
+var errNotRetryable = errors.New("only FAILED and TIMED_OUT jobs can be retried")
+
+// retryJob puts a FAILED or TIMED_OUT job back in the queue under the same
+// id, its old result cleared. It reports false when the job is unknown.
+func (a *localAPI) retryJob(id string) (statusLine, bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	j, ok := a.jobs[id]
+	if !ok {
+		return statusLine{}, false, nil
+	}
+	if j.status != statusFailed && j.status != statusTimedOut {
+		return statusLine{ID: j.id, Status: j.status}, true, fmt.Errorf("job %s is %s: %w", id, j.status, errNotRetryable)
+	}
+	select {
+	case a.queue <- j:
+	default:
+		return statusLine{ID: j.id, Status: j.status}, true, errQueueFull
+	}
+	j.status, j.output, j.errValue, j.pending = statusInQueue, nil, nil, nil
+	j.submitted, j.started, j.finished, j.cancel = time.Now(), time.Time{}, time.Time{}, nil
+	j.notifyLocked()
+	return statusLine{ID: j.id, Status: j.status}, true, nil
+}
+
 // purgeQueue forgets every job still waiting in the queue.
 func (a *localAPI) purgeQueue() int {
 	a.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -160,5 +161,35 @@ func TestLocalAPIKeepsHTMLUnescaped(t *testing.T) {
 	code, data := s.do("POST", "/runsync", `{"input":"<b>&</b>"}`)
 	if code != http.StatusOK || !strings.Contains(string(data), `"output":"<b>&</b>"`) {
 		t.Errorf("/runsync: %d %s, want the input back unescaped", code, data)
+	}
+}
+
+func TestLocalAPIRetry(t *testing.T) {
+	var mu sync.Mutex
+	runs := 0
+	cfg := Config{Handler: func(ctx context.Context, job *Job) (any, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		runs++
+		if runs == 1 {
+			return nil, errors.New("flaky")
+		}
+		return runs, nil
+	}}
+	s := startLocalAPI(t, cfg, 1, nil)
+	run := s.call("POST", "/run", `{"input":1}`)
+	s.waitStatus("/status/"+run.ID, statusIs(statusFailed))
+	if w := s.call("POST", "/v2/ep/retry/"+run.ID, ""); w.ID != run.ID || w.Status != statusInQueue {
+		t.Errorf("retry answered %+v, want the same id IN_QUEUE", w)
+	}
+	if w := s.waitStatus("/status/"+run.ID, statusIs(statusCompleted)); string(w.Output) != "2" || w.Error != nil {
+		t.Errorf("retried job %+v, want output 2 and no error", w)
+	}
+	// Only FAILED and TIMED_OUT jobs can be retried.
+	if code, data := s.do("POST", "/retry/"+run.ID, ""); code != http.StatusBadRequest || !strings.Contains(string(data), "COMPLETED") {
+		t.Errorf("retry of a completed job: %d %s, want 400", code, data)
+	}
+	if code, _ := s.do("POST", "/retry/nope", ""); code != http.StatusNotFound {
+		t.Errorf("retry of an unknown job: %d, want 404", code)
 	}
 }
