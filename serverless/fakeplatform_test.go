@@ -228,7 +228,13 @@ func contains(list []string, s string) bool {
 // waitFor waits until cond holds on the recorded requests.
 func (fp *fakePlatform) waitFor(t *testing.T, what string, cond func(reqs []fpRequest) bool) []fpRequest {
 	t.Helper()
-	deadline := time.NewTimer(waitTimeout)
+	return fp.waitForWithin(t, waitTimeout, what, cond)
+}
+
+// waitForWithin is waitFor with its own time limit.
+func (fp *fakePlatform) waitForWithin(t *testing.T, limit time.Duration, what string, cond func(reqs []fpRequest) bool) []fpRequest {
+	t.Helper()
+	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
 	for {
 		fp.mu.Lock()
