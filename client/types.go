@@ -154,22 +154,22 @@ type Health struct {
 
 // JobCounts are the job counters of /health.
 type JobCounts struct {
-	Completed  int `json:"completed"`
-	Failed     int `json:"failed"`
-	InProgress int `json:"inProgress"`
-	InQueue    int `json:"inQueue"`
-	Retried    int `json:"retried"`
+	Completed  int `json:"completed"`  // jobs that completed (recently, as the server counts)
+	Failed     int `json:"failed"`     // jobs that failed
+	InProgress int `json:"inProgress"` // jobs running now
+	InQueue    int `json:"inQueue"`    // jobs waiting for a worker now
+	Retried    int `json:"retried"`    // jobs requeued after their worker was lost
 }
 
 // WorkerCounts are the worker counters of /health. Servers that do not
 // report a counter leave it zero.
 type WorkerCounts struct {
-	Idle         int `json:"idle"`
-	Initializing int `json:"initializing"`
-	Ready        int `json:"ready"`
-	Running      int `json:"running"`
-	Throttled    int `json:"throttled"`
-	Unhealthy    int `json:"unhealthy"`
+	Idle         int `json:"idle"`         // workers waiting for a job
+	Initializing int `json:"initializing"` // workers starting up
+	Ready        int `json:"ready"`        // workers able to take a job
+	Running      int `json:"running"`      // workers running a job
+	Throttled    int `json:"throttled"`    // workers held back by capacity limits
+	Unhealthy    int `json:"unhealthy"`    // workers that crashed or stopped answering
 }
 
 // PurgeResult is the answer of /purge-queue.

@@ -97,7 +97,9 @@ type streamResponse struct {
 // for the job, in order, each as the JSON value the handler yielded. It
 // polls /stream/{id}?wait=ms until the job is terminal and the server has
 // no chunk left. Reading /stream drains it on the server: a chunk is
-// returned to one reader once. An error (including ctx's) is yielded once,
+// returned to one reader once (a read retried after a 5xx or a lost
+// connection may therefore miss the chunks of the failed read). An error
+// (including ctx's) is yielded once,
 // with a nil chunk, and ends the iteration. The iterator reports the
 // chunks only: fetch [Endpoint.Status] afterwards to learn how the job
 // ended.
