@@ -185,3 +185,41 @@ print(json.dumps(out))
 		t.Errorf("cancel answered %q, then status %q; want CANCELLED", got.Cancel, got.CancelledStatus)
 	}
 }
+
+// TestLocalAPIProgressBinary watches the progress example's updates in
+// /status while its job runs, then its final output.
+func TestLocalAPIProgressBinary(t *testing.T) {
+	p := startAPI(t, "progress", nil)
+	client := &http.Client{Timeout: 30 * time.Second}
+	defer client.CloseIdleConnections()
+	_, data := httpDo(t, client, "POST", p.base+"/v2/local/run", `{"input":{"steps":3,"step_ms":200}}`)
+	var run struct{ ID, Status string }
+	if err := json.Unmarshal(data, &run); err != nil || run.Status != "IN_QUEUE" {
+		t.Fatalf("/run answered %s (%v)", data, err)
+	}
+	var st struct {
+		Status string
+		Output json.RawMessage
+	}
+	var seen []string
+	deadline := time.Now().Add(20 * time.Second)
+	for st.Status != "COMPLETED" {
+		if time.Now().After(deadline) {
+			t.Fatalf("job not completed; last status %s %s", st.Status, st.Output)
+		}
+		_, data := httpDo(t, client, "GET", p.base+"/v2/local/status/"+run.ID, "")
+		if err := json.Unmarshal(data, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Status == "IN_PROGRESS" && st.Output != nil && (len(seen) == 0 || seen[len(seen)-1] != string(st.Output)) {
+			seen = append(seen, string(st.Output))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(seen) == 0 || !strings.Contains(seen[0], `"step":`) {
+		t.Errorf("progress seen in /status: %q, want step updates", seen)
+	}
+	if string(st.Output) != `{"done":3}` {
+		t.Errorf("final output %s", st.Output)
+	}
+}
