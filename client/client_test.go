@@ -37,7 +37,11 @@ func TestRunRequest(t *testing.T) {
 	}{
 		{"run_minimal", prompt{"a cat", 20}, nil},
 		{"run_nil_input", nil, nil},
-		{"run_raw_input", json.RawMessage(`[1,"two",{"three":3}]`), nil},
+		{"run_raw_input", json.RawMessage(`[1, "two", {"three": 3}]`), nil},
+		{"run_no_html_escaping", map[string]string{"q": "<a & b>"}, []client.RequestOption{
+			client.WithWebhook("http://127.0.0.1:9/h?a=1&b=2"),
+			client.WithField("extra", json.RawMessage(`{"html": "<i>&amp;</i>"}`)),
+		}},
 		{"run_full", map[string]any{"prompt": "x"}, []client.RequestOption{
 			client.WithWebhook("http://127.0.0.1:9/hook"),
 			client.WithPolicy(client.Policy{ExecutionTimeout: 2 * time.Minute, TTL: time.Hour}),

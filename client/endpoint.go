@@ -1,12 +1,15 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -87,8 +90,10 @@ func WithUpdates(fn func(*JobStatus)) RequestOption {
 	return func(r *request) { r.onUpdate = fn }
 }
 
-// body builds the request body: {"input": input, "webhook", "policy", ...}.
-// A nil input is sent as {}.
+// body builds the request body: {"input": input, "webhook", "policy", ...}
+// with keys in sorted order. A nil input is sent as {}. JSON is written
+// without HTML escaping, so a json.RawMessage input reaches the server as
+// given (compacted).
 func (r *request) body(input any) ([]byte, error) {
 	m := map[string]json.RawMessage{}
 	var in json.RawMessage
@@ -101,14 +106,14 @@ func (r *request) body(input any) ([]byte, error) {
 		}
 		in = v
 	default:
-		b, err := json.Marshal(v)
+		b, err := marshal(v)
 		if err != nil {
 			return nil, fmt.Errorf("encode input: %w", err)
 		}
 		in = b
 	}
 	if r.webhook != "" {
-		b, _ := json.Marshal(r.webhook)
+		b, _ := marshal(r.webhook)
 		m["webhook"] = b
 	}
 	if r.policy != (Policy{}) {
@@ -122,11 +127,32 @@ func (r *request) body(input any) ([]byte, error) {
 		m[k] = v
 	}
 	m["input"] = in
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encode request: %w", err)
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		key, _ := marshal(k)
+		buf.Write(key)
+		buf.WriteByte(':')
+		if err := json.Compact(&buf, m[k]); err != nil {
+			return nil, fmt.Errorf("encode %q: %w", k, err)
+		}
 	}
-	return b, nil
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// marshal is json.Marshal without HTML escaping.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 func newRequest(opts []RequestOption) *request {
