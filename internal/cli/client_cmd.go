@@ -35,6 +35,9 @@ Connection (every client command):
                               $RUNPOD_API_KEY is used when $SLUICE_API_KEY is unset
   --json                      print the server's JSON response as is, for scripts
 
+Commands about one job name its endpoint too: sluice status ENDPOINT JOB_ID
+(likewise wait, stream, cancel, retry), as in the /v2/ENDPOINT/status/JOB_ID path.
+
 Job input (run, runsync) is a JSON argument, @file, or - for stdin. A JSON
 object with an "input" key is sent as the whole request body (so "webhook",
 "policy", "s3Config" pass through); any other value is wrapped as
