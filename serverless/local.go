@@ -76,6 +76,10 @@ func runTestInputTo(ctx context.Context, cfg *Config, log *slog.Logger, opts opt
 	return 0
 }
 
+// errNoInput is runpod-python's message, word for word, for a test job
+// without "input".
+var errNoInput = errors.New("Job has no input parameter. Unable to run.") //nolint:staticcheck // runpod-python's text
+
 // loadTestJob reads the test job from the --test_input value, or from
 // ./test_input.json when it is empty. The job must be a JSON object with a
 // non-null "input"; "id" defaults to "local_test".
@@ -96,7 +100,7 @@ func loadTestJob(flagValue string) (*Job, error) {
 		return nil, fmt.Errorf("%s is not a JSON object: got null", source)
 	}
 	if in, ok := fields["input"]; !ok || bytes.Equal(bytes.TrimSpace(in), []byte("null")) {
-		return nil, errors.New("Job has no input parameter. Unable to run.")
+		return nil, errNoInput
 	}
 	if _, ok := fields["id"]; !ok {
 		fields["id"] = json.RawMessage(`"` + localTestID + `"`)

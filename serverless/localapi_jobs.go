@@ -146,9 +146,14 @@ func (a *localAPI) execute(ctx context.Context, j *localJob) {
 		a.mu.Unlock()
 		return
 	}
-	jctx, cancel := context.WithCancel(ctx)
+	var (
+		jctx   context.Context
+		cancel context.CancelFunc
+	)
 	if j.timeout > 0 {
 		jctx, cancel = context.WithTimeout(ctx, j.timeout)
+	} else {
+		jctx, cancel = context.WithCancel(ctx)
 	}
 	defer cancel()
 	j.status, j.started, j.cancel = statusInProgress, time.Now(), cancel
