@@ -92,6 +92,9 @@ type Config struct {
 	// StopHold is how long job-stop holds a request when no stop is pending
 	// (then 204). Defaults to 30 s.
 	StopHold time.Duration
+	// Extensions are Sluice's additions (endpoints, workers, logs). The zero
+	// value serves them as 404.
+	Extensions Extensions
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -168,6 +171,8 @@ func (h *Handler) routes() {
 	h.handle("/v2/{endpoint}/job-stream/{worker}/{job}", route{http.MethodPost: worker(h.jobStream)})
 	h.handle("/v2/{endpoint}/job-stop/{worker}", route{http.MethodGet: worker(h.jobStop)})
 	h.handle("/v2/{endpoint}/ping/{worker}", route{http.MethodGet: worker(h.ping)})
+
+	h.extensionRoutes()
 
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path+

@@ -1,0 +1,52 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestExtensions checks GET /v2/endpoints (filtered by the caller's key),
+// /workers and /logs behind client auth, and 404s when not configured.
+func TestExtensions(t *testing.T) {
+	keys := Keys{EndpointClient: map[string][]string{"ep": {"ep-key"}, "other": {"other-key"}}, Worker: map[string]string{"ep": testWorkerKey}}
+	srv, _ := newTestServer(t, keys, func(c *Config) {
+		c.Extensions = Extensions{
+			Endpoints: func(context.Context) []EndpointInfo {
+				return []EndpointInfo{{ID: "ep", Managed: true, WorkersMax: 2}, {ID: "other"}}
+			},
+			Workers: func(_ context.Context, ep string) (any, error) {
+				return []map[string]string{{"id": "w-" + ep}}, nil
+			},
+			Logs: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Write([]byte("logs of " + r.PathValue("endpoint")))
+			}),
+		}
+	})
+	cases := []struct {
+		path, auth string
+		code       int
+		body       string
+	}{
+		{"/v2/endpoints", "Bearer ep-key", 200, `{"endpoints":[{"id":"ep","managed":true,"workersMin":0,"workersMax":2,"workers":0,"inQueue":0,"inProgress":0,"executionTimeoutMs":0}]}`},
+		{"/v2/endpoints", "Bearer nope", 401, ""},
+		{"/v2/endpoints", testWorkerKey, 401, ""},
+		{"/v2/ep/workers", "Bearer ep-key", 200, `{"workers":[{"id":"w-ep"}]}`},
+		{"/v2/ep/workers", "Bearer other-key", 401, ""},
+		{"/v2/ep/logs", "Bearer ep-key", 200, "logs of ep"},
+		{"/v2/nope/logs", "", 404, ""},
+	}
+	for _, c := range cases {
+		r := call(t, srv, "GET", c.path, c.auth, nil)
+		if r.code != c.code || (c.body != "" && strings.TrimSpace(string(r.body)) != c.body) {
+			t.Errorf("GET %s (%s) = %d %s; want %d %s", c.path, c.auth, r.code, r.body, c.code, c.body)
+		}
+	}
+	bare, _ := newTestServer(t, testKeys(), nil)
+	for _, p := range []string{"/v2/endpoints", "/v2/ep/workers", "/v2/ep/logs"} {
+		if r := call(t, bare, "GET", p, bearer, nil); r.code != 404 {
+			t.Errorf("GET %s without extensions: %d", p, r.code)
+		}
+	}
+}
