@@ -217,8 +217,8 @@ func TestEndToEnd(t *testing.T) {
 	r = sluice("", "run", "prog", `{"steps": 1000, "step_ms": 100}`)
 	cid := strings.TrimSpace(r.out)
 	waitFor(t, "the long job to start", 30*time.Second, func() bool {
-		return sluice("", "status", "prog", cid).code == exitJobPending &&
-			strings.Contains(sluice("", "status", "prog", cid).out, "IN_PROGRESS")
+		r := sluice("", "status", "prog", cid)
+		return r.code == exitJobPending && strings.Contains(r.out, "IN_PROGRESS")
 	})
 	r = sluice("", "cancel", "prog", cid)
 	if r.code != 0 || !strings.Contains(r.out, "CANCELLED") {
