@@ -106,6 +106,7 @@ func (a *localAPI) serve(ctx context.Context, ln net.Listener) error {
 	base := "http://" + ln.Addr().String()
 	a.log.Info(fmt.Sprintf("Local API server listening on %s (endpoint API at %s/v2/%s, %d job(s) at a time)",
 		base, base, localEndpointID, a.concurrency))
+	a.log.Info(fmt.Sprintf(`Try: curl -d '{"input": {}}' %s/runsync`, base))
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
