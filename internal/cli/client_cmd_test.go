@@ -181,11 +181,20 @@ func TestStream(t *testing.T) {
 		"GET /v2/llm/status/f": answer(200, `{"id":"f","status":"FAILED","error":"CUDA out of memory"}`),
 	})
 	f.sluice(t, "", "stream", "llm", "j").check(t, 0, "\"Once \"\n\"upon\"\n{\"done\":true}\n", "")
+	f.mu.Lock()
 	f.routes["GET /v2/llm/stream/j"] = sequence(
 		`{"id":"j","status":"IN_PROGRESS","stream":[{"output":"Once "},{"output":"upon"}]}`,
 		`{"id":"j","status":"COMPLETED","stream":[{"output":" a time"},{"output":3}]}`,
 		`{"id":"j","status":"COMPLETED","stream":[]}`)
+	f.mu.Unlock()
 	f.sluice(t, "", "stream", "llm", "j", "--text").check(t, 0, "Once upon a time3\n", "")
+	f.mu.Lock()
+	f.routes["GET /v2/llm/stream/j"] = sequence(
+		`{"id":"j","status":"IN_PROGRESS","stream":[{"output":"Once "},{"output":"upon"}]}`,
+		`{"id":"j","status":"COMPLETED","stream":[{"output":" a time"},{"output":3}]}`,
+		`{"id":"j","status":"COMPLETED","stream":[]}`)
+	f.mu.Unlock()
+	f.sluice(t, "", "stream", "llm", "j", "--text", "--json").check(t, 0, "\"Once \"\n\"upon\"\n\" a time\"\n3\n", "")
 	f.sluice(t, "", "stream", "llm", "f").check(t, 3, "\"partial\"\n", "sluice: job f FAILED: CUDA out of memory\n")
 	f.sluice(t, "", "stream", "llm", "x").check(t, 1, "",
 		"sluice: stream job x: not found (404): no such route in the fake\n")

@@ -268,7 +268,8 @@ func streamCmd(s streams) *cobra.Command {
 			"every chunk has been read (polling GET /v2/ENDPOINT/stream/JOB_ID). Reading a\n" +
 			"stream drains it on the server: each chunk goes to one reader once.\n\n" +
 			"With --text, chunks that are JSON strings are written as plain text with no\n" +
-			"newline added (for token streams); other chunks are still JSON lines.\n\n" +
+			"newline added (for token streams); other chunks are still JSON lines. --json\n" +
+			"keeps every chunk a JSON line, whatever --text says.\n\n" +
 			"Exit code 0 means the job COMPLETED; 3 that it FAILED, was CANCELLED or TIMED_OUT\n" +
 			"(the error is printed on stderr).",
 		Example: `  JOB=$(sluice run llm '{"prompt": "Tell me a story", "stream": true}')
@@ -284,7 +285,7 @@ func streamCmd(s streams) *cobra.Command {
 					}
 					return c.explain(err)
 				}
-				if err := writeChunk(s, chunk, text); err != nil {
+				if err := writeChunk(s, chunk, text && !c.json); err != nil {
 					return err
 				}
 			}
