@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,49 +87,51 @@ func (s *Store) Handler(known func(endpoint string) bool) http.Handler {
 }
 
 func (s *Store) serveFollow(w http.ResponseWriter, r *http.Request, f Filter) {
+	ctx := r.Context()
+	// Subscribe before answering: every line printed after the client sees
+	// the response headers is delivered.
+	u, backlog, err := s.Subscribe(ctx, f)
+	if err != nil {
+		httpError(w, http.StatusServiceUnavailable, "logs are not readable right now")
+		return
+	}
+	defer u.Close()
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
-	if err := rc.Flush(); err != nil {
+	send := func(rec Record) error {
+		b, _ := json.Marshal(&rec)
+		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
+			return err
+		}
+		return nil
+	}
+	for _, rec := range backlog {
+		if send(rec) != nil {
+			return
+		}
+	}
+	if rc.Flush() != nil {
 		return
 	}
-	recs := make(chan Record)
-	done := make(chan error, 1)
-	go func() {
-		done <- s.Follow(r.Context(), f, func(rec Record) error {
-			select {
-			case recs <- rec:
-				return nil
-			case <-r.Context().Done():
-				return r.Context().Err()
-			}
-		})
-	}()
-	keep := time.NewTicker(sseKeepAlive)
-	defer keep.Stop()
 	for {
-		select {
-		case rec := <-recs:
-			b, _ := json.Marshal(&rec)
-			if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
-				return
-			}
-			if err := rc.Flush(); err != nil {
-				return
-			}
-		case <-keep.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
-				return
-			}
-			if err := rc.Flush(); err != nil {
-				return
-			}
-		case err := <-done:
-			if errors.Is(err, ErrClosed) {
-				fmt.Fprint(w, "event: end\ndata: {}\n\n")
-				rc.Flush()
-			}
+		wait, cancel := context.WithTimeout(ctx, sseKeepAlive)
+		rec, err := u.Next(wait)
+		cancel()
+		switch {
+		case err == nil:
+			err = send(rec)
+		case errors.Is(err, ErrClosed):
+			fmt.Fprint(w, "event: end\ndata: {}\n\n")
+			rc.Flush()
+			return
+		case ctx.Err() != nil:
+			return
+		default: // keep-alive timeout
+			_, err = fmt.Fprint(w, ": keep-alive\n\n")
+		}
+		if err != nil || rc.Flush() != nil {
 			return
 		}
 	}

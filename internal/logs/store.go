@@ -275,57 +275,95 @@ func (s *Store) read(ctx context.Context, f Filter) ([]Record, error) {
 	return out, nil
 }
 
-// Follow calls fn with the latest f.Tail matching records, then with each new
-// one as it is appended, until ctx ends (returning nil), fn returns an error
-// (returned) or the store closes (ErrClosed). A follower that falls more than
-// 1024 records behind gets a system record saying how many it missed.
-func (s *Store) Follow(ctx context.Context, f Filter, fn func(Record) error) error {
+// Subscription receives the records appended after Subscribe. Close it.
+type Subscription struct {
+	s       *Store
+	sb      *sub
+	end     sync.Once
+	pending *Record // a record held back behind a drop notice
+}
+
+// Subscribe returns the latest f.Tail matching records and a subscription to
+// every matching record appended from now on, with no gap between the two.
+func (s *Store) Subscribe(ctx context.Context, f Filter) (*Subscription, []Record, error) {
 	sb := &sub{filter: f, ch: make(chan Record, followBuffer)}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
-		return ErrClosed
+		return nil, nil, ErrClosed
 	}
 	var backlog []Record
 	if f.Tail > 0 {
 		var err error
 		if backlog, err = s.read(ctx, f); err != nil {
-			s.mu.Unlock()
-			return err
+			return nil, nil, err
 		}
 	}
 	s.subs[sb] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		if s.subs != nil {
-			delete(s.subs, sb)
+	return &Subscription{s: s, sb: sb}, backlog, nil
+}
+
+// Next returns the next record. A subscriber that fell more than 1024
+// records behind first gets a system record saying how many it missed. It
+// returns ctx's error when ctx ends and ErrClosed when the store closes.
+func (u *Subscription) Next(ctx context.Context) (Record, error) {
+	if r := u.pending; r != nil {
+		u.pending = nil
+		return *r, nil
+	}
+	select {
+	case <-ctx.Done():
+		return Record{}, ctx.Err()
+	case r, ok := <-u.sb.ch:
+		if !ok {
+			return Record{}, ErrClosed
 		}
-		s.mu.Unlock()
-	}()
+		if n := u.sb.dropped.Swap(0); n > 0 {
+			// Put r back in front by handing out the notice first.
+			u.pending = &r
+			return Record{Time: time.Now(), Endpoint: u.sb.filter.Endpoint, Stream: StreamSystem,
+				Line: fmt.Sprintf("%d log lines skipped: the reader was too slow", n)}, nil
+		}
+		return r, nil
+	}
+}
+
+// Close ends the subscription.
+func (u *Subscription) Close() {
+	u.end.Do(func() {
+		u.s.mu.Lock()
+		if u.s.subs != nil {
+			delete(u.s.subs, u.sb)
+		}
+		u.s.mu.Unlock()
+	})
+}
+
+// Follow calls fn with the latest f.Tail matching records, then with each new
+// one as it is appended, until ctx ends (returning nil), fn returns an error
+// (returned) or the store closes (ErrClosed). A follower that falls more than
+// 1024 records behind gets a system record saying how many it missed.
+func (s *Store) Follow(ctx context.Context, f Filter, fn func(Record) error) error {
+	u, backlog, err := s.Subscribe(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer u.Close()
 	for _, r := range backlog {
 		if err := fn(r); err != nil {
 			return err
 		}
 	}
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case r, ok := <-sb.ch:
-			if !ok {
-				return ErrClosed
+		r, err := u.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
 			}
-			if n := sb.dropped.Swap(0); n > 0 {
-				notice := Record{Time: time.Now(), Endpoint: f.Endpoint, Stream: StreamSystem,
-					Line: fmt.Sprintf("%d log lines skipped: the reader was too slow", n)}
-				if err := fn(notice); err != nil {
-					return err
-				}
-			}
-			if err := fn(r); err != nil {
-				return err
-			}
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
 		}
 	}
 }

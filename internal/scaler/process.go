@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -115,11 +116,15 @@ func (s *Supervisor) start(ep *endpoint, gpus []string) {
 	for _, g := range gpus {
 		s.gpus[g] = id
 	}
-	if err := cmd.Start(); err != nil {
+	err := checkDir(e.Dir)
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
 		for _, g := range gpus {
 			delete(s.gpus, g)
 		}
-		w.exitErr, w.exitedAt = fmt.Errorf("start %q: %w", e.Command[0], err), now
+		w.exitErr, w.exitedAt = fmt.Errorf("start %q in %s: %w", e.Command[0], e.Dir, err), now
 		close(w.done)
 		s.system(e.ID, id, fmt.Sprintf("worker %s failed to start: %v", id, w.exitErr))
 		s.crashed(ep, w, nil)
@@ -135,6 +140,22 @@ func (s *Supervisor) start(ep *endpoint, gpus []string) {
 	s.log.Info("worker started", attrEndpoint, e.ID, attrWorker, id, "pid", w.pid, "gpus", gpus)
 	s.wg.Add(1)
 	go s.watch(w)
+}
+
+// checkDir reports a missing working directory clearly (os/exec would blame
+// the program instead).
+func checkDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("working directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("working directory %s is not a directory", dir)
+	}
+	return nil
 }
 
 // watch waits for w's process to exit and updates the state.
