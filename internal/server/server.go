@@ -12,10 +12,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/scaler"
 )
 
 // Defaults of Options.
@@ -119,6 +122,13 @@ func Serve(ctx context.Context, opts Options) error {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+
 	eng, err := engine.Open(ctx, engine.Config{
 		DataDir:         opts.DataDir,
 		NATSURL:         opts.NATSURL,
@@ -140,20 +150,48 @@ func Serve(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	ln, err := net.Listen("tcp", opts.Addr)
+	// The supervisor starts the workers of endpoints with a command, with
+	// the RUNPOD_* environment pointing at this server.
+	sup, err := scaler.New(scaler.Config{
+		BaseURL: BaseURL(addr), Queue: eng, DataDir: opts.DataDir,
+		PingInterval: s.pingInterval, LostAfter: opts.Overrides.WorkerLostAfter, Logger: log,
+	})
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return fmt.Errorf("start supervisor: %w", err)
 	}
+	managed := map[string]bool{}
+	eps := slices.Clone(s.file.Endpoints)
+	for i := range eps {
+		eps[i].WorkerKey = keys.Worker[eps[i].ID]
+		managed[eps[i].ID] = eps[i].Managed()
+	}
+	if err := sup.Update(ctx, eps); err != nil {
+		return fmt.Errorf("start supervisor: %w", err)
+	}
+	supCtx, stopSup := context.WithCancel(context.WithoutCancel(ctx))
+	supDone := make(chan error, 1)
+	go func() { supDone <- sup.Run(supCtx) }()
+	// On every return the workers stop first, while the worker API still
+	// serves, so draining workers can post their results.
+	stopWorkers := sync.OnceFunc(func() {
+		stopSup()
+		if err := <-supDone; err != nil {
+			log.Error("supervisor", "err", err)
+		}
+	})
+	defer stopWorkers()
+
 	// baseCtx ends before Shutdown so that long polls (job-take, job-stop,
 	// runsync, stream) return at once instead of holding shutdown up.
 	baseCtx, release := context.WithCancel(context.WithoutCancel(ctx))
 	defer release()
 	srv := &http.Server{
 		Handler: api.New(api.Config{
-			Engine:   eng,
-			Keys:     keys,
-			TakeHold: opts.TakeHold,
-			Logger:   log,
+			Engine:     hookedEngine{Engine: eng, sup: sup, managed: managed},
+			Keys:       keys,
+			TakeHold:   opts.TakeHold,
+			Extensions: extensions(s.file, eng, sup),
+			Logger:     log,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -162,7 +200,6 @@ func Serve(ctx context.Context, opts Options) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	addr := ln.Addr().String()
 	ids := make([]string, 0, len(s.file.Endpoints))
 	for _, ep := range s.file.Endpoints {
 		ids = append(ids, ep.ID)
@@ -177,7 +214,8 @@ func Serve(ctx context.Context, opts Options) error {
 		return fmt.Errorf("serve http: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
+	log.Info("shutting down: stopping workers")
+	stopWorkers()
 	release()
 	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
 	defer cancel()

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sluicehq/sluice/internal/api"
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/scaler"
+)
+
+// hookedEngine is the engine as the API sees it, telling the supervisor
+// what it needs to know: a submit wakes the endpoint's scaler (cold start
+// at once, not at the next tick), a stopPod result replaces the worker, and
+// /health shows the supervisor's worker states for managed endpoints.
+type hookedEngine struct {
+	*engine.Engine
+	sup     *scaler.Supervisor
+	managed map[string]bool
+}
+
+var _ api.Engine = hookedEngine{}
+
+func (h hookedEngine) Submit(ctx context.Context, endpoint string, req engine.SubmitRequest) (*engine.Job, error) {
+	j, err := h.Engine.Submit(ctx, endpoint, req)
+	if err == nil && h.managed[endpoint] {
+		h.sup.Notify(endpoint)
+	}
+	return j, err
+}
+
+func (h hookedEngine) Finish(ctx context.Context, endpoint, workerID, jobID string, r engine.Result) error {
+	err := h.Engine.Finish(ctx, endpoint, workerID, jobID, r)
+	if r.StopPod {
+		// The worker asked to be replaced (refresh_worker), whatever became of its result.
+		h.sup.Refresh(workerID)
+	}
+	return err
+}
+
+func (h hookedEngine) Health(ctx context.Context, endpoint string) (engine.Health, error) {
+	hl, err := h.Engine.Health(ctx, endpoint)
+	if err == nil && h.managed[endpoint] {
+		hl.Workers = h.sup.Counts(endpoint)
+	}
+	return hl, err
+}
+
+// extensions serves GET /v2/endpoints, /workers and /logs from the config,
+// the engine and the supervisor.
+func extensions(f *config.File, eng *engine.Engine, sup *scaler.Supervisor) api.Extensions {
+	return api.Extensions{
+		Endpoints: func(ctx context.Context) []api.EndpointInfo {
+			out := make([]api.EndpointInfo, 0, len(f.Endpoints))
+			for _, ep := range f.Endpoints {
+				info := api.EndpointInfo{
+					ID: ep.ID, Managed: ep.Managed(), WorkersMin: ep.WorkersMin, WorkersMax: ep.WorkersMax,
+					ExecutionTimeoutMs: ep.ExecutionTimeout().Milliseconds(),
+				}
+				if qs, err := eng.QueueStats(ctx, ep.ID); err == nil {
+					info.InQueue, info.InProgress = qs.Queued+qs.QueuedLow, qs.InProgress
+				}
+				if ep.Managed() {
+					c := sup.Counts(ep.ID)
+					info.Workers = c.Initializing + c.Idle + c.Running
+				} else if ws, err := eng.Workers(ctx, ep.ID); err == nil {
+					info.Workers = len(ws)
+				}
+				out = append(out, info)
+			}
+			return out
+		},
+		Workers: func(ctx context.Context, endpoint string) (any, error) {
+			if ep := f.Endpoint(endpoint); ep != nil && ep.Managed() {
+				return sup.Workers(endpoint), nil
+			}
+			ws, err := eng.Workers(ctx, endpoint)
+			if err != nil {
+				return nil, fmt.Errorf("workers of %s: %w", endpoint, err)
+			}
+			return ws, nil
+		},
+		Logs: sup.LogHandler(),
+	}
+}
