@@ -59,8 +59,11 @@
 // without a job once the rule allows fewer workers; workers above workersMax
 // (after a reload) stop as soon as they are idle.
 //
-// Stopping a worker: SIGTERM to its process group once the engine reports it
-// holds no job (runpod-python and the Go SDK then finish in-flight work and
-// exit), SIGKILL only if it is still alive StopGrace later and still holds no
-// job. A worker that holds a job is never killed to scale down.
+// Stopping a worker: SIGTERM to the worker process (not its helpers, as
+// `docker stop` does; a wrapper script should exec the worker) once the
+// engine reports it holds no job; runpod-python and the Go SDK then finish
+// in-flight work and exit. SIGKILL to its whole process group only if it is
+// still alive StopGrace later and still holds no job. A worker that holds a
+// job is never killed to scale down. When a worker exits, whatever is left
+// in its process group is killed, so no orphan keeps taking jobs or GPUs.
 package scaler

@@ -31,18 +31,28 @@ func (s *Supervisor) evaluate(ctx context.Context, id string) {
 	if s.stopping || s.endpoints[id] != ep {
 		return
 	}
+	now := time.Now()
+	retiring := ep.removed || !ep.cfg.Managed()
 	if err != nil {
 		if ctx.Err() == nil && ep.lastErr != err.Error() {
 			s.log.Warn("read queue figures", attrEndpoint, id, attrErr, err)
 		}
 		ep.lastErr = err.Error()
-		return
+		if !retiring {
+			return
+		}
+		// The engine no longer knows a removed endpoint, so nothing tells
+		// whether its workers hold jobs (whose results it would refuse
+		// anyway): stop them all.
+		for _, w := range ep.workers {
+			w.jobs = nil
+		}
+	} else {
+		ep.lastErr = ""
+		s.observe(ep, ws, now)
 	}
-	ep.lastErr = ""
-	now := time.Now()
-	s.observe(ep, ws, now)
 	s.stopDraining(ep, now)
-	if ep.removed || !ep.cfg.Managed() {
+	if retiring {
 		for _, w := range ep.workers {
 			if !w.drain {
 				w.drain, w.reason = true, "endpoint no longer managed"
@@ -77,6 +87,8 @@ func (s *Supervisor) observe(ep *endpoint, ws []engine.Worker, now time.Time) {
 		case !w.seen && now.Sub(w.started) > s.cfg.InitTimeout:
 			s.kill(w, fmt.Sprintf("neither took a job nor pinged within %s", s.cfg.InitTimeout))
 			continue
+		case !w.seen:
+			continue // initializing: not idle yet, so its idle time starts when it is seen
 		case w.seen && now.Sub(w.lastSeen) > s.cfg.LostAfter:
 			// The engine has declared it lost (no pings) and re-queued its jobs.
 			w.jobs = nil
@@ -136,10 +148,10 @@ func (s *Supervisor) scale(ep *endpoint, st engine.QueueStats, now time.Time) {
 
 	if n := want - f.live; n > 0 {
 		if ep.crashStreak > 0 {
-			if now.Before(ep.backoffUntil) {
+			if now.Before(ep.backoffUntil) || f.initializing > 0 {
 				return // the unhealthy status shows; evaluate again next tick
 			}
-			n = 1 // probe with one worker until one comes up healthy
+			n = 1 // probe with one worker at a time until one comes up healthy
 		}
 		for range n {
 			gpus, ok := s.allocGPUs(ep)

@@ -2,7 +2,10 @@ package scaler
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -239,4 +242,30 @@ endpoints:
 	if d := time.Since(start); d < 500*time.Millisecond {
 		t.Errorf("Run returned after %s, before the shutdown grace", d)
 	}
+}
+
+func TestNoOrphansAfterWorkerExits(t *testing.T) {
+	h := newHarness(t, `
+endpoints:
+  - id: orphan
+    command: [TESTWORKERBIN]
+    workersMax: 1
+    idleTimeout: 1
+    env: {WORKER_SPAWN_CHILD: "1"}
+`, nil)
+	j := h.js.waitDone(20*time.Second, h.submit("orphan", map[string]any{"sleep_ms": 1}))[0]
+	var child int
+	eventually(t, 10*time.Second, "child pid file", func() bool {
+		b, err := os.ReadFile(filepath.Join(h.envDir, j.Output["worker"].(string)+".child"))
+		if err != nil {
+			return false
+		}
+		child, err = strconv.Atoi(string(b))
+		return err == nil
+	})
+	if !alive(child) {
+		t.Fatalf("child %d not running while its worker is", child)
+	}
+	eventually(t, 20*time.Second, "scaled to zero", func() bool { return len(h.sup.Workers("orphan")) == 0 })
+	eventually(t, 10*time.Second, "child gone", func() bool { return !alive(child) })
 }

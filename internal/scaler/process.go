@@ -162,6 +162,11 @@ func checkDir(dir string) error {
 func (s *Supervisor) watch(w *worker) {
 	defer s.wg.Done()
 	err := w.cmd.Wait()
+	// Whatever the worker left behind in its process group goes with it, so
+	// no orphan keeps taking jobs or holding GPUs.
+	if kerr := syscall.Kill(-w.pid, syscall.SIGKILL); kerr == nil {
+		s.log.Info("killed processes left behind by a worker", attrEndpoint, w.ep.cfg.ID, attrWorker, w.id)
+	}
 	w.stdout.Close()
 	w.stderr.Close()
 	var tail []string
@@ -258,7 +263,9 @@ func (s *Supervisor) terminate(w *worker) {
 	}
 	w.termAt = time.Now()
 	s.system(w.ep.cfg.ID, w.id, fmt.Sprintf("worker %s: SIGTERM (%s)", w.id, w.reason))
-	if err := syscall.Kill(-w.pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+	// Like `docker stop`, SIGTERM goes to the worker process only, so helper
+	// processes (runpod-python's heartbeat) keep running while it drains.
+	if err := syscall.Kill(w.pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
 		s.log.Warn("SIGTERM worker", attrEndpoint, w.ep.cfg.ID, attrWorker, w.id, attrErr, err)
 	}
 }

@@ -42,7 +42,7 @@ type WorkerLifecycle interface {
 // Defaults for Config.
 const (
 	DefaultTick            = 500 * time.Millisecond
-	DefaultStopGrace       = 30 * time.Second
+	DefaultStopGrace       = 45 * time.Second
 	DefaultShutdownGrace   = 30 * time.Second
 	DefaultInitTimeout     = 7 * time.Minute
 	DefaultCrashBackoff    = time.Second
@@ -73,7 +73,9 @@ type Config struct {
 	// once). Default 500 ms.
 	Tick time.Duration
 	// StopGrace is how long a stopping worker that holds no job may take to
-	// exit after SIGTERM before it gets SIGKILL. Default 30 s.
+	// exit after SIGTERM before it gets SIGKILL. Default 45 s: more than the
+	// worker API's 30 s job-take hold, which runpod-python waits out before
+	// it exits.
 	StopGrace time.Duration
 	// ShutdownGrace bounds Run's shutdown: workers still alive this long after
 	// SIGTERM are killed, busy or not (their jobs are re-run by the engine).

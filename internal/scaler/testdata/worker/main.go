@@ -8,7 +8,8 @@
 // Output: {"worker": pod id, "gpus": CUDA_VISIBLE_DEVICES, "termDuringJob": bool}.
 //
 // Env for tests: SLUICE_TEST_ENV_DIR (write the env to <dir>/<pod id>.env),
-// WORKER_CRASH=1 (print a line and exit 3 at once), WORKER_IGNORE_TERM=1.
+// WORKER_CRASH=1 (print a line and exit 3 at once), WORKER_IGNORE_TERM=1,
+// WORKER_SPAWN_CHILD=1 (start `sleep 300` and write its pid to <dir>/<pod id>.child).
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -45,6 +47,13 @@ func main() {
 		}
 		slices.Sort(env)
 		os.WriteFile(filepath.Join(dir, podID+".env"), []byte(strings.Join(env, "\n")+"\n"), 0o600)
+	}
+	if os.Getenv("WORKER_SPAWN_CHILD") == "1" {
+		// A helper process that ignores our exit, like a daemon child.
+		child := exec.Command("sleep", "300")
+		if err := child.Start(); err == nil {
+			os.WriteFile(filepath.Join(os.Getenv("SLUICE_TEST_ENV_DIR"), podID+".child"), []byte(strconv.Itoa(child.Process.Pid)), 0o600)
+		}
 	}
 	if os.Getenv("WORKER_CRASH") == "1" {
 		fmt.Fprintln(os.Stderr, "ERROR  | boom: crashing on purpose")
