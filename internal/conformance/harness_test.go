@@ -1,0 +1,310 @@
+// Package conformance checks Sluice against the real runpod-python 1.12.0
+// package: Python workers started unmodified by Sluice's supervisor give the
+// same client-visible results as their Go SDK twins, and runpod-python's
+// client (Endpoint, Job, AsyncioEndpoint) works against `sluice serve`.
+//
+// The tests need a virtualenv with runpod==1.12.0, found at $SLUICE_VENV
+// (scripts/test.sh creates it) or at the repository's .venv. Without one they
+// are skipped, except under CI, where a missing venv fails them.
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// bins are built once by TestMain.
+var bins struct{ sluice, goworker, python, repo string }
+
+var skipReason string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		dir, err := os.MkdirTemp("", "sluice-conformance-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		repo, err := filepath.Abs("../..")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		bins.repo = repo
+		venv := os.Getenv("SLUICE_VENV")
+		if venv == "" {
+			venv = filepath.Join(repo, ".venv")
+		}
+		bins.python = filepath.Join(venv, "bin", "python")
+		check := exec.Command(bins.python, "-c", "import runpod, sys; sys.exit(runpod.__version__ != '1.12.0')")
+		if out, err := check.CombinedOutput(); err != nil {
+			skipReason = fmt.Sprintf("no runpod==1.12.0 virtualenv at %s (run scripts/test.sh to create it): %v %s", venv, err, out)
+			if os.Getenv("CI") != "" || os.Getenv("SLUICE_VENV") != "" {
+				fmt.Fprintln(os.Stderr, "conformance:", skipReason)
+				return 1
+			}
+		}
+		bins.sluice = filepath.Join(dir, "sluice")
+		bins.goworker = filepath.Join(dir, "goworker")
+		for pkg, out := range map[string]string{
+			"github.com/sluicehq/sluice/cmd/sluice":                             bins.sluice,
+			"github.com/sluicehq/sluice/internal/conformance/testdata/goworker": bins.goworker,
+		} {
+			cmd := exec.Command("go", "build", "-o", out, pkg)
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+			if err := cmd.Run(); err != nil {
+				fmt.Fprintln(os.Stderr, "build", pkg, err)
+				return 1
+			}
+		}
+		code := m.Run()
+		if code == 0 {
+			if err := goleak.Find(); err != nil {
+				fmt.Fprintln(os.Stderr, "goleak:", err)
+				return 1
+			}
+		}
+		return code
+	}()
+	os.Exit(code)
+}
+
+func needVenv(t *testing.T) {
+	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+}
+
+// syncBuffer collects a process's output for failure messages.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// platform is one running `sluice serve` with the conformance endpoints.
+type platform struct {
+	url string
+	log *syncBuffer
+}
+
+// endpointsYAML declares a Python endpoint and its Go twin for each worker
+// kind. Both run with at most one worker, so worker replacement is visible.
+func endpointsYAML() string {
+	py := func(script string) string {
+		return fmt.Sprintf("[%q, %q]", bins.python, filepath.Join(bins.repo, "examples", "python", script))
+	}
+	goW := fmt.Sprintf("[%q]", bins.goworker)
+	var b strings.Builder
+	b.WriteString("pingIntervalMs: 1000\nendpoints:\n")
+	add := func(id, command string, env map[string]string) {
+		fmt.Fprintf(&b, "  - id: %s\n    command: %s\n    workersMax: 1\n    idleTimeout: 60\n    env:\n", id, command)
+		env["PYTHONUNBUFFERED"] = "1"
+		for k, v := range env {
+			fmt.Fprintf(&b, "      %s: %q\n", k, v)
+		}
+	}
+	add("py-echo", py("echo_worker.py"), map[string]string{})
+	add("go-echo", goW, map[string]string{"WORKER_KIND": "echo"})
+	add("py-stream", py("stream_worker.py"), map[string]string{})
+	add("go-stream", goW, map[string]string{"WORKER_KIND": "stream"})
+	add("py-stream-agg", py("stream_worker.py"), map[string]string{"AGGREGATE": "1"})
+	add("go-stream-agg", goW, map[string]string{"WORKER_KIND": "stream", "AGGREGATE": "1"})
+	add("py-async", py("async_worker.py"), map[string]string{"CONCURRENCY": "4"})
+	add("go-async", goW, map[string]string{"WORKER_KIND": "async", "CONCURRENCY": "4"})
+	return b.String()
+}
+
+// startPlatform runs `sluice serve` with the conformance endpoints and waits
+// until it answers. It is stopped (SIGTERM, then waited for) at cleanup.
+func startPlatform(t *testing.T) *platform {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sluice.yaml")
+	if err := os.WriteFile(cfg, []byte(endpointsYAML()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	p := &platform{url: "http://" + addr, log: &syncBuffer{}}
+	cmd := exec.Command(bins.sluice, "serve", "--addr", addr, "--data-dir", filepath.Join(dir, "data"), "--config", cfg)
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+			t.Errorf("sluice serve did not stop within 60s of SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("sluice serve output:\n%s", p.log.String())
+		}
+	})
+	waitFor(t, 30*time.Second, "sluice serve answers /health", func() bool {
+		resp, err := http.Get(p.url + "/v2/go-echo/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return p
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// call sends one client API request and decodes the JSON answer.
+func (p *platform) call(t *testing.T, method, path string, body any) map[string]any {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, p.url+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, data)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatalf("%s %s: bad JSON %q: %v", method, path, data, err)
+	}
+	return out
+}
+
+func terminal(status any) bool {
+	switch status {
+	case "COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT":
+		return true
+	}
+	return false
+}
+
+// run submits input with /run and returns the job id.
+func (p *platform) run(t *testing.T, ep string, input any) string {
+	t.Helper()
+	out := p.call(t, http.MethodPost, "/v2/"+ep+"/run", map[string]any{"input": input})
+	id, _ := out["id"].(string)
+	if id == "" || out["status"] != "IN_QUEUE" {
+		t.Fatalf("/run answered %v, want an id and IN_QUEUE", out)
+	}
+	return id
+}
+
+// wait polls /status-sync until the job is terminal.
+func (p *platform) wait(t *testing.T, ep, id string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		st := p.call(t, http.MethodGet, "/v2/"+ep+"/status-sync/"+id+"?wait=5000", nil)
+		if terminal(st["status"]) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s on %s not terminal after 90s: %v", id, ep, st)
+		}
+	}
+}
+
+// streamAll reads /stream until the job is terminal and the stream drained,
+// and returns the chunks' outputs in order and the final status.
+func (p *platform) streamAll(t *testing.T, ep, id string) ([]any, string) {
+	t.Helper()
+	var chunks []any
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		st := p.call(t, http.MethodGet, "/v2/"+ep+"/stream/"+id+"?wait=2000", nil)
+		list, ok := st["stream"].([]any)
+		if !ok {
+			t.Fatalf("/stream answer has no stream list: %v", st)
+		}
+		for _, c := range list {
+			m, _ := c.(map[string]any)
+			chunks = append(chunks, m["output"])
+		}
+		if terminal(st["status"]) && len(list) == 0 {
+			return chunks, st["status"].(string)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream of %s on %s not finished after 90s: %v", id, ep, st)
+		}
+	}
+}
+
+// mustJSON renders v canonically for comparisons in failure messages.
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
