@@ -42,6 +42,7 @@ func runConformance(t *testing.T, mk func(t *testing.T) *backend) {
 		{"CancelQueued", testCancelQueued},
 		{"CancelInProgress", testCancelInProgress},
 		{"Retry", testRetry},
+		{"Release", testRelease},
 		{"Purge", testPurge},
 		{"ExecutionTimeout", testExecutionTimeout},
 		{"WorkerLost", testWorkerLost},
@@ -382,7 +383,7 @@ func pinger(ctx context.Context, e *Engine, ep, worker string) {
 }
 
 func testWorkerLost(t *testing.T, b *backend) {
-	e, ep := setup(t, b, func(c *Config) { c.MaxRetries = 1 })
+	e, ep := setup(t, b, func(c *Config) { c.MaxRetries = 1; c.WorkerLostAfter = 300 * time.Millisecond })
 	ctx := ctxT(t, 30*time.Second)
 	j := submit(t, e, ep, `{"x":1}`)
 	takeOne(t, e, ep, "w1") // w1 never pings: lost
@@ -412,7 +413,7 @@ func testWorkerLost(t *testing.T, b *backend) {
 }
 
 func testPingKeepsJob(t *testing.T, b *backend) {
-	e, ep := setup(t, b)
+	e, ep := setup(t, b, func(c *Config) { c.WorkerLostAfter = 300 * time.Millisecond })
 	ctx := ctxT(t, 30*time.Second)
 	j := submit(t, e, ep, `1`)
 	takeOne(t, e, ep, "w1")
@@ -599,7 +600,7 @@ func bigJSON(n int) json.RawMessage {
 }
 
 func testLargePayloads(t *testing.T, b *backend) {
-	e, ep := setup(t, b)
+	e, ep := setup(t, b, func(c *Config) { c.WorkerLostAfter = time.Minute })
 	ctx := ctxT(t, 120*time.Second)
 	in := bigJSON(12 << 20)
 	out := bigJSON(15 << 20)
@@ -739,4 +740,27 @@ func testConcurrentWorkers(t *testing.T, b *backend) {
 			t.Fatalf("job %s: %s", id, s)
 		}
 	}
+}
+
+func testRelease(t *testing.T, b *backend) {
+	e, ep := setup(t, b)
+	ctx := ctxT(t, 30*time.Second)
+	j := submit(t, e, ep, `"r"`)
+	takeOne(t, e, ep, "w1")
+	noErr(t, e.Release(ctx, ep, "w1", []string{j.ID}))
+	g := must(e.Get(ctx, ep, j.ID))
+	if g.Status != StatusInQueue || g.Retries != 0 || g.WorkerID != "" {
+		t.Fatalf("released job: %+v", g)
+	}
+	// Releasing a job the worker does not hold changes nothing.
+	noErr(t, e.Release(ctx, ep, "w1", []string{j.ID}))
+	tj := takeOne(t, e, ep, "w2")
+	if tj.ID != j.ID || string(tj.Input) != `"r"` {
+		t.Fatalf("retaken: %+v", tj)
+	}
+	noErr(t, e.Release(ctx, ep, "w1", []string{j.ID}))
+	if s := status(t, e, ep, j.ID); s != StatusInProgress {
+		t.Fatalf("release by a non-owner changed the job: %s", s)
+	}
+	noErr(t, e.Finish(ctx, ep, "w2", j.ID, Result{}))
 }

@@ -301,6 +301,16 @@ func (e *Engine) SetEndpoints(eps []EndpointSettings) {
 	e.mu.Lock()
 	e.endpoints = m
 	e.mu.Unlock()
+	// Create the endpoints' consumers now, so the first take does not wait.
+	for id := range m {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			if _, err := e.consumersFor(e.ctx, id); err != nil && e.ctx.Err() == nil {
+				e.log.Warn("engine: create consumers", "endpoint", id, "err", err)
+			}
+		}()
+	}
 }
 
 // Endpoint returns the settings of a known endpoint.
@@ -328,6 +338,10 @@ func (e *Engine) consumersFor(ctx context.Context, ep string) (*epConsumers, err
 	if c != nil {
 		return c, nil
 	}
+	// Creating a replicated consumer can take a while on a cluster; do not let
+	// a caller's short long-poll deadline fail it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	mk := func(prio string) (jetstream.Consumer, error) {
 		name := "q_" + ep + "_" + prio
 		cons, err := e.queue.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -41,6 +42,9 @@ var epSeq atomic.Int64
 func newEndpoint() string { return fmt.Sprintf("ep%d", epSeq.Add(1)) }
 
 func testLogger() *slog.Logger {
+	if os.Getenv("ENGINE_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
@@ -48,7 +52,7 @@ func testLogger() *slog.Logger {
 func fastConfig(eps ...string) Config {
 	cfg := Config{
 		PingInterval:      50 * time.Millisecond,
-		WorkerLostAfter:   300 * time.Millisecond,
+		WorkerLostAfter:   30 * time.Second, // tests of lost workers shorten it
 		ReaperInterval:    50 * time.Millisecond,
 		AckWait:           2 * time.Second,
 		WebhookRetryDelay: 20 * time.Millisecond,

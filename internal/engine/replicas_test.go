@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -67,9 +68,15 @@ func testTwoReplicas(t *testing.T, b *backend) {
 		t.Skip("one engine per embedded data directory")
 	}
 	ep := newEndpoint()
-	a := b.open(t, fastConfig(ep))
-	bb := b.open(t, fastConfig(ep))
+	cfg := fastConfig(ep)
+	cfg.WorkerLostAfter = 500 * time.Millisecond
+	a := b.open(t, cfg)
+	bb := b.open(t, cfg)
 	ctx := ctxT(t, 30*time.Second)
+	pctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go pinger(pctx, a, ep, "wb")
+	go pinger(pctx, bb, ep, "w2")
 
 	// A submits, a worker takes through A; B's Take gets the next job.
 	j1 := must(a.Submit(ctx, ep, SubmitRequest{Input: json.RawMessage(`1`)}))
@@ -138,6 +145,7 @@ func testRestart(t *testing.T, b *backend) {
 	}
 	ep := newEndpoint()
 	cfg := fastConfig(ep)
+	cfg.WorkerLostAfter = 300 * time.Millisecond
 	e1, err := Open(ctxT(t, 30*time.Second), Config{DataDir: b.dataDir, Endpoints: cfg.Endpoints, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -158,6 +166,9 @@ func testRestart(t *testing.T, b *backend) {
 	}
 
 	e2 := b.open(t, cfg)
+	pctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go pinger(pctx, e2, ep, "new-worker") // the new worker is alive; the old one is not
 	done := map[string]bool{}
 	waitFor(t, 30*time.Second, "all jobs done after restart", func() bool {
 		jobs, err := e2.Take(ctxT(t, 200*time.Millisecond), ep, "new-worker", 10)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -29,9 +30,10 @@ func (e *Engine) nudge(subject string) {
 var errFuture = errors.New("queue entry ahead of its job record")
 
 // Take waits until at least one job is available for the endpoint, moves up to
-// max jobs to IN_PROGRESS for workerID and returns them with their input.
+// n jobs to IN_PROGRESS for workerID and returns them with their input.
 // Normal-priority jobs go before low-priority ones. It returns nil, nil when
-// ctx ends first, and ErrClosed when the engine closes.
+// ctx ends first, and ErrClosed when the engine closes. Jobs claimed just as
+// ctx ends are still returned: a caller that cannot deliver them calls Release.
 func (e *Engine) Take(ctx context.Context, endpoint, workerID string, n int) ([]*Job, error) {
 	if _, err := e.endpoint(endpoint); err != nil {
 		return nil, err
@@ -42,6 +44,9 @@ func (e *Engine) Take(ctx context.Context, endpoint, workerID string, n int) ([]
 	n = min(max(n, 1), 256)
 	c, err := e.consumersFor(ctx, endpoint)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil
+		}
 		return nil, err
 	}
 	w, err := e.watch(nudgeQueue + endpoint)
@@ -87,6 +92,9 @@ func (e *Engine) takeFrom(ctx context.Context, cons jetstream.Consumer, ep, wid 
 		if ctx.Err() != nil {
 			return nil, false, false, nil
 		}
+		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) {
+			return nil, false, true, nil // consumer leader moving or not elected yet
+		}
 		return nil, false, false, fmt.Errorf("take from %s: %w", ep, err)
 	}
 	// Once fetched, entries are settled even if the caller gives up, so they
@@ -106,14 +114,10 @@ func (e *Engine) takeFrom(ctx context.Context, cons jetstream.Consumer, ep, wid 
 		}
 	}
 	if berr := batch.Error(); berr != nil && !errors.Is(berr, jetstream.ErrNoMessages) && ctx.Err() == nil {
-		err = errors.Join(err, fmt.Errorf("take from %s: %w", ep, berr))
-	}
-	if ctx.Err() != nil && len(jobs) > 0 {
-		// The caller is gone and will not see these jobs: put them back.
-		for _, j := range jobs {
-			e.release(cctx, ep, j.ID, wid)
+		if errors.Is(berr, nats.ErrNoResponders) || errors.Is(berr, nats.ErrTimeout) {
+			return jobs, seen, true, err
 		}
-		return nil, seen, retry, nil
+		err = errors.Join(err, fmt.Errorf("take from %s: %w", ep, berr))
 	}
 	if err != nil && len(jobs) > 0 {
 		e.log.Warn("engine: take", "endpoint", ep, "err", err)
@@ -157,7 +161,9 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 	})
 	switch {
 	case err == nil:
-		if aerr := m.Ack(); aerr != nil {
+		// A confirmed ack: the entry is gone before the job is handed out, so
+		// queue counters are exact and no replica sees it again.
+		if aerr := m.DoubleAck(ctx); aerr != nil {
 			e.log.Debug("engine: ack", "job", id, "err", aerr)
 		}
 		j, err := e.toJob(ctx, r, true)
@@ -186,21 +192,41 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 	}
 }
 
-// release puts a job just taken by wid back in the queue, without counting a retry.
-func (e *Engine) release(ctx context.Context, ep, id, wid string) {
-	_, err := e.mutate(ctx, ep, id, func(r *record) error {
+// Release puts jobs that Take returned to workerID back in the queue, without
+// counting a retry: for a caller that could not hand them to the worker (for
+// example because the worker's request was gone by then). Jobs the worker no
+// longer holds are left alone.
+func (e *Engine) Release(ctx context.Context, endpoint, workerID string, jobIDs []string) error {
+	if _, err := e.endpoint(endpoint); err != nil {
+		return err
+	}
+	var errs []error
+	for _, id := range jobIDs {
+		errs = append(errs, e.release(ctx, endpoint, id, workerID))
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Engine) release(ctx context.Context, ep, id, wid string) error {
+	var epoch int
+	r, err := e.mutate(ctx, ep, id, func(r *record) error {
 		if r.Status != StatusInProgress || r.Owner != wid {
 			return errNoop
 		}
 		r.Status = StatusInQueue
 		r.Owner, r.WorkerID = "", ""
 		r.StartedAt, r.Deadline = time.Time{}, time.Time{}
+		epoch = r.Epoch
 		r.Epoch++
 		return e.enqueue(ctx, r)
 	})
 	if err != nil {
-		e.log.Warn("engine: release job", "job", id, "err", err)
+		return fmt.Errorf("release job %s: %w", id, err)
 	}
+	if r.Status == StatusInQueue && epoch > 0 {
+		e.dropLease(ctx, ep, id, epoch)
+	}
+	return nil
 }
 
 // touch records that a worker was seen, with the jobs it reports.
