@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 
 // harness runs a Supervisor over a jobServer with endpoints from YAML.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	js      *jobServer
 	sup     *Supervisor
 	envDir  string
@@ -58,7 +58,7 @@ type harness struct {
 
 // parse reads endpoints YAML; TESTWORKERBIN in it becomes the test worker's path.
 // Relative dirs are relative to cfgDir.
-func parse(t *testing.T, cfgDir, yaml string) *config.File {
+func parse(t testing.TB, cfgDir, yaml string) *config.File {
 	t.Helper()
 	yaml = strings.ReplaceAll(yaml, "TESTWORKERBIN", workerBin)
 	f, err := config.Parse([]byte(yaml), filepath.Join(cfgDir, "sluice.yaml"))
@@ -68,7 +68,7 @@ func parse(t *testing.T, cfgDir, yaml string) *config.File {
 	return f
 }
 
-func newHarness(t *testing.T, yaml string, mod func(*Config)) *harness {
+func newHarness(t testing.TB, yaml string, mod func(*Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, js: newJobServer(t), envDir: t.TempDir(), ran: make(chan error, 1)}
 	h.cfgDir = t.TempDir()
@@ -158,7 +158,7 @@ func (h *harness) submit(ep string, input any) string {
 }
 
 // eventually polls cond until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

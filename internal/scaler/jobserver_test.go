@@ -19,7 +19,7 @@ import (
 // supervisor's tests run real worker processes without depending on it. It
 // implements Queue and WorkerLifecycle.
 type jobServer struct {
-	t         *testing.T
+	t         testing.TB
 	key       string
 	lostAfter time.Duration
 	srv       *httptest.Server
@@ -53,7 +53,7 @@ type tWorker struct {
 	jobs     []string
 }
 
-func newJobServer(t *testing.T) *jobServer {
+func newJobServer(t testing.TB) *jobServer {
 	js := &jobServer{
 		t: t, key: "worker-key-test", lostAfter: 2 * time.Second,
 		changed: make(chan struct{}), jobs: map[string]*tJob{},
