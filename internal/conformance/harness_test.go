@@ -28,6 +28,9 @@ import (
 	"go.uber.org/goleak"
 )
 
+// apiKey is the client API key the conformance server is configured with.
+const apiKey = "conformance-key"
+
 // bins are built once by TestMain.
 var bins struct{ sluice, goworker, python, repo string }
 
@@ -124,7 +127,7 @@ func endpointsYAML() string {
 	}
 	goW := fmt.Sprintf("[%q]", bins.goworker)
 	var b strings.Builder
-	b.WriteString("pingIntervalMs: 1000\nendpoints:\n")
+	fmt.Fprintf(&b, "apiKeys: [%s]\npingIntervalMs: 1000\nendpoints:\n  - id: parked # no command: its workers would come from elsewhere\n", apiKey)
 	add := func(id, command string, env map[string]string) {
 		fmt.Fprintf(&b, "  - id: %s\n    command: %s\n    workersMax: 1\n    idleTimeout: 60\n    env:\n", id, command)
 		env["PYTHONUNBUFFERED"] = "1"
@@ -181,7 +184,12 @@ func startPlatform(t *testing.T) *platform {
 		}
 	})
 	waitFor(t, 30*time.Second, "sluice serve answers /health", func() bool {
-		resp, err := http.Get(p.url + "/v2/go-echo/health")
+		req, err := http.NewRequest(http.MethodGet, p.url+"/v2/go-echo/health", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false
 		}
@@ -221,6 +229,7 @@ func (p *platform) call(t *testing.T, method, path string, body any) map[string]
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+apiKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
