@@ -117,17 +117,23 @@ func (w *watcher) stop() {
 // sleep waits for a nudge, the re-check interval, ctx or Close. It returns
 // ctx's error, ErrClosed, or nil.
 func (e *Engine) sleep(ctx context.Context, c <-chan struct{}) error {
-	t := time.NewTimer(recheck)
+	_, err := e.sleepFor(ctx, c, recheck)
+	return err
+}
+
+// sleepFor waits for a nudge on c (woke), d, ctx or Close.
+func (e *Engine) sleepFor(ctx context.Context, c <-chan struct{}, d time.Duration) (woke bool, err error) {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-c:
-		return nil
+		return true, nil
 	case <-t.C:
-		return nil
+		return false, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return false, ctx.Err()
 	case <-e.ctx.Done():
-		return ErrClosed
+		return false, ErrClosed
 	}
 }
 
@@ -243,8 +249,18 @@ func (e *Engine) readChunks(ctx context.Context, ep, id string, cursor uint64) (
 			}
 			return out, last, fmt.Errorf("read stream of %s: %w", id, err)
 		}
-		out = append(out, json.RawMessage(m.Data))
-		size += len(m.Data)
+		data := m.Data
+		if m.Header.Get(blobHeader) != "" {
+			var ref blobRef
+			if err := json.Unmarshal(m.Data, &ref); err != nil {
+				return out, last, fmt.Errorf("read stream of %s: chunk reference: %w", id, err)
+			}
+			if data, err = e.getBlob(ctx, &ref); err != nil {
+				return out, last, fmt.Errorf("read stream of %s: %w", id, err)
+			}
+		}
+		out = append(out, json.RawMessage(data))
+		size += len(data)
 		last = m.Sequence
 		seq = m.Sequence + 1
 	}

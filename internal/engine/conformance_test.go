@@ -568,7 +568,13 @@ func testStream(t *testing.T, b *backend) {
 	if s := <-got; s != `"x"` {
 		t.Fatalf("woken read: %q", s)
 	}
-	mustErr(t, e.AppendStream(ctx, ep, "w", j.ID, bigJSON(maxChunkBytes+1)), ErrTooLarge, "oversize chunk")
+	mustErr(t, e.AppendStream(ctx, ep, "w", j.ID, bigJSON(e.cfg.MaxOutputBytes+1)), ErrTooLarge, "oversize chunk")
+	// A 1 MiB chunk (Runpod's per-chunk maximum) goes through the blob path.
+	noErr(t, e.AppendStream(ctx, ep, "w", j.ID, bigJSON(1<<20)))
+	_, chunks, err = e.ReadStream(ctx, ep, j.ID)
+	if err != nil || len(chunks) != 1 || !bytes.Equal(chunks[0], bigJSON(1<<20)) {
+		t.Fatalf("1 MiB chunk read back as %d chunks, %v", len(chunks), err)
+	}
 	noErr(t, e.AppendStream(ctx, ep, "w", j.ID, json.RawMessage(`"last"`)))
 	noErr(t, e.Finish(ctx, ep, "w", j.ID, Result{IsStream: true}))
 	fj, chunks, err := e.ReadStream(ctx, ep, j.ID)

@@ -57,6 +57,11 @@ func (e *Engine) Take(ctx context.Context, endpoint, workerID string, n int) ([]
 	if err := e.touch(ctx, endpoint, workerID, nil); err != nil && ctx.Err() == nil {
 		return nil, err
 	}
+	// A queue entry can become visible to the consumer a moment after its
+	// publish was acknowledged, so an empty look is repeated shortly after
+	// each wake-up before parking for the long re-check.
+	quick := []time.Duration{2 * time.Millisecond, 10 * time.Millisecond, 50 * time.Millisecond}
+	q := 0
 	for {
 		soon := false
 		for _, cons := range []jetstream.Consumer{c.normal, c.low} {
@@ -69,17 +74,22 @@ func (e *Engine) Take(ctx context.Context, endpoint, workerID string, n int) ([]
 				break // stale entries were dropped: look again from the normal queue
 			}
 		}
-		c := w.C
+		d := recheck
 		if soon {
-			ch := make(chan struct{})
-			time.AfterFunc(50*time.Millisecond, func() { close(ch) })
-			c = ch
+			d = 50 * time.Millisecond
+		} else if q < len(quick) {
+			d = quick[q]
+			q++
 		}
-		if err := e.sleep(ctx, c); err != nil {
+		woke, err := e.sleepFor(ctx, w.C, d)
+		if err != nil {
 			if errors.Is(err, ErrClosed) {
 				return nil, err
 			}
 			return nil, nil
+		}
+		if woke {
+			q = 0
 		}
 	}
 }
@@ -359,13 +369,15 @@ func (e *Engine) Progress(ctx context.Context, endpoint, workerID, jobID string,
 	return err
 }
 
-// AppendStream adds one stream chunk (at most 1 MiB - 16 KiB) to a job held by workerID.
+// AppendStream adds one stream chunk to a job held by workerID. Chunks over
+// 64 KiB are stored in the blob stream, so a 1 MB chunk works on a cluster with
+// NATS's default max_payload; a chunk over MaxOutputBytes is ErrTooLarge.
 func (e *Engine) AppendStream(ctx context.Context, endpoint, workerID, jobID string, output json.RawMessage) error {
 	if _, err := e.endpoint(endpoint); err != nil {
 		return err
 	}
-	if len(output) > maxChunkBytes {
-		return fmt.Errorf("stream chunk of job %s: %d bytes over %d: %w", jobID, len(output), maxChunkBytes, ErrTooLarge)
+	if len(output) > e.cfg.MaxOutputBytes {
+		return fmt.Errorf("stream chunk of job %s: %d bytes over %d: %w", jobID, len(output), e.cfg.MaxOutputBytes, ErrTooLarge)
 	}
 	r, _, err := e.load(ctx, endpoint, jobID)
 	if err != nil {
@@ -375,13 +387,24 @@ func (e *Engine) AppendStream(ctx context.Context, endpoint, workerID, jobID str
 		return fmt.Errorf("stream of job %s (%s) by %s: %w", jobID, r.Status, workerID, ErrNotOwner)
 	}
 	ttl := min(time.Until(r.CreatedAt.Add(r.Policy.TTL)), r.Policy.ExecutionTimeout+e.retention(r))
-	ttl = ttl.Round(time.Second) + time.Second
-	if _, err := e.js.Publish(ctx, chunkPrefix+endpoint+"."+jobID, output, jetstream.WithMsgTTL(ttl)); err != nil {
+	msg := &nats.Msg{Subject: chunkPrefix + endpoint + "." + jobID, Data: output}
+	if len(output) > inlineMax {
+		ref, err := e.putBlob(ctx, blobPrefix+endpoint+"."+jobID+".chunk."+newID(false), output, ttl)
+		if err != nil {
+			return fmt.Errorf("stream of job %s: %w", jobID, err)
+		}
+		msg.Data, _ = json.Marshal(ref)
+		msg.Header = nats.Header{blobHeader: []string{"1"}}
+	}
+	if _, err := e.js.PublishMsg(ctx, msg, jetstream.WithMsgTTL(ttl.Round(time.Second)+time.Second)); err != nil {
 		return fmt.Errorf("stream of job %s: %w", jobID, err)
 	}
 	e.nudge(nudgeJob + endpoint + "." + jobID)
 	return nil
 }
+
+// blobHeader marks a chunk message whose data is a blobRef.
+const blobHeader = "Sluice-Blob"
 
 // signalStop queues a stop signal for the worker holding a job.
 func (e *Engine) signalStop(ctx context.Context, ep, wid, id string) {

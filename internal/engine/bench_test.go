@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// BenchmarkSubmitTakeFinish measures jobs/s through the embedded engine: each
+// iteration submits a job, takes it and finishes it.
+func BenchmarkSubmitTakeFinish(b *testing.B) {
+	for _, strict := range []bool{false, true} {
+		name := "interval-sync"
+		if strict {
+			name = "strict-sync"
+		}
+		b.Run(name, func(b *testing.B) {
+			ep := newEndpoint()
+			cfg := fastConfig(ep)
+			cfg.WorkerLostAfter = time.Minute
+			cfg.DataDir = b.TempDir()
+			cfg.StrictSync = strict
+			e, err := Open(context.Background(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				if err := e.Close(); err != nil {
+					b.Error(err)
+				}
+			}()
+			ctx := context.Background()
+			in := json.RawMessage(`{"prompt":"hello"}`)
+			out := json.RawMessage(`{"text":"world"}`)
+			b.ResetTimer()
+			for b.Loop() {
+				j, err := e.Submit(ctx, ep, SubmitRequest{Input: in})
+				if err != nil {
+					b.Fatal(err)
+				}
+				tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				jobs, err := e.Take(tctx, ep, "bench", 1)
+				cancel()
+				if err != nil || len(jobs) != 1 || jobs[0].ID != j.ID {
+					b.Fatalf("take: %v, %d jobs", err, len(jobs))
+				}
+				if err := e.Finish(ctx, ep, "bench", j.ID, Result{Output: out}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+		})
+	}
+}
+
+// BenchmarkPipelined measures throughput with several submitters and workers
+// working at once on the embedded engine.
+func BenchmarkPipelined(b *testing.B) {
+	ep := newEndpoint()
+	cfg := fastConfig(ep)
+	cfg.WorkerLostAfter = time.Minute
+	cfg.DataDir = b.TempDir()
+	e, err := Open(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const workers = 8
+	done := make(chan struct{}, 1024)
+	for w := range workers {
+		go func() {
+			wid := "w" + string(rune('a'+w))
+			for ctx.Err() == nil {
+				jobs, err := e.Take(ctx, ep, wid, 4)
+				if err != nil {
+					return
+				}
+				for _, j := range jobs {
+					if e.Finish(context.Background(), ep, wid, j.ID, Result{Output: j.Input}) == nil {
+						done <- struct{}{}
+					}
+				}
+			}
+		}()
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := e.Submit(ctx, ep, SubmitRequest{Input: json.RawMessage(`1`)}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	for range b.N {
+		<-done
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+	b.StopTimer()
+	cancel()
+}
