@@ -43,6 +43,11 @@
 // shutdown, cancel Run's context first and keep the worker API serving until
 // Run returns, so draining workers can still post their results.
 //
+// runpod-python exits on SIGTERM only after its in-flight job-take and
+// job-stop long polls return, so keep Config.StopGrace (default 45 s) above
+// the worker API's take and stop hold times (30 s by default), or have the
+// Queue implement WorkerLifecycle and end a draining worker's polls at once.
+//
 // # Worker states
 //
 // As Runpod names them: INITIALIZING (started, not yet seen by the engine:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
@@ -84,8 +85,8 @@ func (s *Supervisor) observe(ep *endpoint, ws []engine.Worker, now time.Time) {
 			}
 			w.lastSeen = now
 			w.jobs = slices.Clone(ew.Jobs)
-		case !w.seen && now.Sub(w.started) > s.cfg.InitTimeout:
-			s.kill(w, fmt.Sprintf("neither took a job nor pinged within %s", s.cfg.InitTimeout))
+		case !w.seen && now.Sub(w.started) > s.initTimeout(ep):
+			s.kill(w, fmt.Sprintf("neither took a job nor pinged within %s", s.initTimeout(ep)))
 			continue
 		case !w.seen:
 			continue // initializing: not idle yet, so its idle time starts when it is seen
@@ -105,6 +106,14 @@ func (s *Supervisor) observe(ep *endpoint, ws []engine.Worker, now time.Time) {
 			w.idleSince = time.Time{}
 		}
 	}
+}
+
+// initTimeout is the endpoint's RUNPOD_INIT_TIMEOUT, else Config.InitTimeout.
+func (s *Supervisor) initTimeout(ep *endpoint) time.Duration {
+	if v, err := strconv.Atoi(ep.cfg.Env["RUNPOD_INIT_TIMEOUT"]); err == nil && v > 0 {
+		return time.Duration(v) * time.Second
+	}
+	return s.cfg.InitTimeout
 }
 
 // stopDraining signals draining workers: SIGTERM once a worker holds no job,

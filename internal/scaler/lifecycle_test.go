@@ -269,3 +269,48 @@ endpoints:
 	eventually(t, 20*time.Second, "scaled to zero", func() bool { return len(h.sup.Workers("orphan")) == 0 })
 	eventually(t, 10*time.Second, "child gone", func() bool { return !alive(child) })
 }
+
+func TestWorkerNeverReadyIsKilled(t *testing.T) {
+	h := newHarness(t, `
+endpoints:
+  - id: silent
+    command: [TESTWORKERBIN]
+    workersMin: 1
+    env: {WORKER_SILENT: "1", RUNPOD_INIT_TIMEOUT: "1"}
+`, nil)
+	eventually(t, 20*time.Second, "init timeout recorded as a crash", func() bool {
+		st, _ := h.sup.Status("silent")
+		return st.CrashStreak >= 1 && strings.Contains(st.LastExit, "neither took a job nor pinged within 1s")
+	})
+	ws := h.sup.Workers("silent")
+	if last := ws[len(ws)-1]; last.Status != StatusUnhealthy || !slices.Contains(last.LogTail, "INFO   | silent: never taking or pinging") {
+		t.Errorf("crash record %+v", last)
+	}
+}
+
+func TestLostWorkerIsKilledAndReplaced(t *testing.T) {
+	h := newHarness(t, `
+endpoints:
+  - id: lost
+    command: [TESTWORKERBIN]
+    workersMin: 1
+    workersMax: 1
+    env: {WORKER_HANG_AFTER_JOB: "1"}
+`, nil)
+	j := h.js.waitDone(20*time.Second, h.submit("lost", map[string]any{"sleep_ms": 1}))[0]
+	hungID := j.Output["worker"].(string)
+	// The job server forgets it after 2 s without pings, the supervisor kills
+	// it 2 s (LostAfter) later and starts another.
+	eventually(t, 30*time.Second, "a replacement", func() bool {
+		ws := h.live("lost")
+		return len(ws) == 1 && ws[0].ID != hungID && ws[0].Status == StatusIdle
+	})
+	recs, _ := h.sup.Logs().Read(context.Background(), logs.Filter{Endpoint: "lost", Worker: hungID})
+	found := false
+	for _, r := range recs {
+		found = found || (r.Stream == logs.StreamSystem && strings.Contains(r.Line, "SIGKILL (no ping for"))
+	}
+	if !found {
+		t.Errorf("no SIGKILL for a lost worker in its log: %+v", recs)
+	}
+}

@@ -82,8 +82,8 @@ type Config struct {
 	// Default 30 s.
 	ShutdownGrace time.Duration
 	// InitTimeout: a worker neither taking nor pinging this long after it
-	// started is killed and counted as a crash (Runpod's RUNPOD_INIT_TIMEOUT).
-	// Default 7 min.
+	// started is killed and counted as a crash. An endpoint's env may set
+	// RUNPOD_INIT_TIMEOUT (seconds) instead, as on Runpod. Default 7 min.
 	InitTimeout time.Duration
 	// LostAfter: a started worker the engine stopped listing (no pings) for
 	// this long is killed and replaced. Default 3 × PingInterval.
@@ -300,7 +300,7 @@ func (s *Supervisor) Update(ctx context.Context, endpoints []config.Endpoint) er
 		s.pending[id] = true
 	}
 	s.poke()
-	return ctx.Err()
+	return nil
 }
 
 // version fingerprints what a running worker cannot pick up without a restart.

@@ -9,7 +9,9 @@
 //
 // Env for tests: SLUICE_TEST_ENV_DIR (write the env to <dir>/<pod id>.env),
 // WORKER_CRASH=1 (print a line and exit 3 at once), WORKER_IGNORE_TERM=1,
-// WORKER_SPAWN_CHILD=1 (start `sleep 300` and write its pid to <dir>/<pod id>.child).
+// WORKER_SPAWN_CHILD=1 (start `sleep 300` and write its pid to <dir>/<pod id>.child),
+// WORKER_SILENT=1 (never take or ping), WORKER_HANG_AFTER_JOB=1 (stop taking
+// and pinging after the first job).
 package main
 
 import (
@@ -37,6 +39,7 @@ var (
 	podID   = os.Getenv("RUNPOD_POD_ID")
 	key     = os.Getenv("RUNPOD_AI_API_KEY")
 	current atomic.Value // string: job in progress
+	hung    atomic.Bool
 )
 
 func main() {
@@ -58,6 +61,10 @@ func main() {
 	if os.Getenv("WORKER_CRASH") == "1" {
 		fmt.Fprintln(os.Stderr, "ERROR  | boom: crashing on purpose")
 		os.Exit(3)
+	}
+	if os.Getenv("WORKER_SILENT") == "1" {
+		fmt.Println("INFO   | silent: never taking or pinging")
+		time.Sleep(time.Hour)
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	var term atomic.Bool
@@ -90,6 +97,11 @@ func main() {
 			continue
 		}
 		run(client, job, &term)
+		if os.Getenv("WORKER_HANG_AFTER_JOB") == "1" {
+			fmt.Println("INFO   | hanging: no more takes or pings")
+			hung.Store(true)
+			time.Sleep(time.Hour)
+		}
 	}
 	fmt.Println("INFO   | worker exiting")
 }
@@ -179,7 +191,7 @@ func ping(ctx context.Context) {
 	}
 	u := strings.ReplaceAll(os.Getenv("RUNPOD_WEBHOOK_PING"), "$RUNPOD_POD_ID", podID)
 	var once sync.Once
-	for {
+	for !hung.Load() {
 		q := url.Values{"runpod_version": {"test"}}
 		if id, _ := current.Load().(string); id != "" {
 			q.Set("job_id", id)
