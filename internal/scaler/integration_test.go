@@ -219,3 +219,40 @@ endpoints:
 		}
 	}
 }
+
+// TestGoSDKWorker runs examples/refresh (the Go serverless SDK) under the
+// supervisor: a job, then one that asks for a fresh worker.
+func TestGoSDKWorker(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "refresh")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/refresh").CombinedOutput(); err != nil {
+		t.Fatalf("build examples/refresh: %v\n%s", err, out)
+	}
+	st := newStack(t, `
+endpoints:
+  - id: gosdk
+    command: [`+bin+`]
+    workersMin: 1
+    workersMax: 1
+    workerKey: wk-go
+`, time.Second)
+	s := st.wait(t, "gosdk", st.run(t, "gosdk", `{"dirty":false}`), nil)
+	if s.Output["cleaned"] != true {
+		t.Errorf("output %v", s.Output)
+	}
+	ws := st.sup.Workers("gosdk")
+	if len(ws) != 1 {
+		t.Fatalf("workers %+v", ws)
+	}
+	first := ws[0].ID
+	st.wait(t, "gosdk", st.run(t, "gosdk", `{"dirty":true}`), nil)
+	eventually(t, 30*time.Second, "a new idle worker", func() bool {
+		ws := st.sup.Workers("gosdk")
+		return len(ws) == 1 && ws[0].ID != first && ws[0].Status == StatusIdle
+	})
+	recs, _ := st.sup.Logs().Read(context.Background(), logs.Filter{Endpoint: "gosdk", Worker: first})
+	for _, r := range recs {
+		if r.Stream == logs.StreamSystem && strings.Contains(r.Line, "SIGKILL") {
+			t.Errorf("refreshed worker was killed: %s", r.Line)
+		}
+	}
+}
