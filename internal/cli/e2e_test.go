@@ -106,24 +106,41 @@ func parseEnvLines(t *testing.T, s string) []string {
 	return env
 }
 
-func TestEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds binaries and runs a server")
-	}
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+string(os.PathSeparator),
-		"github.com/sluicehq/sluice/cmd/sluice",
-		"github.com/sluicehq/sluice/examples/basic",
-		"github.com/sluicehq/sluice/examples/streaming",
-		"github.com/sluicehq/sluice/examples/progress")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	sluiceBin := filepath.Join(bin, "sluice")
-	dataDir := t.TempDir()
+var (
+	buildOnce sync.Once
+	binDir    string // built binaries, removed by TestMain
+	buildErr  error
+)
 
-	server := startProc(t, "sluice serve", cleanEnv(), sluiceBin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
-		"--endpoint", "echo", "--endpoint", "words", "--endpoint", "prog", "--ping-interval", "1s")
+// buildBinaries builds sluice and the example workers once per test run.
+func buildBinaries(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "sluice-cli-e2e-")
+		if buildErr != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", binDir+string(os.PathSeparator),
+			"github.com/sluicehq/sluice/cmd/sluice",
+			"github.com/sluicehq/sluice/examples/basic",
+			"github.com/sluicehq/sluice/examples/streaming",
+			"github.com/sluicehq/sluice/examples/progress").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+// startServe starts "sluice serve" on a kernel-chosen loopback port and
+// returns its base URL.
+func startServe(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	server := startProc(t, "sluice serve", env, filepath.Join(buildBinaries(t), "sluice"),
+		append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	addrRE := regexp.MustCompile(`msg="sluice serving" addr=(http://127\.0\.0\.1:\d+)`)
 	var base string
 	waitFor(t, "sluice serve to listen", 60*time.Second, func() bool {
@@ -138,26 +155,42 @@ func TestEndToEnd(t *testing.T) {
 		}
 		return false
 	})
+	return base
+}
 
-	// sluice runs a client command as a process and returns its exit code
-	// and output.
+// sluiceProc runs the sluice binary as a client with env and returns what
+// it did.
+func sluiceProc(t *testing.T, env []string, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(buildBinaries(t), "sluice"), args...)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("sluice %v: %v", args, err)
+	}
+	return result{code, out.String(), errOut.String()}
+}
+
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds binaries and runs a server")
+	}
+	bin := buildBinaries(t)
+	dataDir := t.TempDir()
+	base := startServe(t, cleanEnv(), "--data-dir", dataDir,
+		"--endpoint", "echo", "--endpoint", "words", "--endpoint", "prog", "--ping-interval", "1s")
+
 	sluice := func(stdin string, args ...string) result {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, sluiceBin, args...)
-		cmd.Env = cleanEnv("SLUICE_URL=" + base)
-		cmd.Stdin = strings.NewReader(stdin)
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("sluice %v: %v", args, err)
-		}
-		return result{code, out.String(), errOut.String()}
+		return sluiceProc(t, cleanEnv("SLUICE_URL="+base), stdin, args...)
 	}
 
 	for ep, worker := range map[string]string{"echo": "basic", "words": "streaming", "prog": "progress"} {
@@ -239,5 +272,66 @@ func TestEndToEnd(t *testing.T) {
 	r = sluice("", "run", "nope", "{}")
 	if r.code != 1 || !strings.HasPrefix(r.errOut, "sluice: run on nope: not found (404)") {
 		t.Errorf("unknown endpoint: exit %d, stderr %q", r.code, r.errOut)
+	}
+}
+
+// TestEndToEndManaged runs a server with a config file: a client API key
+// and an endpoint whose workers Sluice starts itself, so the Sluice
+// extensions (endpoints, workers, logs) have something to show.
+func TestEndToEndManaged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds binaries and runs a server")
+	}
+	bin := buildBinaries(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sluice.yaml")
+	yaml := fmt.Sprintf("apiKeys: [e2e-key]\npingIntervalMs: 1000\nendpoints:\n  - id: managed\n    command: [%q]\n    workersMax: 1\n    idleTimeout: 60\n",
+		filepath.Join(bin, "basic"))
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := startServe(t, cleanEnv(), "--data-dir", filepath.Join(dir, "data"), "--config", cfg)
+	env := cleanEnv("SLUICE_URL="+base, "SLUICE_API_KEY=e2e-key")
+	sluice := func(args ...string) result {
+		t.Helper()
+		return sluiceProc(t, env, "", args...)
+	}
+
+	r := sluiceProc(t, cleanEnv("SLUICE_URL="+base, "RUNPOD_API_KEY=wrong"), "", "health", "managed")
+	if r.code != 1 || !strings.HasPrefix(r.errOut, "sluice: health of managed: unauthorized (401)") ||
+		!strings.HasSuffix(r.errOut, "(set $SLUICE_API_KEY or --api-key)\n") {
+		t.Errorf("wrong key: exit %d, stderr %q", r.code, r.errOut)
+	}
+	sluice("runsync", "managed", `{"hello": "managed"}`).check(t, 0, `{"echo":{"hello":"managed"}}`+"\n", "")
+	r = sluice("run", "managed", `{"n": 2}`)
+	id := strings.TrimSpace(r.out)
+	sluice("wait", "managed", id).check(t, 0, `{"echo":{"n":2}}`+"\n", "")
+
+	r = sluice("endpoints")
+	if r.code != 0 || !strings.HasPrefix(r.out, "ID ") || !strings.Contains(r.out, "\nmanaged ") {
+		t.Errorf("endpoints: exit %d, stdout %q, stderr %q", r.code, r.out, r.errOut)
+	}
+	waitFor(t, "the managed worker in sluice workers", 20*time.Second, func() bool {
+		r = sluice("workers", "managed")
+		return r.code == 0 && strings.HasPrefix(r.out, "ID ") && strings.Count(r.out, "\n") >= 2
+	})
+	r = sluice("workers", "managed", "--json")
+	var ws struct{ Workers []map[string]any }
+	if err := json.Unmarshal([]byte(r.out), &ws); err != nil || len(ws.Workers) == 0 {
+		t.Errorf("workers --json: %q (%v)", r.out, err)
+	}
+	waitFor(t, "the worker's log lines in sluice logs", 20*time.Second, func() bool {
+		r = sluice("logs", "managed")
+		return r.code == 0 && strings.TrimSpace(r.out) != ""
+	})
+	for _, line := range strings.Split(strings.TrimSpace(r.out), "\n") {
+		if !regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \S+ `).MatchString(line) {
+			t.Errorf("log line %q is not \"TIME WORKER ...\"", line)
+		}
+	}
+	r = sluice("logs", "managed", "--json", "--tail", "1")
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(strings.TrimSpace(r.out)), &rec); err != nil || rec["line"] == nil {
+		t.Errorf("logs --json --tail 1: %q (%v)", r.out, err)
 	}
 }
