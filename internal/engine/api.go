@@ -68,6 +68,10 @@ type SubmitRequest struct {
 	Sync    bool // from /runsync: id gets a "sync-" prefix and retention is the sync retention
 	// Extra holds other top-level request fields handed to the worker as-is (e.g. s3Config).
 	Extra map[string]json.RawMessage
+	// Retention overrides how long the result stays readable once finished
+	// (e.g. max(SyncRetention, wait) for /runsync?wait=). Zero: Config.Retention,
+	// or Config.SyncRetention for Sync. The ttl still bounds it.
+	Retention time.Duration
 }
 
 // Job is a job record as the engine keeps it.

@@ -42,8 +42,9 @@ func (e *Engine) Submit(ctx context.Context, endpoint string, req SubmitRequest)
 			ID: newID(req.Sync), Endpoint: endpoint, Status: StatusInQueue,
 			Webhook: req.Webhook, Policy: pol, Sync: req.Sync, Extra: req.Extra, CreatedAt: now,
 		},
-		Epoch:    1,
-		ExpireAt: now.Add(pol.TTL),
+		Epoch:     1,
+		ExpireAt:  now.Add(pol.TTL),
+		Retention: max(req.Retention, 0),
 	}
 	r.Input, r.InputRef, err = e.putValue(ctx, blobPrefix+endpoint+"."+r.ID+".in", req.Input, pol.TTL)
 	if err != nil {

@@ -460,7 +460,8 @@ func testRetention(t *testing.T, b *backend) {
 	ctx := ctxT(t, 30*time.Second)
 	a := submit(t, e, ep, `1`)
 	s := submit(t, e, ep, `2`, func(r *SubmitRequest) { r.Sync = true })
-	for range 2 {
+	long := submit(t, e, ep, `3`, func(r *SubmitRequest) { r.Sync = true; r.Retention = time.Hour })
+	for range 3 {
 		tj := takeOne(t, e, ep, "w")
 		noErr(t, e.Finish(ctx, ep, "w", tj.ID, Result{Output: bigJSON(100 << 10)}))
 	}
@@ -477,6 +478,9 @@ func testRetention(t *testing.T, b *backend) {
 	})
 	_, err := e.Retry(ctx, ep, a.ID)
 	mustErr(t, err, ErrNotFound, "retry expired")
+	if g := must(e.Get(ctx, ep, long.ID)); g.Status != StatusCompleted {
+		t.Fatalf("job with a longer retention: %s", g.Status)
+	}
 }
 
 func testOutputTooLarge(t *testing.T, b *backend) {

@@ -106,6 +106,12 @@ func freePort(t testing.TB) int {
 // startCluster starts a 3-node JetStream cluster on 127.0.0.1 with NATS's
 // default max_payload (1 MB) and returns its client URLs.
 func startCluster(t testing.TB) string {
+	url, _ := startClusterServers(t)
+	return url
+}
+
+// startClusterServers is startCluster that also returns the servers.
+func startClusterServers(t testing.TB) (string, []*server.Server) {
 	t.Helper()
 	const n = 3
 	cports := make([]int, n)
@@ -162,7 +168,7 @@ func startCluster(t testing.TB) string {
 		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "probe", Subjects: []string{"probe"}, Replicas: 3})
 		return err == nil
 	})
-	return url
+	return url, servers
 }
 
 func clusterBackend(url string) *backend {

@@ -34,6 +34,8 @@ type record struct {
 	Deadline time.Time `json:"deadline,omitzero"`
 	// ExpireAt is when the record disappears (ttl, or retention once terminal).
 	ExpireAt time.Time `json:"expireAt"`
+	// Retention, when set, overrides the configured retention for this job.
+	Retention time.Duration `json:"retention,omitempty"`
 }
 
 // blobRef points to a value stored in parts in the blob stream.
@@ -243,6 +245,9 @@ func (e *Engine) toJob(ctx context.Context, r *record, withInput bool) (*Job, er
 
 // retention is how long r stays readable once terminal.
 func (e *Engine) retention(r *record) time.Duration {
+	if r.Retention > 0 {
+		return r.Retention
+	}
 	if r.Sync {
 		return e.cfg.SyncRetention
 	}
