@@ -216,6 +216,33 @@ func copyLogs(w io.Writer, body io.Reader, contentType string, raw bool) error {
 	}
 }
 
+// formatLogText shortens a worker's own structured line, such as
+// runpod-python's {"requestId": ..., "message": ..., "level": ...}, to
+// "LEVEL message"; other text is returned unchanged.
+func formatLogText(text string) string {
+	if !strings.HasPrefix(text, "{") {
+		return text
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal([]byte(text), &obj) != nil {
+		return text
+	}
+	msg := ""
+	for _, k := range []string{"message", "msg"} {
+		if s := cellText(obj[k]); s != "-" {
+			msg = s
+			break
+		}
+	}
+	if msg == "" {
+		return text
+	}
+	if level := cellText(obj["level"]); level != "-" {
+		return level + " " + msg
+	}
+	return msg
+}
+
 // jsonLogLines finds the lines in a JSON logs answer: a list, or an
 // object with a "lines" list (Sluice: {"endpoint": ..., "lines": [...]}).
 func jsonLogLines(b []byte) ([]json.RawMessage, bool) {
@@ -251,6 +278,7 @@ func formatLogLine(line string) string {
 	if text == "" {
 		return string(compact(json.RawMessage(line)))
 	}
+	text = formatLogText(text)
 	var parts []string
 	ts := pick("ts", "time", "timestamp")
 	if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {

@@ -237,7 +237,7 @@ func TestWorkersAndEndpoints(t *testing.T) {
 		"GET /v2/none/workers": answer(200, `[]`),
 	})
 	f.sluice(t, "", "workers", "echo").check(t, 0,
-		"ID   JOBS    PID  STATUS\nw-1  [\"j1\"]  -    RUNNING\nw-2  -       42   IDLE\n", "")
+		"ID   STATUS   JOBS    PID\nw-1  RUNNING  [\"j1\"]  -\nw-2  IDLE     -       42\n", "")
 	f.sluice(t, "", "endpoints").check(t, 0, "ID    WORKERSMAX\necho  3\nllm   1\n", "")
 	f.sluice(t, "", "workers", "none").check(t, 0, "(none)\n", "")
 	f.sluice(t, "", "endpoints", "--json").check(t, 0, `[{"id":"echo","workersMax":3},{"id":"llm","workersMax":1}]`+"\n", "")
@@ -270,6 +270,24 @@ func TestLogs(t *testing.T) {
 	for i, r := range reqs {
 		if r.query != want[i] {
 			t.Errorf("request %d query %q, want %q", i, r.query, want[i])
+		}
+	}
+}
+
+func TestFormatLogLine(t *testing.T) {
+	cases := map[string]string{
+		`{"ts":"2026-11-27T13:00:00Z","worker":"w","job":"j","stream":"stdout","line":"{\"requestId\": \"j\", \"message\": \"Started.\", \"level\": \"INFO\"}"}`: "2026-11-27 13:00:00.000 w [j] INFO Started.",
+		`{"ts":"not a time","worker":"w","line":"{\"message\":\"m\"}"}`:                                                                                          "not a time w m",
+		`{"worker":"w","line":"{not json"}`:                        "w {not json",
+		`{"time":"t","workerId":"w","msg":"hi","source":"stderr"}`: "t w stderr: hi",
+		`{"other": 1}`:    `{"other":1}`,
+		`plain text line`: "plain text line",
+		`{"line": ""}`:    `{"line":""}`,
+		`{broken json`:    "{broken json",
+	}
+	for in, want := range cases {
+		if got := formatLogLine(in); got != want {
+			t.Errorf("formatLogLine(%s)\n got %q\nwant %q", in, got, want)
 		}
 	}
 }

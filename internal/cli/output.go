@@ -71,8 +71,8 @@ func writeHealth(w io.Writer, h *client.Health) error {
 }
 
 // writeTable prints a JSON list of objects (or an object holding one such
-// list, e.g. {"workers": [...]}) as a table: "id" first, then the other
-// keys in sorted order. Anything else is printed as indented JSON.
+// list, e.g. {"workers": [...]}) as a table: "id" and "status" first,
+// then the other keys in sorted order. Anything else is printed as indented JSON.
 func writeTable(w io.Writer, raw json.RawMessage) error {
 	rows, ok := tableRows(raw)
 	if !ok {
@@ -88,16 +88,19 @@ func writeTable(w io.Writer, raw json.RawMessage) error {
 			keySet[k] = true
 		}
 	}
-	var keys []string
-	for k := range keySet {
-		if k != "id" {
-			keys = append(keys, k)
+	// "id" and "status" lead; the other keys follow in sorted order.
+	var lead, keys []string
+	for _, k := range []string{"id", "status"} {
+		if keySet[k] {
+			lead = append(lead, k)
+			delete(keySet, k)
 		}
 	}
-	slices.Sort(keys)
-	if keySet["id"] {
-		keys = append([]string{"id"}, keys...)
+	for k := range keySet {
+		keys = append(keys, k)
 	}
+	slices.Sort(keys)
+	keys = append(lead, keys...)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.ToUpper(strings.Join(keys, "\t")))
 	for _, r := range rows {
