@@ -35,7 +35,7 @@ func runCmd(s streams) *cobra.Command {
   JOB=$(sluice run render '{"scene": 4}') && sluice wait render "$JOB"`,
 		Args: args(1, 2, "ENDPOINT [INPUT]"),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			ep, opts, input, err := prepareJob(s, &c, &rf, a)
+			ep, opts, input, err := prepareJob(s, &rf, a)
 			if err != nil {
 				return err
 			}
@@ -56,7 +56,7 @@ func runCmd(s streams) *cobra.Command {
 }
 
 // prepareJob reads the endpoint and input arguments of run and runsync.
-func prepareJob(s streams, c *conn, rf *requestFlags, a []string) (string, []client.RequestOption, json.RawMessage, error) {
+func prepareJob(s streams, rf *requestFlags, a []string) (string, []client.RequestOption, json.RawMessage, error) {
 	arg := ""
 	if len(a) > 1 {
 		arg = a[1]
@@ -91,7 +91,7 @@ func runsyncCmd(s streams) *cobra.Command {
   sluice runsync echo '[1, 2, 3]' --json | jq .executionTime`,
 		Args: args(1, 2, "ENDPOINT [INPUT]"),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			ep, opts, input, err := prepareJob(s, &c, &rf, a)
+			ep, opts, input, err := prepareJob(s, &rf, a)
 			if err != nil {
 				return err
 			}
