@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -73,15 +74,20 @@ func addConnFlags(cmd *cobra.Command, c *conn) {
 	f.BoolVar(&c.json, "json", false, "print the server's JSON response as is")
 }
 
-// baseURL resolves --url, $SLUICE_URL and the default.
+// baseURL resolves --url, $SLUICE_URL and the default. A bare host:port
+// means http://host:port.
 func (c *conn) baseURL() string {
-	switch {
-	case c.url != "":
-		return c.url
-	case os.Getenv(envURL) != "":
-		return os.Getenv(envURL)
+	u := c.url
+	if u == "" {
+		u = os.Getenv(envURL)
 	}
-	return defaultURL
+	if u == "" {
+		return defaultURL
+	}
+	if !strings.Contains(u, "://") {
+		u = "http://" + u
+	}
+	return u
 }
 
 // client builds a client from the flags and the environment.

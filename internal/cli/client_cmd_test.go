@@ -81,6 +81,17 @@ func TestEnvironment(t *testing.T) {
 	}
 }
 
+func TestBareHostPortURL(t *testing.T) {
+	f := newFakeServer(t, map[string]http.HandlerFunc{
+		"GET /v2/echo/health": answer(200, `{"jobs":{},"workers":{}}`),
+	})
+	hostPort := strings.TrimPrefix(f.srv.URL, "http://")
+	r := runSluice(context.Background(), "", "health", "echo", "--url", hostPort)
+	if r.code != 0 || len(f.requests()) != 1 {
+		t.Errorf("--url %s: exit %d, stderr %q", hostPort, r.code, r.errOut)
+	}
+}
+
 func TestWait(t *testing.T) {
 	f := newFakeServer(t, map[string]http.HandlerFunc{
 		"GET /v2/echo/status-sync/ok": sequence(
