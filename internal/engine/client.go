@@ -29,6 +29,16 @@ func (e *Engine) Submit(ctx context.Context, endpoint string, req SubmitRequest)
 	if len(req.Input) > maxInputBytes {
 		return nil, fmt.Errorf("submit: input of %d bytes exceeds %d: %w", len(req.Input), maxInputBytes, ErrTooLarge)
 	}
+	extra := 0
+	for k, v := range req.Extra {
+		extra += len(k) + len(v)
+	}
+	if extra > inlineMax {
+		return nil, fmt.Errorf("submit: request fields besides input take %d bytes, over %d: %w", extra, inlineMax, ErrTooLarge)
+	}
+	if len(req.Webhook) > 8<<10 {
+		return nil, fmt.Errorf("submit: webhook URL of %d bytes: %w", len(req.Webhook), ErrInvalid)
+	}
 	now := time.Now().UTC()
 	pol := req.Policy
 	if pol.TTL <= 0 {
@@ -478,21 +488,21 @@ func (e *Engine) leaseKeys(ctx context.Context, endpoint string) ([]string, erro
 	if endpoint != "" {
 		filter = endpoint + ".*"
 	}
-	return listKeys(ctx, e.leases, filter)
+	return kvKeys(ctx, e.leaseStr, leaseBucket, filter)
 }
 
-func listKeys(ctx context.Context, kv jetstream.KeyValue, filter string) ([]string, error) {
-	l, err := kv.ListKeysFiltered(ctx, filter)
+// kvKeys lists the live keys of a bucket matching filter from the subject
+// counts of its stream: no consumer is created, and keys removed by purge
+// (which leaves no marker) or by age are gone.
+func kvKeys(ctx context.Context, s jetstream.Stream, bucket, filter string) ([]string, error) {
+	prefix := "$KV." + bucket + "."
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(prefix+filter))
 	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("list %s: %w", filter, err)
+		return nil, fmt.Errorf("list %s keys: %w", bucket, err)
 	}
-	defer func() { _ = l.Stop() }()
-	var keys []string
-	for k := range l.Keys() {
-		keys = append(keys, k)
+	keys := make([]string, 0, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		keys = append(keys, strings.TrimPrefix(subj, prefix))
 	}
 	return keys, nil
 }
@@ -510,7 +520,7 @@ func (e *Engine) Workers(ctx context.Context, endpoint string) ([]Worker, error)
 	if _, err := e.endpoint(endpoint); err != nil {
 		return nil, err
 	}
-	keys, err := listKeys(ctx, e.workers, endpoint+".*")
+	keys, err := kvKeys(ctx, e.workerStr, workerBucket, endpoint+".*")
 	if err != nil {
 		return nil, err
 	}

@@ -504,6 +504,13 @@ func testErrorResult(t *testing.T, b *backend) {
 		errv string
 		want Status
 	}{{`"boom"`, StatusFailed}, {`{"k":1}`, StatusFailed}, {`null`, StatusCompleted}, {`""`, StatusCompleted}, {`false`, StatusCompleted}}
+	// A huge error value fails the job with the error cut, not a stuck job.
+	j := submit(t, e, ep, `1`)
+	takeOne(t, e, ep, "w")
+	noErr(t, e.Finish(ctx, ep, "w", j.ID, Result{Error: bigJSON(2 << 20)}))
+	if g := must(e.Get(ctx, ep, j.ID)); g.Status != StatusFailed || len(g.Error) > 64<<10 || !strings.Contains(string(g.Error), "truncated") {
+		t.Fatalf("huge error: %s, %d bytes", g.Status, len(g.Error))
+	}
 	for _, c := range cases {
 		j := submit(t, e, ep, `1`)
 		takeOne(t, e, ep, "w")
@@ -669,6 +676,8 @@ func testBadInput(t *testing.T, b *backend) {
 	mustErr(t, err, ErrNotFound, "submit to unknown endpoint")
 	_, err = e.Submit(ctx, ep, SubmitRequest{})
 	mustErr(t, err, ErrInvalid, "submit without input")
+	_, err = e.Submit(ctx, ep, SubmitRequest{Input: json.RawMessage(`1`), Extra: map[string]json.RawMessage{"s3Config": bigJSON(100 << 10)}})
+	mustErr(t, err, ErrTooLarge, "submit with huge extra fields")
 	for _, id := range []string{"nope", "a.b", "*", ">", "", "x y"} {
 		_, err = e.Get(ctx, ep, id)
 		mustErr(t, err, ErrNotFound, "get "+id)

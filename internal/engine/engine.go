@@ -64,7 +64,7 @@ type Engine struct {
 
 	jobs, queue, chunks, blobs, events, stops jetstream.Stream
 	leases, workers                           jetstream.KeyValue
-	leaseStr                                  jetstream.Stream // the stream behind leases
+	leaseStr, workerStr                       jetstream.Stream // the streams behind leases and workers
 
 	mu        sync.RWMutex
 	endpoints map[string]EndpointSettings
@@ -263,6 +263,9 @@ func (e *Engine) setup(ctx context.Context) error {
 		TTL: max(10*e.cfg.WorkerLostAfter, 10*time.Minute),
 	}); err != nil {
 		return fmt.Errorf("create bucket %s: %w", workerBucket, err)
+	}
+	if e.workerStr, err = js.Stream(ctx, "KV_"+workerBucket); err != nil {
+		return fmt.Errorf("bucket %s: %w", workerBucket, err)
 	}
 	return nil
 }

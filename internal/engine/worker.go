@@ -304,6 +304,10 @@ func (e *Engine) Finish(ctx context.Context, endpoint, workerID, jobID string, r
 		output = nil
 	} else if truthy(errv) {
 		status = StatusFailed
+		if len(errv) > inlineMax {
+			// Keep the record small: a huge error (say, a traceback) is cut.
+			errv = errorValue(fmt.Sprintf("%s ... [error of %d bytes truncated]", errv[:inlineMax/2], len(errv)))
+		}
 	} else {
 		errv = nil
 	}
