@@ -1,13 +1,6 @@
-// Package engine is Sluice's job engine: durable queues and job records on
-// NATS JetStream, embedded in the process or on an external cluster.
-//
-// Only this package changes job state. The client API and the worker API call
-// the methods below; every state change is a compare-and-set on the job's KV
-// revision, so concurrent replicas (or a late worker and the timeout reaper)
-// cannot both win.
-//
 // CONTRACT NOTE: this file is the agreed surface between the engine and the
 // HTTP layers (internal/api). Signatures may grow, but keep callers compiling.
+
 package engine
 
 import (

@@ -1,0 +1,60 @@
+// Package engine is Sluice's job engine: durable queues and job records on
+// NATS JetStream, embedded in the process or on an external cluster.
+//
+// Only this package changes job state. The client API and the worker API call
+// the methods of [Engine]; every state change is a compare-and-set on the
+// job's record revision, so concurrent replicas (or a late worker and the
+// timeout reaper) cannot both win.
+//
+// # Storage
+//
+//   - Job records: stream KV_sluice_jobs (a KV bucket in layout), one subject
+//     per job ($KV.sluice_jobs.<endpoint>.<id>), one message per subject. The
+//     message sequence is the revision; writes carry
+//     Nats-Expected-Last-Subject-Sequence (compare-and-set) and a per-message
+//     TTL (Nats-TTL) equal to the time left until the record must disappear:
+//     the job's ttl while it is live, its retention once terminal. The server
+//     deletes expired records; nothing grows with history.
+//   - Queue: work-queue stream sluice_queue, subject
+//     sluice.q.<endpoint>.<n|l>.<id>, with two durable pull consumers per
+//     endpoint (normal and low priority) shared by every replica. An entry
+//     names a job and its epoch; it is valid only while the job is IN_QUEUE in
+//     that epoch, so stale entries (cancelled, retried, duplicated) are
+//     dropped when taken. Entries carry the job's ttl as their own.
+//   - Large values (inputs, outputs, progress and stream chunks over 64 KiB)
+//     are split into 512 KiB parts in stream sluice_blobs, each with a TTL, so
+//     10-20 MB payloads work on a cluster with NATS's default 1 MB max_payload.
+//   - Stream chunks: stream sluice_chunks, subject sluice.chunk.<endpoint>.<id>,
+//     read by sequence; the read cursor lives in the job record, so each chunk
+//     is returned once whichever replica serves the read.
+//   - Leases (bucket sluice_leases, <endpoint>.<id>): the index of jobs that
+//     may be IN_PROGRESS, written before a take moves the job and removed after
+//     it leaves IN_PROGRESS. The reaper walks it.
+//   - Workers (bucket sluice_workers, <endpoint>.<worker>): last ping or take.
+//   - Stop signals: stream sluice_stops, sluice.stop.<endpoint>.<worker>; the
+//     replica that deletes a signal delivers it, so each is delivered once.
+//   - Counters for /health: stream sluice_events with max age = Retention.
+//
+// # Waking waiters
+//
+// Long polls (Take, Wait, ReadStream, StopSignals) subscribe to core NATS
+// subjects under sluice.n. that are published after a change is stored, so a
+// waiter on any replica wakes within milliseconds; a slow periodic re-check
+// covers a lost nudge.
+//
+// # Time-based transitions
+//
+// Every engine runs a reaper (Config.ReaperInterval) over the leases:
+// execution timeouts (TIMED_OUT and a stop signal) and lost workers (no ping
+// or take for WorkerLostAfter: back to IN_QUEUE with Retries+1, or FAILED
+// "worker lost" after MaxRetries). Each is a compare-and-set, so several
+// replicas' reapers never apply one twice. Ttl and retention expiry are done
+// by the server (per-message TTLs).
+//
+// # Durability
+//
+// Submit returns only after the record and the queue entry are stored
+// (acknowledged by JetStream; on a cluster by a quorum of replicas).
+// Embedded, the server fsyncs on an interval (data survives a kill -9 of the
+// process) or, with Config.StrictSync, on every write.
+package engine
