@@ -85,7 +85,10 @@ func (js *jobServer) seen(ep, wid string) *tWorker {
 }
 
 func (js *jobServer) auth(w http.ResponseWriter, r *http.Request) bool {
-	if r.Header.Get("Authorization") != js.key {
+	js.mu.Lock()
+	key := js.key
+	js.mu.Unlock()
+	if r.Header.Get("Authorization") != key {
 		http.Error(w, `{"error":"bad worker key"}`, http.StatusUnauthorized)
 		return false
 	}
