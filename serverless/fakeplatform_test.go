@@ -70,7 +70,7 @@ type fakePlatform struct {
 	changed chan struct{}
 }
 
-func newFakePlatform(t *testing.T) *fakePlatform {
+func newFakePlatform(t testing.TB) *fakePlatform {
 	t.Helper()
 	fp := &fakePlatform{
 		hold:    200 * time.Millisecond,
@@ -94,7 +94,7 @@ func newFakePlatform(t *testing.T) *fakePlatform {
 }
 
 // setEnv points the worker environment at the fake platform.
-func (fp *fakePlatform) setEnv(t *testing.T) {
+func (fp *fakePlatform) setEnv(t testing.TB) {
 	t.Helper()
 	base := fp.srv.URL + "/v2/ep/"
 	for k, v := range map[string]string{
@@ -226,13 +226,13 @@ func contains(list []string, s string) bool {
 }
 
 // waitFor waits until cond holds on the recorded requests.
-func (fp *fakePlatform) waitFor(t *testing.T, what string, cond func(reqs []fpRequest) bool) []fpRequest {
+func (fp *fakePlatform) waitFor(t testing.TB, what string, cond func(reqs []fpRequest) bool) []fpRequest {
 	t.Helper()
 	return fp.waitForWithin(t, waitTimeout, what, cond)
 }
 
 // waitForWithin is waitFor with its own time limit.
-func (fp *fakePlatform) waitForWithin(t *testing.T, limit time.Duration, what string, cond func(reqs []fpRequest) bool) []fpRequest {
+func (fp *fakePlatform) waitForWithin(t testing.TB, limit time.Duration, what string, cond func(reqs []fpRequest) bool) []fpRequest {
 	t.Helper()
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
@@ -253,7 +253,7 @@ func (fp *fakePlatform) waitForWithin(t *testing.T, limit time.Duration, what st
 }
 
 // waitPosts waits for n done/stream posts about job id and returns them.
-func (fp *fakePlatform) waitPosts(t *testing.T, id string, n int) []fpRequest {
+func (fp *fakePlatform) waitPosts(t testing.TB, id string, n int) []fpRequest {
 	t.Helper()
 	var posts []fpRequest
 	fp.waitFor(t, fmt.Sprintf("%d posts for job %s", n, id), func(reqs []fpRequest) bool {
@@ -305,7 +305,7 @@ type runningWorker struct {
 
 // startWorker runs cfg with Run in the background, with fast timings.
 // The worker is stopped, and must have stopped, when the test ends.
-func startWorker(t *testing.T, fp *fakePlatform, cfg Config) *runningWorker {
+func startWorker(t testing.TB, fp *fakePlatform, cfg Config) *runningWorker {
 	t.Helper()
 	fastTimings(t)
 	fp.setEnv(t)
@@ -329,7 +329,7 @@ func startWorker(t *testing.T, fp *fakePlatform, cfg Config) *runningWorker {
 }
 
 // wait waits for Run to return and gives its exit code.
-func (w *runningWorker) wait(t *testing.T) int {
+func (w *runningWorker) wait(t testing.TB) int {
 	t.Helper()
 	w.once.Do(func() {
 		select {
@@ -342,7 +342,7 @@ func (w *runningWorker) wait(t *testing.T) int {
 }
 
 // fastTimings shortens the worker's pauses for the test.
-func fastTimings(t *testing.T) {
+func fastTimings(t testing.TB) {
 	t.Helper()
 	set := func(p *time.Duration, d time.Duration) {
 		old := *p
