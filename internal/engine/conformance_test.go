@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestEmbedded runs the conformance suite against the embedded engine, each
@@ -49,6 +51,7 @@ func runConformance(t *testing.T, mk func(t *testing.T) *backend) {
 		{"PingKeepsJob", testPingKeepsJob},
 		{"TTLExpiry", testTTLExpiry},
 		{"Retention", testRetention},
+		{"StorageFlat", testStorageFlat},
 		{"OutputTooLarge", testOutputTooLarge},
 		{"ErrorResult", testErrorResult},
 		{"Progress", testProgress},
@@ -782,4 +785,52 @@ func testRelease(t *testing.T, b *backend) {
 		t.Fatalf("release by a non-owner changed the job: %s", s)
 	}
 	noErr(t, e.Finish(ctx, ep, "w2", j.ID, Result{}))
+}
+
+// testStorageFlat runs jobs with every kind of stored value and checks that
+// once retention passes nothing of them is left in any stream: storage
+// follows retention, not history.
+func testStorageFlat(t *testing.T, b *backend) {
+	e, ep := setup(t, b, func(c *Config) { c.Retention = time.Second; c.SyncRetention = time.Second })
+	e.inputGrace = 0
+	ctx := ctxT(t, 60*time.Second)
+	pol := Policy{ExecutionTimeout: 2 * time.Second}
+	for i := range 12 {
+		in := json.RawMessage(fmt.Sprint(i))
+		if i%4 == 0 {
+			in = bigJSON(300 << 10)
+		}
+		j := must(e.Submit(ctx, ep, SubmitRequest{Input: in, Policy: pol, Sync: i%3 == 0}))
+		tj := takeOne(t, e, ep, "w")
+		noErr(t, e.Progress(ctx, ep, "w", tj.ID, bigJSON(100<<10)))
+		noErr(t, e.AppendStream(ctx, ep, "w", tj.ID, json.RawMessage(`"c"`)))
+		noErr(t, e.AppendStream(ctx, ep, "w", tj.ID, bigJSON(200<<10)))
+		noErr(t, e.Finish(ctx, ep, "w", j.ID, Result{Output: bigJSON(150 << 10)}))
+	}
+	c := must(e.Submit(ctx, ep, SubmitRequest{Input: bigJSON(100 << 10), Policy: pol}))
+	must(e.Cancel(ctx, ep, c.ID))
+	count := func(s interface {
+		Info(context.Context, ...jetstream.StreamInfoOpt) (*jetstream.StreamInfo, error)
+	}, filter string) int {
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+		if err != nil {
+			t.Fatalf("stream info %s: %v", filter, err)
+		}
+		n := 0
+		for _, c := range info.State.Subjects {
+			n += int(c)
+		}
+		return n
+	}
+	if count(e.jobs, jobsPrefix+ep+".*") != 13 || count(e.blobs, blobPrefix+ep+".>") == 0 {
+		t.Fatal("nothing stored to begin with")
+	}
+	waitFor(t, 45*time.Second, "storage of the endpoint back to zero", func() bool {
+		return count(e.jobs, jobsPrefix+ep+".*") == 0 &&
+			count(e.blobs, blobPrefix+ep+".>") == 0 &&
+			count(e.chunks, chunkPrefix+ep+".*") == 0 &&
+			count(e.queue, queuePrefix+ep+".>") == 0 &&
+			count(e.leaseStr, "$KV."+leaseBucket+"."+ep+".*") == 0 &&
+			count(e.stops, stopPrefix+ep+".>") == 0
+	})
 }

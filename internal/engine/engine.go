@@ -75,6 +75,9 @@ type Engine struct {
 	wg     sync.WaitGroup
 	hooks  *webhooks
 
+	// inputGrace: a stored input younger than this is never removed as orphaned.
+	inputGrace time.Duration
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -140,7 +143,8 @@ func (c Config) withDefaults() Config {
 // MaxRetries: zero means the default (2); a negative value means no retries.
 func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg = cfg.withDefaults()
-	e := &Engine{cfg: cfg, log: cfg.Logger, endpoints: map[string]EndpointSettings{}, consumers: map[string]*epConsumers{}}
+	e := &Engine{cfg: cfg, log: cfg.Logger, endpoints: map[string]EndpointSettings{}, consumers: map[string]*epConsumers{},
+		inputGrace: time.Minute}
 	var err error
 	if cfg.NATSURL == "" {
 		if cfg.DataDir == "" {

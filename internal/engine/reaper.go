@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // leaseGrace is how long a lease may point to a job that is not (yet)
@@ -21,7 +23,7 @@ func (e *Engine) reaper() {
 	defer e.wg.Done()
 	t := time.NewTicker(e.cfg.ReaperInterval)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-e.ctx.Done():
 			return
@@ -30,7 +32,43 @@ func (e *Engine) reaper() {
 		if err := e.reap(e.ctx); err != nil && e.ctx.Err() == nil {
 			e.log.Warn("engine: reaper", "err", err)
 		}
+		if tick%gcEvery == 0 {
+			if err := e.gcInputs(e.ctx); err != nil && e.ctx.Err() == nil {
+				e.log.Warn("engine: input clean-up", "err", err)
+			}
+		}
 	}
+}
+
+// gcEvery: the reaper removes orphaned inputs every gcEvery passes.
+const gcEvery = 20
+
+// gcInputs removes stored large inputs whose job record is gone. An input
+// must outlive its job's terminal state (a retry reuses it), so it carries
+// the job's ttl; once the record expired after its retention, this frees it
+// early so disk use follows retention, not ttl.
+func (e *Engine) gcInputs(ctx context.Context) error {
+	info, err := e.blobs.Info(ctx, jetstream.WithSubjectFilter(blobPrefix+"*.*.in"))
+	if err != nil {
+		return fmt.Errorf("list inputs: %w", err)
+	}
+	for subj := range info.State.Subjects {
+		parts := strings.Split(strings.TrimPrefix(subj, blobPrefix), ".")
+		if len(parts) != 3 {
+			continue
+		}
+		ep, id := parts[0], parts[1]
+		// Submit stores the input just before the record: leave young inputs alone.
+		m, err := e.blobs.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subj))
+		if err != nil || time.Since(m.Time) < e.inputGrace {
+			continue
+		}
+		_, _, err = e.load(ctx, ep, id)
+		if errors.Is(err, ErrNotFound) {
+			e.purgeBlobs(ctx, subj)
+		}
+	}
+	return nil
 }
 
 // reap makes one pass over the jobs that may be IN_PROGRESS.
