@@ -25,7 +25,7 @@ const (
 //	mux.Handle("GET /v2/{endpoint}/logs", auth(store.Handler(isKnown)))
 //
 // Query parameters: worker=<worker id>, job=<job id>, tail=<n> (default 100,
-// at most 5000) and follow=1. Without follow the answer is JSON:
+// at most 5000; 0 means 5000 without follow) and follow=1. Without follow the answer is JSON:
 // {"endpoint": "...", "lines": [Record...]}, oldest first. With follow it is
 // a text/event-stream: each record as `data: <Record JSON>`, first the last
 // tail records (tail=0: live only), then new ones as they are printed, with a

@@ -110,6 +110,24 @@ func (s *Supervisor) Counts(endpoint string) engine.WorkerCounts {
 	return st.Workers
 }
 
+// Statuses returns the status of every endpoint, by id.
+func (s *Supervisor) Statuses() []EndpointStatus {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.endpoints))
+	for id := range s.endpoints {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	slices.Sort(ids)
+	out := make([]EndpointStatus, 0, len(ids))
+	for _, id := range ids {
+		if st, ok := s.Status(id); ok {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
 // Status returns an endpoint's status, and false for an unknown endpoint.
 func (s *Supervisor) Status(endpoint string) (EndpointStatus, bool) {
 	s.mu.Lock()
