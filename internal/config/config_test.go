@@ -136,6 +136,9 @@ func TestParseErrors(t *testing.T) {
 		{"retention", "retention: soon\nendpoints:\n  - id: a\n", []string{`f.yaml:1: retention: soon is not a duration`}},
 		{"retention short", "syncRetention: 10ms\nendpoints:\n  - id: a\n", []string{`f.yaml:1: syncRetention: 10ms is shorter than 1s`}},
 		{"max retries", "maxRetries: -1\nendpoints:\n  - id: a\n", []string{`f.yaml:1: maxRetries: -1 is not between 0 and 100`}},
+		{"duplicate key", "endpoints:\n  - id: a\n    workersMax: 1\n    workersMax: 2\n", []string{`f.yaml:4: mapping key "workersMax" already defined`}},
+		{"endpoints not a list", "endpoints: {id: a}\n", []string{`f.yaml:1: `}},
+		{"command not a list", "endpoints:\n  - id: a\n    command: ./w\n", []string{`f.yaml:3: endpoints[0].command: `}},
 		{"several, sorted by line", "endpoints:\n  - id: a\n    scalerType: X\n  - id: a\n    idleTimeout: 0\n", []string{
 			`f.yaml:3: endpoints[0].scalerType`, `f.yaml:4: endpoints[1].id`, `f.yaml:5: endpoints[1].idleTimeout`}},
 	}
