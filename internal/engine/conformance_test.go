@@ -456,6 +456,17 @@ func testTTLExpiry(t *testing.T, b *backend) {
 	takeNone(t, e, ep, "w", 200*time.Millisecond)
 	_, err := e.Cancel(ctx, ep, j.ID)
 	mustErr(t, err, ErrNotFound, "cancel expired")
+	// The ttl counts from submission and also ends a running job: it
+	// disappears and its worker gets a stop signal.
+	r := submit(t, e, ep, `2`, func(r *SubmitRequest) { r.Policy.TTL = 1500 * time.Millisecond })
+	takeOne(t, e, ep, "w")
+	ids, err := e.StopSignals(ctx, ep, "w")
+	if err != nil || len(ids) != 1 || ids[0] != r.ID {
+		t.Fatalf("stop signals after ttl mid-run: %v, %v", ids, err)
+	}
+	_, err = e.Get(ctx, ep, r.ID)
+	mustErr(t, err, ErrNotFound, "get after ttl mid-run")
+	mustErr(t, e.Finish(ctx, ep, "w", r.ID, Result{}), ErrNotFound, "finish after ttl mid-run")
 }
 
 func testRetention(t *testing.T, b *backend) {

@@ -95,13 +95,12 @@ func (e *Engine) reap(ctx context.Context) error {
 		_ = json.Unmarshal(ent.Value(), &l)
 		r, _, err := e.load(ctx, ep, id)
 		if errors.Is(err, ErrNotFound) {
-			// Expired (ttl) or removed: the worker, if any, must stop.
-			if time.Since(l.At) > leaseGrace {
-				if l.Worker != "" {
-					e.signalStop(ctx, ep, l.Worker, id)
-				}
-				e.purgeLease(ctx, ep, id, ent.Revision())
+			// Expired (ttl) or removed, possibly mid-run: the worker, if any,
+			// must stop. A record never comes back, so no grace is needed.
+			if l.Worker != "" {
+				e.signalStop(ctx, ep, l.Worker, id)
 			}
+			e.purgeLease(ctx, ep, id, ent.Revision())
 			continue
 		}
 		if err != nil {
