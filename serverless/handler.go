@@ -53,9 +53,11 @@ func Typed[In, Out any](fn func(ctx context.Context, in In) (Out, error)) Handle
 // ProgressUpdate reports progress for a running job. The platform shows it
 // as the job's output while the job is IN_PROGRESS. Unlike runpod-python's
 // fire-and-forget update, the call returns once the platform has accepted
-// the update (retrying for a while), so updates for one job arrive in order
-// and before the job's final result. It fails once the job has finished or
-// been stopped, or when ctx is done.
+// the update (retrying for up to 30 seconds), so updates for one job arrive
+// in order and before the job's final result. It fails once the job has
+// finished or been stopped by the platform. Cancelling ctx does not abandon
+// the update: a job draining at shutdown (its ctx cancelled) still reports
+// progress.
 func ProgressUpdate(ctx context.Context, job *Job, progress any) error {
 	if job == nil || job.progress == nil {
 		return fmt.Errorf("progress update: job %q is not running under serverless", jobID(job))

@@ -41,7 +41,9 @@ func (s *postSink) progress(ctx context.Context, progress any) error {
 	if err != nil {
 		return fmt.Errorf("progress update for job %s: %w", s.jobID, err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	// Like chunks, updates outlive the job's ctx (a shutdown cancels it
+	// while the job drains); only a job-stop abandons them.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	defer context.AfterFunc(s.postCtx, cancel)()
 	s.mu.Lock()

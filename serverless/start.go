@@ -24,12 +24,22 @@ import (
 //
 // Unknown command-line flags are ignored and left for the program.
 func Start(cfg Config) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// After the first signal the worker drains; a second one gets the
-	// default action and ends the process at once.
-	context.AfterFunc(ctx, stop)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	finished := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+		case <-finished:
+		}
+		// Restore the default action before the shutdown starts, so a
+		// second signal ends the process at once.
+		signal.Stop(sigs)
+		cancel()
+	}()
 	code := run(ctx, cfg)
-	stop()
+	close(finished)
 	os.Exit(code)
 }
 

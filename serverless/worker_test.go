@@ -371,7 +371,10 @@ func TestWorkerShutdownDrainsAndPosts(t *testing.T) {
 		Handler: func(ctx context.Context, job *Job) (any, error) {
 			started <- struct{}{}
 			<-ctx.Done()
-			time.Sleep(50 * time.Millisecond) // simulated clean-up work, not a wait
+			// Progress still reaches the platform while the job drains.
+			if err := ProgressUpdate(ctx, job, "draining"); err != nil {
+				return nil, err
+			}
 			return "drained after " + ctx.Err().Error(), nil
 		}})
 	fp.jobs <- `{"id":"d1","input":1}`
@@ -383,17 +386,15 @@ func TestWorkerShutdownDrainsAndPosts(t *testing.T) {
 		t.Fatalf("Run returned %d, want 0", code)
 	}
 	for _, id := range []string{"d1", "d2"} {
-		var found bool
+		var bodies []string
 		for _, r := range fp.requests("done") {
 			if r.jobID() == id {
-				found = true
-				if r.Body != `{"output":"drained after context canceled"}` {
-					t.Errorf("%s: body %s", id, r.Body)
-				}
+				bodies = append(bodies, r.Body)
 			}
 		}
-		if !found {
-			t.Errorf("no result posted for %s before Run returned", id)
+		want := []string{`{"status":"IN_PROGRESS","output":"draining"}`, `{"output":"drained after context canceled"}`}
+		if fmt.Sprint(bodies) != fmt.Sprint(want) {
+			t.Errorf("%s: posts before Run returned %q, want %q", id, bodies, want)
 		}
 	}
 }
