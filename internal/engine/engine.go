@@ -75,6 +75,11 @@ type Engine struct {
 	wg     sync.WaitGroup
 	hooks  *webhooks
 
+	wakeMu  sync.Mutex
+	wake    map[string]chan struct{} // per endpoint, closed by a queue nudge
+	wakeSub *nats.Subscription
+	touched sync.Map // worker key -> time of the last touch by a take
+
 	// inputGrace: a stored input younger than this is never removed as orphaned.
 	inputGrace time.Duration
 
@@ -144,7 +149,7 @@ func (c Config) withDefaults() Config {
 func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg = cfg.withDefaults()
 	e := &Engine{cfg: cfg, log: cfg.Logger, endpoints: map[string]EndpointSettings{}, consumers: map[string]*epConsumers{},
-		inputGrace: time.Minute}
+		inputGrace: time.Minute, wake: map[string]chan struct{}{}}
 	var err error
 	if cfg.NATSURL == "" {
 		if cfg.DataDir == "" {
@@ -166,6 +171,17 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 			e.srv.WaitForShutdown()
 		}
 		return nil, err
+	}
+	if e.wakeSub, err = e.nc.Subscribe(nudgeQueue+"*", e.onQueueNudge); err == nil {
+		err = e.nc.Flush()
+	}
+	if err != nil {
+		e.nc.Close()
+		if e.srv != nil {
+			e.srv.Shutdown()
+			e.srv.WaitForShutdown()
+		}
+		return nil, fmt.Errorf("subscribe to queue nudges: %w", err)
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.hooks = newWebhooks(e)

@@ -32,6 +32,12 @@ func (e *Engine) reaper() {
 		if err := e.reap(e.ctx); err != nil && e.ctx.Err() == nil {
 			e.log.Warn("engine: reaper", "err", err)
 		}
+		e.touched.Range(func(k, v any) bool {
+			if time.Since(v.(time.Time)) > e.cfg.WorkerLostAfter {
+				e.touched.Delete(k)
+			}
+			return true
+		})
 		if tick%gcEvery == 0 {
 			if err := e.gcInputs(e.ctx); err != nil && e.ctx.Err() == nil {
 				e.log.Warn("engine: input clean-up", "err", err)

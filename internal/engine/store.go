@@ -143,10 +143,18 @@ func (e *Engine) write(ctx context.Context, r *record, rev uint64) (uint64, erro
 // keeps the record unchanged and mutate returns it with a nil error; any other
 // error from fn is returned as is, with the record fn saw.
 func (e *Engine) mutate(ctx context.Context, ep, id string, fn func(r *record) error) (*record, error) {
+	return e.mutateFrom(ctx, ep, id, nil, 0, fn)
+}
+
+// mutateFrom is mutate starting from a record the caller just loaded (r at
+// revision rev; nil loads it), saving a read. fn may change r.
+func (e *Engine) mutateFrom(ctx context.Context, ep, id string, r *record, rev uint64, fn func(r *record) error) (*record, error) {
 	for attempt := 0; ; attempt++ {
-		r, rev, err := e.load(ctx, ep, id)
-		if err != nil {
-			return nil, err
+		if r == nil {
+			var err error
+			if r, rev, err = e.load(ctx, ep, id); err != nil {
+				return nil, err
+			}
 		}
 		if err := fn(r); err != nil {
 			if errors.Is(err, errNoop) {
@@ -154,11 +162,12 @@ func (e *Engine) mutate(ctx context.Context, ep, id string, fn func(r *record) e
 			}
 			return r, err
 		}
-		_, err = e.write(ctx, r, rev)
+		_, err := e.write(ctx, r, rev)
 		if errors.Is(err, errCAS) && attempt < 1000 {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("update job %s: %w", id, err)
 			}
+			r = nil
 			continue
 		}
 		if err != nil {

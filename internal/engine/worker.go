@@ -49,12 +49,7 @@ func (e *Engine) Take(ctx context.Context, endpoint, workerID string, n int) ([]
 		}
 		return nil, err
 	}
-	w, err := e.watch(nudgeQueue + endpoint)
-	if err != nil {
-		return nil, err
-	}
-	defer w.stop()
-	if err := e.touch(ctx, endpoint, workerID, nil); err != nil && ctx.Err() == nil {
+	if err := e.touchTake(ctx, endpoint, workerID); err != nil && ctx.Err() == nil {
 		return nil, err
 	}
 	// A queue entry can become visible to the consumer a moment after its
@@ -63,6 +58,7 @@ func (e *Engine) Take(ctx context.Context, endpoint, workerID string, n int) ([]
 	quick := []time.Duration{2 * time.Millisecond, 10 * time.Millisecond, 50 * time.Millisecond}
 	q := 0
 	for {
+		wake := e.queueWake(endpoint) // taken before looking, so no nudge is missed
 		soon := false
 		for _, cons := range []jetstream.Consumer{c.normal, c.low} {
 			jobs, seen, retry, err := e.takeFrom(ctx, cons, endpoint, workerID, n)
@@ -81,7 +77,7 @@ func (e *Engine) Take(ctx context.Context, endpoint, workerID string, n int) ([]
 			d = quick[q]
 			q++
 		}
-		woke, err := e.sleepFor(ctx, w.C, d)
+		woke, err := e.sleepFor(ctx, wake, d)
 		if err != nil {
 			if errors.Is(err, ErrClosed) {
 				return nil, err
@@ -239,6 +235,44 @@ func (e *Engine) release(ctx context.Context, ep, id, wid string) error {
 	return nil
 }
 
+// queueWake returns a channel closed at the next queue nudge for endpoint.
+// One subscription per engine serves every parked Take.
+func (e *Engine) queueWake(endpoint string) <-chan struct{} {
+	e.wakeMu.Lock()
+	defer e.wakeMu.Unlock()
+	c := e.wake[endpoint]
+	if c == nil {
+		c = make(chan struct{})
+		e.wake[endpoint] = c
+	}
+	return c
+}
+
+// onQueueNudge wakes the Takes parked on an endpoint.
+func (e *Engine) onQueueNudge(m *nats.Msg) {
+	ep := strings.TrimPrefix(m.Subject, nudgeQueue)
+	e.wakeMu.Lock()
+	defer e.wakeMu.Unlock()
+	if c := e.wake[ep]; c != nil {
+		close(c)
+		delete(e.wake, ep)
+	}
+}
+
+// touchTake records a take as a sign of life, at most every
+// WorkerLostAfter/10 per worker from this engine.
+func (e *Engine) touchTake(ctx context.Context, ep, wid string) error {
+	k := ep + "." + token(wid)
+	if v, ok := e.touched.Load(k); ok && time.Since(v.(time.Time)) < e.cfg.WorkerLostAfter/10 {
+		return nil
+	}
+	if err := e.touch(ctx, ep, wid, nil); err != nil {
+		return err
+	}
+	e.touched.Store(k, time.Now())
+	return nil
+}
+
 // touch records that a worker was seen, with the jobs it reports.
 func (e *Engine) touch(ctx context.Context, ep, wid string, jobs []string) error {
 	b, _ := json.Marshal(workerRec{ID: wid, LastSeen: time.Now().UTC(), Jobs: jobs})
@@ -290,7 +324,7 @@ func (e *Engine) Finish(ctx context.Context, endpoint, workerID, jobID string, r
 	if _, err := e.endpoint(endpoint); err != nil {
 		return err
 	}
-	r0, _, err := e.load(ctx, endpoint, jobID)
+	r0, rev0, err := e.load(ctx, endpoint, jobID)
 	if err != nil {
 		return err
 	}
@@ -316,7 +350,7 @@ func (e *Engine) Finish(ctx context.Context, endpoint, workerID, jobID string, r
 	if err != nil {
 		return fmt.Errorf("finish job %s: %w", jobID, err)
 	}
-	r, err := e.mutate(ctx, endpoint, jobID, func(r *record) error {
+	r, err := e.mutateFrom(ctx, endpoint, jobID, r0, rev0, func(r *record) error {
 		if r.Status != StatusInProgress || r.Owner != workerID {
 			return fmt.Errorf("finish job %s (%s) by %s: %w", jobID, r.Status, workerID, ErrNotOwner)
 		}
@@ -346,7 +380,7 @@ func (e *Engine) Progress(ctx context.Context, endpoint, workerID, jobID string,
 	if len(output) > e.cfg.MaxOutputBytes {
 		return fmt.Errorf("progress of job %s: %d bytes: %w", jobID, len(output), ErrTooLarge)
 	}
-	r0, _, err := e.load(ctx, endpoint, jobID)
+	r0, rev0, err := e.load(ctx, endpoint, jobID)
 	if err != nil {
 		return err
 	}
@@ -359,7 +393,7 @@ func (e *Engine) Progress(ctx context.Context, endpoint, workerID, jobID string,
 	if err != nil {
 		return fmt.Errorf("progress of job %s: %w", jobID, err)
 	}
-	_, err = e.mutate(ctx, endpoint, jobID, func(r *record) error {
+	_, err = e.mutateFrom(ctx, endpoint, jobID, r0, rev0, func(r *record) error {
 		if r.Status != StatusInProgress || r.Owner != workerID {
 			return fmt.Errorf("progress of job %s (%s) by %s: %w", jobID, r.Status, workerID, ErrNotOwner)
 		}
