@@ -178,6 +178,9 @@ func (s *server) stop() {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.done:
+		if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+			s.t.Errorf("sluice serve exited with code %d after SIGTERM, want 0", code)
+		}
 	case <-time.After(20 * time.Second):
 		s.t.Errorf("sluice serve did not stop within 20s of SIGTERM; killing it")
 		s.cmd.Process.Kill()
