@@ -97,7 +97,7 @@ endpoint's worker routes, never the client API.`,
 	fl.DurationVar(&syncRetention, "sync-retention", 0, "how long /runsync results stay readable (default: the config's syncRetention, 1m)")
 	fl.DurationVar(&lostAfter, "worker-lost-after", 0, "a worker silent this long is lost and its jobs requeued (default 3 × ping interval)")
 	fl.IntVar(&maxRetries, "max-retries", 2, "requeues of a job after its worker was lost, before it FAILs with \"worker lost\" (default: the config's maxRetries)")
-	fl.DurationVar(&hold, "take-hold", 0, "how long an idle worker's job-take request is held before 204 (default 30s)")
+	fl.DurationVar(&hold, "take-hold", 0, "how long the worker API's long polls (job-take, job-stop) are held before 204 (default 30s)")
 	fl.BoolVar(&debug, "debug", false, "log at debug level")
 	return c
 }

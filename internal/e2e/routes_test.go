@@ -266,3 +266,39 @@ func TestLoopbackRefusal(t *testing.T) {
 		t.Errorf("serve on 0.0.0.0 without keys: err=%v output:\n%s", err, out)
 	}
 }
+
+// TestWorkerLongPolls: with --take-hold 1s an idle worker's job-take and
+// job-stop are held about a second, then answered 204; a queued job is
+// handed out at once with its extra request fields.
+func TestWorkerLongPolls(t *testing.T) {
+	s := startServer(t, "", t.TempDir(), []string{"SLUICE_API_KEYS=" + clientKey}, "--endpoint", "ep", "--take-hold", "1s")
+	var key string
+	for _, kv := range s.workerEnv(t, "ep", "raw") {
+		if v, ok := strings.CutPrefix(kv, "RUNPOD_AI_API_KEY="); ok {
+			key = v
+		}
+	}
+	for _, path := range []string{"/v2/ep/job-take/raw?&job_in_progress=0", "/v2/ep/job-take-batch/raw?&batch_size=2&job_in_progress=0", "/v2/ep/job-stop/raw?"} {
+		start := time.Now()
+		r := s.do(t, "GET", path, key, nil)
+		if d := time.Since(start); r.code != 204 || d < 900*time.Millisecond || d > 10*time.Second {
+			t.Errorf("GET %s: %d after %v; want 204 after the 1 s hold", path, r.code, d)
+		}
+	}
+	r := s.do(t, "POST", "/v2/ep/run", ck, []byte(`{"input":{"x":1},"s3Config":{"bucketName":"b"}}`))
+	id := r.json(t)["id"].(string)
+	r = s.do(t, "GET", "/v2/ep/job-take/raw?&job_in_progress=0", key, nil)
+	if want := `{"id":"` + id + `","input":{"x":1},"s3Config":{"bucketName":"b"}}`; r.code != 200 || strings.TrimSpace(string(r.body)) != want {
+		t.Errorf("job-take: %d %s; want %s", r.code, r.body, want)
+	}
+	// runpod-python's job-done: form content type, charset header, NaN in the body.
+	r = s.do(t, "POST", "/v2/ep/job-done/raw/"+id+"?&isStream=false", key, []byte(`{"output": {"v": NaN, "ok": true}}`),
+		"Content-Type", "application/x-www-form-urlencoded", "charset", "utf-8")
+	if r.code != 200 {
+		t.Fatalf("job-done: %d %s", r.code, r.body)
+	}
+	m := s.waitStatus(t, ck, "ep", id, 10*time.Second, "COMPLETED")
+	if fmt.Sprint(m["output"]) != "map[ok:true v:<nil>]" {
+		t.Errorf("output with NaN: %v", m["output"])
+	}
+}

@@ -49,7 +49,8 @@ type Options struct {
 	StrictSync bool
 	// Overrides replace config-file values (for flags and tests).
 	Overrides Overrides
-	// TakeHold is how long job-take long polls are held. Defaults to 30 s.
+	// TakeHold is how long the worker API's long polls (job-take,
+	// job-take-batch, job-stop) are held before 204. Defaults to 30 s.
 	TakeHold time.Duration
 	// ShutdownTimeout bounds graceful shutdown. Defaults to 10 s.
 	ShutdownTimeout time.Duration
@@ -190,6 +191,7 @@ func Serve(ctx context.Context, opts Options) error {
 			Engine:     hookedEngine{Engine: eng, sup: sup, managed: managed},
 			Keys:       keys,
 			TakeHold:   opts.TakeHold,
+			StopHold:   opts.TakeHold,
 			Extensions: extensions(s.file, eng, sup),
 			Logger:     log,
 		}),
