@@ -103,3 +103,22 @@ func TestOversizeResultFailsJob(t *testing.T) {
 		t.Errorf("job after oversize result: %s %s", j.Status, j.Error)
 	}
 }
+
+// TestInvalidIDs: ids that cannot be NATS subject tokens or keys are a 400
+// on every route that takes one.
+func TestInvalidIDs(t *testing.T) {
+	srv, _ := newTestServer(t, testKeys(), nil)
+	for _, id := range []string{"%2A", "a%3E", "a%20b", "x%00y", "a%2Fb", strings.Repeat("a", maxIDLength+1)} {
+		for _, c := range []struct{ method, path, auth string }{
+			{"GET", "/v2/ep/status/" + id, bearer},
+			{"POST", "/v2/ep/cancel/" + id, bearer},
+			{"GET", "/v2/ep/job-take/" + id + "?", testWorkerKey},
+			{"GET", "/v2/ep/ping/" + id, testWorkerKey},
+			{"POST", "/v2/ep/job-done/w1/" + id + "?", testWorkerKey},
+		} {
+			if r := call(t, srv, c.method, c.path, c.auth, nil); r.code != 400 {
+				t.Errorf("%s %s: %d %s, want 400", c.method, c.path, r.code, r.body)
+			}
+		}
+	}
+}

@@ -193,10 +193,22 @@ func pathID(r *http.Request, name string) (string, url.Values, error) {
 		extra, _ = url.ParseQuery(v[i+1:])
 		v = v[:i]
 	}
-	if v == "" || len(v) > maxIDLength || strings.ContainsFunc(v, func(c rune) bool { return unicode.IsControl(c) || c == '/' }) {
-		return "", nil, badRequest("invalid %s id %q: ids are 1 to %d printable characters", name, truncate(v, 50), maxIDLength)
+	if !validID(v) {
+		label := name
+		if name == "id" {
+			label = "job"
+		}
+		return "", nil, badRequest("invalid %s id %q: ids are 1 to %d characters without spaces, control characters, '/', '*' or '>'", label, truncate(v, 50), maxIDLength)
 	}
 	return v, extra, nil
+}
+
+// validID reports whether v can be a job or worker id: ids end up in
+// NATS subjects and KV keys, so wildcards and whitespace are refused.
+func validID(v string) bool {
+	return v != "" && len(v) <= maxIDLength && !strings.ContainsFunc(v, func(c rune) bool {
+		return unicode.IsControl(c) || unicode.IsSpace(c) || c == '/' || c == '*' || c == '>'
+	})
 }
 
 // query is r's query merged with parameters that were cut from the path.

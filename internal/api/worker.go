@@ -235,7 +235,7 @@ func (h *Handler) ping(w http.ResponseWriter, r *http.Request, ep string) {
 	var ids []string
 	for _, v := range q["job_id"] {
 		for id := range strings.SplitSeq(v, ",") {
-			if id = strings.TrimSpace(id); id != "" && len(id) <= maxIDLength {
+			if id = strings.TrimSpace(id); validID(id) {
 				ids = append(ids, id)
 			}
 		}
