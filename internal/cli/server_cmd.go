@@ -64,7 +64,9 @@ to listen on anything but a loopback address.
 
 Worker auth: each endpoint has a worker key (the config's workerKey, else a
 random key generated once and kept in --data-dir). It opens only that
-endpoint's worker routes, never the client API.`,
+endpoint's worker routes, never the client API. Several replicas sharing one
+NATS cluster (--nats-url) need the same worker keys: set workerKey in the
+config file rather than relying on each --data-dir's generated keys.`,
 		Example: `  sluice serve                                  # endpoint "default" on 127.0.0.1:8080
   sluice serve --endpoint echo --endpoint sd    # two endpoints, no config file
   SLUICE_API_KEYS=secret sluice serve --addr 0.0.0.0:8080 --config sluice.yaml`,

@@ -196,6 +196,7 @@ func Serve(ctx context.Context, opts Options) error {
 			Logger:     log,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute, // a 20 MiB body on a slow link; long polls are not reads
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
