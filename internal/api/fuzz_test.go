@@ -1,8 +1,16 @@
 package api
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/engine"
 )
 
 // FuzzDecodeSubmit feeds arbitrary bodies to the /run decoder: it must never
@@ -65,6 +73,65 @@ func FuzzDecodeDone(f *testing.F) {
 		if json.Valid(body) && string(SanitizeNonFinite(body)) != string(body) {
 			// Valid JSON never holds bare non-finite tokens; only strings may spell them.
 			t.Fatalf("sanitizer changed valid JSON %q", body)
+		}
+	})
+}
+
+// FuzzHandler sends arbitrary requests (route, query, key, body) through
+// the whole handler over an in-memory engine: no panic, never a 5xx, and
+// every error is a JSON {"error": ...} body.
+func FuzzHandler(f *testing.F) {
+	for _, s := range []struct{ method, path, auth, body string }{
+		{"POST", "/v2/ep/run", bearer, `{"input":{"a":1}}`},
+		{"POST", "/v2/ep/runsync?wait=1000", bearer, `{"input":1,"policy":{"ttl":20000}}`},
+		{"GET", "/v2/ep/status/job-1", bearer, ``},
+		{"GET", "/v2/ep/stream/job-1?wait=1", bearer, ``},
+		{"POST", "/v2/ep/job-done/w1/job-1?&isStream=true", testWorkerKey, `{"output": NaN}`},
+		{"POST", "/v2/ep/job-stream/w1/job-1&isStream=false", testWorkerKey, `{"output": 1}`},
+		{"GET", "/v2/ep/job-take-batch/w1?&batch_size=3", testWorkerKey, ``},
+		{"GET", "/v2/ep/ping/w1?job_id=a%2Cb", testWorkerKey, ``},
+		{"DELETE", "/v2/ep/purge-queue", bearer, ``},
+	} {
+		f.Add(s.method, s.path, s.auth, []byte(s.body))
+	}
+	f.Fuzz(func(t *testing.T, method, path, auth string, body []byte) {
+		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t\r\n#") {
+			return // not a request line net/http would accept
+		}
+		switch method {
+		case "GET", "POST", "PUT", "DELETE", "PATCH":
+		default:
+			return
+		}
+		u, err := url.ParseRequestURI(path)
+		if err != nil {
+			return
+		}
+		fe := newFakeEngine("ep")
+		fe.Submit(t.Context(), "ep", engine.SubmitRequest{Input: json.RawMessage(`1`)})
+		fe.Take(t.Context(), "ep", "w1", 1)
+		h := New(Config{Engine: fe, Keys: testKeys(), TakeHold: time.Millisecond, StopHold: time.Millisecond,
+			RunBodyLimit: 1 << 12, RunsyncBodyLimit: 1 << 12, ResultBodyLimit: 1 << 12, ChunkBodyLimit: 1 << 12})
+		req := httptest.NewRequest(method, "http://sluice.test"+u.RequestURI(), bytes.NewReader(body))
+		if auth != "" && !strings.ContainsAny(auth, "\r\n") {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		if strings.Contains(path, "runsync") || strings.Contains(path, "status-sync") || strings.Contains(path, "stream") {
+			// Long polls: bound them.
+			ctx, cancel := context.WithTimeout(req.Context(), 50*time.Millisecond)
+			defer cancel()
+			req = req.WithContext(ctx)
+		}
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %s: %d %s", method, path, rec.Code, rec.Body.String())
+		}
+		if rec.Code >= 400 {
+			var e errorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
+				t.Fatalf("%s %s: %d with a non-JSON error body %q", method, path, rec.Code, rec.Body.String())
+			}
 		}
 	})
 }
