@@ -98,7 +98,7 @@ config file rather than relying on each --data-dir's generated keys.`,
 	fl.DurationVar(&retention, "retention", 0, "how long /run results stay readable (default: the config's retention, 30m)")
 	fl.DurationVar(&syncRetention, "sync-retention", 0, "how long /runsync results stay readable (default: the config's syncRetention, 1m)")
 	fl.DurationVar(&lostAfter, "worker-lost-after", 0, "a worker silent this long is lost and its jobs requeued (default 3 × ping interval)")
-	fl.IntVar(&maxRetries, "max-retries", 2, "requeues of a job after its worker was lost, before it FAILs with \"worker lost\" (default: the config's maxRetries)")
+	fl.IntVar(&maxRetries, "max-retries", 2, "requeues of a job after its worker was lost, before it FAILs with \"worker lost\"; unset: the config's maxRetries")
 	fl.DurationVar(&hold, "take-hold", 0, "how long the worker API's long polls (job-take, job-stop) are held before 204 (default 30s)")
 	fl.BoolVar(&debug, "debug", false, "log at debug level")
 	return c
