@@ -264,7 +264,7 @@ func (f *fakeEngine) Finish(ctx context.Context, endpoint, workerID, jobID strin
 		return err
 	}
 	f.results[jobID] = r
-	j.Status, j.Output, j.Error = engine.StatusCompleted, r.Output, r.Error
+	j.Status, j.Output, j.Error, j.IsStream = engine.StatusCompleted, r.Output, r.Error, r.IsStream
 	if len(r.Error) > 0 {
 		j.Status = engine.StatusFailed
 	}

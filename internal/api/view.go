@@ -60,13 +60,20 @@ func ViewOf(j *engine.Job) JobView {
 		v.DelayTime = millis(j.DelayTime())
 		v.ExecutionTime = millis(j.ExecutionTime())
 	}
-	if !isNull(j.Output) {
+	if !isNull(j.Output) && !(j.IsStream && isEmptyList(j.Output)) {
+		// A streaming job's final [] (no return_aggregate_stream) is no
+		// output, as on Runpod: its chunks were read with /stream.
 		v.Output = j.Output
 	}
 	if !isNull(j.Error) {
 		v.Error = j.Error
 	}
 	return v
+}
+
+func isEmptyList(raw json.RawMessage) bool {
+	var a []json.RawMessage
+	return json.Unmarshal(raw, &a) == nil && len(a) == 0
 }
 
 // streamViewOf is j with chunks as /stream shows them.

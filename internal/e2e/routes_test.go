@@ -111,6 +111,10 @@ func TestRoutes(t *testing.T) {
 	if fmt.Sprint(got) != "[0 1 2 3 4 5]" {
 		t.Errorf("stream chunks %v, want 0..5 once each in order", got)
 	}
+	// Without return_aggregate_stream a streaming job has no output in /status.
+	if m := s.do(t, "GET", "/v2/sep/status/"+id, ck, nil).json(t); m["status"] != "COMPLETED" || m["output"] != nil {
+		t.Errorf("status of a finished streaming job: %v", m)
+	}
 
 	// The same as Server-Sent Events.
 	r = s.do(t, "POST", "/v2/sep/run", ck, []byte(`{"input":{"chunks":3,"sleep_ms":50}}`))
