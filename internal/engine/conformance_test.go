@@ -802,7 +802,7 @@ func testRelease(t *testing.T, b *backend) {
 // once retention passes nothing of them is left in any stream: storage
 // follows retention, not history.
 func testStorageFlat(t *testing.T, b *backend) {
-	e, ep := setup(t, b, func(c *Config) { c.Retention = time.Second; c.SyncRetention = time.Second })
+	e, ep := setup(t, b, func(c *Config) { c.Retention = 3 * time.Second; c.SyncRetention = 3 * time.Second })
 	e.inputGrace = 0
 	ctx := ctxT(t, 60*time.Second)
 	pol := Policy{ExecutionTimeout: 2 * time.Second}
@@ -833,7 +833,7 @@ func testStorageFlat(t *testing.T, b *backend) {
 		}
 		return n
 	}
-	if count(e.jobs, jobsPrefix+ep+".*") != 13 || count(e.blobs, blobPrefix+ep+".>") == 0 {
+	if count(e.jobs, jobsPrefix+ep+".*") == 0 || count(e.blobs, blobPrefix+ep+".>") == 0 {
 		t.Fatal("nothing stored to begin with")
 	}
 	waitFor(t, 45*time.Second, "storage of the endpoint back to zero", func() bool {
