@@ -196,6 +196,9 @@ type Config struct {
 	WebhookTimeout time.Duration
 	// WebhookClient sends webhooks. Default: an http.Client with WebhookTimeout.
 	WebhookClient *http.Client
+	// WebhookBody renders a terminal job as the webhook's JSON body (the same
+	// view as /status). Default: WebhookPayload.
+	WebhookBody func(*Job) ([]byte, error)
 }
 
 // QueueStats are the queue figures the autoscaler works from.

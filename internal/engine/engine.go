@@ -136,6 +136,9 @@ func (c Config) withDefaults() Config {
 	if c.WebhookTimeout <= 0 {
 		c.WebhookTimeout = 10 * time.Second
 	}
+	if c.WebhookBody == nil {
+		c.WebhookBody = WebhookPayload
+	}
 	if c.WebhookClient == nil {
 		c.WebhookClient = &http.Client{Timeout: c.WebhookTimeout}
 	}

@@ -10,24 +10,22 @@ import (
 	"time"
 )
 
-// WebhookPayload is the body POSTed to a job's webhook: the job as /status
-// shows it (times in milliseconds).
+// WebhookPayload is the default body POSTed to a job's webhook: the job as
+// /status shows it (Runpod's field names, times in milliseconds). The HTTP
+// layer can supply its own view through Config.WebhookBody.
 func WebhookPayload(j *Job) ([]byte, error) {
-	m := map[string]any{
-		"id":      j.ID,
-		"status":  j.Status,
-		"retries": j.Retries,
-	}
-	if d := j.DelayTime(); d > 0 {
-		m["delayTime"] = d.Milliseconds()
+	m := map[string]any{"id": j.ID, "status": j.Status}
+	if j.Retries > 0 {
+		m["retries"] = j.Retries
 	}
 	if !j.StartedAt.IsZero() {
+		m["delayTime"] = j.DelayTime().Milliseconds()
 		m["executionTime"] = j.ExecutionTime().Milliseconds()
 	}
-	if len(j.Output) > 0 {
+	if len(j.Output) > 0 && string(j.Output) != "null" {
 		m["output"] = j.Output
 	}
-	if len(j.Error) > 0 {
+	if len(j.Error) > 0 && string(j.Error) != "null" {
 		m["error"] = j.Error
 	}
 	if j.WorkerID != "" {
@@ -54,7 +52,7 @@ func newWebhooks(e *Engine) *webhooks {
 }
 
 func (h *webhooks) send(j *Job) {
-	body, err := WebhookPayload(j)
+	body, err := h.e.cfg.WebhookBody(j)
 	if err != nil {
 		h.e.log.Warn("engine: webhook", "job", j.ID, "err", err)
 		return
