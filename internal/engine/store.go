@@ -56,12 +56,15 @@ func jobSubject(ep, id string) string { return jobsPrefix + ep + "." + id }
 
 func jobKey(ep, id string) string { return ep + "." + id }
 
-// token makes an outside identifier (a worker id) safe as one subject token.
+// token makes an outside identifier (a worker id) safe as one subject token
+// and KV key part. Ids made of letters, digits, '-' and '_' stay as they are;
+// others are hex-encoded behind a '=', which plain ids never contain, so
+// different ids never share a token.
 func token(s string) string {
 	if tokenRE.MatchString(s) {
 		return s
 	}
-	return "x" + hex.EncodeToString([]byte(s))
+	return "=" + hex.EncodeToString([]byte(s))
 }
 
 // newID returns a random UUID (v4), with a "sync-" prefix for /runsync jobs.

@@ -295,23 +295,29 @@ func (e *Engine) Ping(ctx context.Context, endpoint, workerID string, jobIDs []s
 }
 
 // truthy reports whether a JSON error value counts as an error, as Python
-// would judge it: null, false, 0, "", [] and {} do not.
+// would judge it: null, false, 0, "", [] and {} do not; an undecodable
+// non-empty value does.
 func truthy(v json.RawMessage) bool {
-	t := string(bytes.TrimSpace(v))
-	switch t {
-	case "", "null", "false", "0", `""`, "[]", "{}":
+	if len(bytes.TrimSpace(v)) == 0 {
 		return false
 	}
-	if strings.HasPrefix(t, "[") || strings.HasPrefix(t, "{") {
-		var x any
-		if json.Unmarshal(v, &x) == nil {
-			switch y := x.(type) {
-			case []any:
-				return len(y) > 0
-			case map[string]any:
-				return len(y) > 0
-			}
-		}
+	var x any
+	if json.Unmarshal(v, &x) != nil {
+		return true
+	}
+	switch y := x.(type) {
+	case nil:
+		return false
+	case bool:
+		return y
+	case float64:
+		return y != 0
+	case string:
+		return y != ""
+	case []any:
+		return len(y) > 0
+	case map[string]any:
+		return len(y) > 0
 	}
 	return true
 }

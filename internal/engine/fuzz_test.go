@@ -1,0 +1,57 @@
+package engine
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// FuzzToken: any worker id maps to one safe subject token, and different ids
+// to different tokens.
+func FuzzToken(f *testing.F) {
+	for _, s := range []string{"pod-1", "a.b", "*", ">", "", "x" + "61", "with space", "ünï", strings.Repeat("z", 300)} {
+		f.Add(s, "pod-1")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ta := token(a)
+		if strings.ContainsAny(ta, ".*> \t\r\n") || ta == "" {
+			t.Fatalf("token(%q) = %q is not a subject token", a, ta)
+		}
+		if a != b && ta == token(b) {
+			t.Fatalf("token(%q) == token(%q) == %q", a, b, ta)
+		}
+	})
+}
+
+// FuzzTruthy: the error-value judgement never panics, and agrees with a
+// decode of the value for null, false and empty strings, lists and objects.
+func FuzzTruthy(f *testing.F) {
+	for _, s := range []string{`null`, `false`, `true`, `""`, `"x"`, `[]`, `[1]`, `{}`, `{"a":1}`, `0`, ` null `, `{ }`, `[ ]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := truthy(json.RawMessage(s))
+		var v any
+		if json.Unmarshal([]byte(s), &v) != nil {
+			return
+		}
+		want := true
+		switch x := v.(type) {
+		case nil:
+			want = false
+		case bool:
+			want = x
+		case string:
+			want = x != ""
+		case []any:
+			want = len(x) > 0
+		case map[string]any:
+			want = len(x) > 0
+		case float64:
+			want = x != 0
+		}
+		if got != want {
+			t.Fatalf("truthy(%s) = %v, want %v", s, got, want)
+		}
+	})
+}
