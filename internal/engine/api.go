@@ -162,7 +162,8 @@ type Config struct {
 	DataDir string
 	// NATSURL connects to an external NATS cluster instead of embedding one. Default: embedded.
 	NATSURL string
-	// Replicas for streams and buckets on an external cluster. Default 3 for a cluster, 1 embedded.
+	// Replicas for streams and buckets. Default: 1 embedded or on a single
+	// external server, 3 on an external cluster.
 	Replicas int
 	// StrictSync makes the embedded server fsync every write. Default false (fsync on an interval).
 	StrictSync bool

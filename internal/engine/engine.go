@@ -92,11 +92,8 @@ type epConsumers struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Replicas <= 0 {
+	if c.Replicas <= 0 && c.NATSURL == "" {
 		c.Replicas = 1
-		if c.NATSURL != "" {
-			c.Replicas = 3
-		}
 	}
 	if c.Retention <= 0 {
 		c.Retention = 30 * time.Minute
@@ -165,6 +162,14 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		e.nc, err = nats.Connect(cfg.NATSURL, nats.Name("sluice"), nats.MaxReconnects(-1))
 		if err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", cfg.NATSURL, err)
+		}
+	}
+	if e.cfg.Replicas <= 0 {
+		// Default for an external server: 3 on a cluster, 1 on a single server.
+		e.cfg.Replicas = 3
+		if e.nc.ConnectedClusterName() == "" {
+			e.cfg.Replicas = 1
+			e.log.Warn("engine: external NATS server is not clustered; streams have 1 replica", "url", cfg.NATSURL)
 		}
 	}
 	if err := e.setup(ctx); err != nil {

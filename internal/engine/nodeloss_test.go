@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // TestClusterNodeLoss shuts down one node of the 3-node cluster with jobs
@@ -79,5 +81,36 @@ func TestClusterNodeLoss(t *testing.T) {
 		if s := must(e.Get(ctx, ep, id)).Status; s != StatusCompleted {
 			t.Fatalf("job %s: %s", id, s)
 		}
+	}
+}
+
+// TestExternalSingleServer runs against one external (non-clustered) NATS
+// server on 127.0.0.1: the default replica count adapts to it.
+func TestExternalSingleServer(t *testing.T) {
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	if !s.ReadyForConnections(30 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	ep := newEndpoint()
+	cfg := fastConfig(ep)
+	cfg.NATSURL = s.ClientURL()
+	e := openEngine(t, cfg)
+	if e.cfg.Replicas != 1 {
+		t.Fatalf("replicas %d, want 1", e.cfg.Replicas)
+	}
+	ctx := ctxT(t, 30*time.Second)
+	j := must(e.Submit(ctx, ep, SubmitRequest{Input: bigJSON(3 << 20)}))
+	tj := must(e.Take(ctx, ep, "w", 1))
+	if len(tj) != 1 || tj[0].ID != j.ID || len(tj[0].Input) != 3<<20 {
+		t.Fatalf("take: %d jobs", len(tj))
+	}
+	noErr(t, e.Finish(ctx, ep, "w", j.ID, Result{Output: json.RawMessage(`1`)}))
+	if g := must(e.Wait(ctx, ep, j.ID)); g.Status != StatusCompleted {
+		t.Fatalf("status %s", g.Status)
 	}
 }
