@@ -4,6 +4,28 @@
 // serverless SDK call (job-take, job-take-batch, job-done, job-stream,
 // job-stop, ping).
 //
+// Client API (Authorization: Bearer <key>, or the bare key):
+//
+//	POST     /v2/{endpoint}/run                 {"input", "webhook"|"webhookV2", "policy", ...} ≤ 10 MiB
+//	POST     /v2/{endpoint}/runsync?wait=ms     same, ≤ 20 MiB; holds up to wait (1000-300000, default 90000)
+//	GET|POST /v2/{endpoint}/status/{id}         while IN_PROGRESS, output is the latest progress update
+//	GET|POST /v2/{endpoint}/status-sync/{id}?wait=ms
+//	GET|POST /v2/{endpoint}/stream/{id}?wait=ms chunks since the last read; SSE with Accept: text/event-stream
+//	POST     /v2/{endpoint}/cancel/{id}
+//	POST     /v2/{endpoint}/retry/{id}
+//	POST     /v2/{endpoint}/purge-queue
+//	GET      /v2/{endpoint}/health
+//	GET      /v2/endpoints, /v2/{endpoint}/workers, /v2/{endpoint}/logs   (Sluice extensions)
+//
+// Worker API (Authorization: the endpoint's worker key, raw):
+//
+//	GET  /v2/{endpoint}/job-take/{worker}        long poll; {"id","input",...} or 204
+//	GET  /v2/{endpoint}/job-take-batch/{worker}  ?batch_size=n; [{"id","input",...}] or 204
+//	POST /v2/{endpoint}/job-done/{worker}/{job}  final result, or {"status":"IN_PROGRESS","output"} progress
+//	POST /v2/{endpoint}/job-stream/{worker}/{job} {"output": chunk}
+//	GET  /v2/{endpoint}/job-stop/{worker}        long poll; {"jobsToStop": [...]} or 204
+//	GET  /v2/{endpoint}/ping/{worker}            ?job_id=a,b&runpod_version=v
+//
 // Handlers only decode, authorize and translate: every job state change is a
 // call into the engine. Bad input gets a 4xx with a JSON body
 // {"error": "..."}; internal causes are logged, never sent to clients.
