@@ -133,12 +133,14 @@ func SanitizeNonFinite(b []byte) []byte {
 			continue
 		}
 		replaced := false
-		for _, tok := range nonFiniteTokens {
-			if bytes.HasPrefix(b[i:], tok) {
-				out = append(out, "null"...)
-				i += len(tok) - 1
-				replaced = true
-				break
+		if c == 'N' || c == 'I' || c == '-' {
+			for _, tok := range nonFiniteTokens {
+				if bytes.HasPrefix(b[i:], tok) {
+					out = append(out, "null"...)
+					i += len(tok) - 1
+					replaced = true
+					break
+				}
 			}
 		}
 		if !replaced {
