@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -340,12 +339,12 @@ func (e *Engine) Retry(ctx context.Context, endpoint, id string) (*Job, error) {
 	if _, err := e.endpoint(endpoint); err != nil {
 		return nil, err
 	}
-	var oldGen int
+	var oldOut *blobRef
 	r, err := e.mutate(ctx, endpoint, id, func(r *record) error {
 		if r.Status != StatusFailed && r.Status != StatusTimedOut {
 			return fmt.Errorf("retry job %s in state %s: %w", id, r.Status, ErrConflict)
 		}
-		oldGen = r.Gen
+		oldOut = r.OutputRef
 		r.Status = StatusInQueue
 		r.Output, r.OutputRef, r.Error = nil, nil, nil
 		r.StartedAt, r.FinishedAt, r.Deadline = time.Time{}, time.Time{}, time.Time{}
@@ -362,7 +361,9 @@ func (e *Engine) Retry(ctx context.Context, endpoint, id string) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.purgeBlobs(context.WithoutCancel(ctx), blobPrefix+endpoint+"."+id+".out."+strconv.Itoa(oldGen))
+	if oldOut != nil {
+		e.purgeBlobs(context.WithoutCancel(ctx), oldOut.Subject)
+	}
 	return e.toJob(ctx, r, false)
 }
 

@@ -561,6 +561,28 @@ func testProgress(t *testing.T, b *backend) {
 	if g.Status != StatusCompleted || string(g.Output) != `"done"` {
 		t.Fatalf("progress moved a terminal job: %+v", g)
 	}
+
+	// Large progress updates racing the large final result never harm it.
+	j2 := submit(t, e, ep, `2`)
+	takeOne(t, e, ep, "w")
+	final := bigJSON(200 << 10)
+	final[1] = 'F'
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 5 {
+			err := e.Progress(ctx, ep, "w", j2.ID, bigJSON(150<<10))
+			if err != nil && !errors.Is(err, ErrNotOwner) {
+				t.Errorf("progress: %v", err)
+			}
+		}
+	}()
+	noErr(t, e.Finish(ctx, ep, "w", j2.ID, Result{Output: final}))
+	wg.Wait()
+	if g := must(e.Get(ctx, ep, j2.ID)); g.Status != StatusCompleted || !bytes.Equal(g.Output, final) {
+		t.Fatalf("final output after racing progress: %s, %d bytes", g.Status, len(g.Output))
+	}
 }
 
 func testStream(t *testing.T, b *backend) {

@@ -26,8 +26,6 @@ type record struct {
 	Owner string `json:"owner,omitempty"`
 	// Epoch counts queue entries; a queue message is valid only for its epoch.
 	Epoch int `json:"epoch"`
-	// Gen numbers stored output values, so a retried job never reads an old one.
-	Gen int `json:"gen,omitempty"`
 	// Cursor is the chunk-stream sequence of the last chunk returned by ReadStream.
 	Cursor uint64 `json:"cursor,omitempty"`
 	// Deadline is when an IN_PROGRESS job times out.
@@ -216,6 +214,11 @@ func (e *Engine) getBlob(ctx context.Context, ref *blobRef) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// outSubject is a fresh blob subject for an output or progress value of a
+// job: every write gets its own, so removing a value that lost a race never
+// touches the one that won.
+func outSubject(ep, id string) string { return blobPrefix + ep + "." + id + ".out." + newID(false) }
 
 // purgeBlobs removes stored values of a job below subject (best effort).
 func (e *Engine) purgeBlobs(ctx context.Context, subject string) {

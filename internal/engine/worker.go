@@ -351,8 +351,7 @@ func (e *Engine) Finish(ctx context.Context, endpoint, workerID, jobID string, r
 	} else {
 		errv = nil
 	}
-	gen := r0.Gen + 1
-	inline, ref, err := e.putValue(ctx, blobPrefix+endpoint+"."+jobID+".out."+strconv.Itoa(gen), output, e.retention(r0))
+	inline, ref, err := e.putValue(ctx, outSubject(endpoint, jobID), output, e.retention(r0))
 	if err != nil {
 		return fmt.Errorf("finish job %s: %w", jobID, err)
 	}
@@ -360,7 +359,6 @@ func (e *Engine) Finish(ctx context.Context, endpoint, workerID, jobID string, r
 		if r.Status != StatusInProgress || r.Owner != workerID {
 			return fmt.Errorf("finish job %s (%s) by %s: %w", jobID, r.Status, workerID, ErrNotOwner)
 		}
-		r.Gen = gen
 		r.Output, r.OutputRef, r.Error = inline, ref, errv
 		r.StopPod = res.StopPod
 		r.IsStream = r.IsStream || res.IsStream
@@ -393,8 +391,7 @@ func (e *Engine) Progress(ctx context.Context, endpoint, workerID, jobID string,
 	if r0.Status != StatusInProgress || r0.Owner != workerID {
 		return fmt.Errorf("progress of job %s (%s) by %s: %w", jobID, r0.Status, workerID, ErrNotOwner)
 	}
-	gen := r0.Gen + 1
-	inline, ref, err := e.putValue(ctx, blobPrefix+endpoint+"."+jobID+".out."+strconv.Itoa(gen), output,
+	inline, ref, err := e.putValue(ctx, outSubject(endpoint, jobID), output,
 		time.Until(r0.Deadline)+e.retention(r0))
 	if err != nil {
 		return fmt.Errorf("progress of job %s: %w", jobID, err)
@@ -403,7 +400,6 @@ func (e *Engine) Progress(ctx context.Context, endpoint, workerID, jobID string,
 		if r.Status != StatusInProgress || r.Owner != workerID {
 			return fmt.Errorf("progress of job %s (%s) by %s: %w", jobID, r.Status, workerID, ErrNotOwner)
 		}
-		r.Gen = gen
 		r.Output, r.OutputRef = inline, ref
 		return nil
 	})
