@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/api"
+	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/scaler"
 )
@@ -242,6 +243,13 @@ func (s *settings) apiKeys(dataDir string) (api.Keys, error) {
 	for _, ep := range s.file.Endpoints {
 		if len(ep.APIKeys) > 0 {
 			k.EndpointClient[ep.ID] = ep.APIKeys
+		}
+	}
+	// A key that is both would open nothing on the client API (worker keys
+	// are refused there): say so at start rather than answer 401s.
+	for ep, w := range wk {
+		if slices.Contains(k.Client, w) || slices.ContainsFunc(s.file.Endpoints, func(e config.Endpoint) bool { return slices.Contains(e.APIKeys, w) }) {
+			return api.Keys{}, fmt.Errorf("the worker key of endpoint %s is also a client API key; worker keys and client keys must differ", ep)
 		}
 	}
 	return k, nil

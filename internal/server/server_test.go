@@ -178,3 +178,18 @@ func TestServeShutdown(t *testing.T) {
 		t.Errorf("shutdown took %v", d)
 	}
 }
+
+// TestServeRefusesSharedKey: a worker key that is also a client key is a
+// configuration error at start.
+func TestServeRefusesSharedKey(t *testing.T) {
+	t.Setenv(EnvAPIKeys, "same-key")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sluice.yaml")
+	if err := os.WriteFile(cfg, []byte("workerKey: same-key\nendpoints:\n  - id: ep\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := Serve(t.Context(), Options{Addr: "127.0.0.1:0", DataDir: dir, ConfigPath: cfg})
+	if err == nil || !strings.Contains(err.Error(), "must differ") {
+		t.Errorf("Serve with a shared key: %v", err)
+	}
+}
