@@ -18,6 +18,7 @@ type hookedEngine struct {
 	*engine.Engine
 	sup     *scaler.Supervisor
 	managed map[string]bool
+	drains  *drains
 }
 
 var _ api.Engine = hookedEngine{}

@@ -154,8 +154,9 @@ func Serve(ctx context.Context, opts Options) error {
 
 	// The supervisor starts the workers of endpoints with a command, with
 	// the RUNPOD_* environment pointing at this server.
+	dr := newDrains()
 	sup, err := scaler.New(scaler.Config{
-		BaseURL: BaseURL(addr), Queue: eng, DataDir: opts.DataDir,
+		BaseURL: BaseURL(addr), Queue: lifecycleQueue{Engine: eng, d: dr}, DataDir: opts.DataDir,
 		PingInterval: s.pingInterval, LostAfter: opts.Overrides.WorkerLostAfter, Logger: log,
 	})
 	if err != nil {
@@ -189,7 +190,7 @@ func Serve(ctx context.Context, opts Options) error {
 	defer release()
 	srv := &http.Server{
 		Handler: api.New(api.Config{
-			Engine:     hookedEngine{Engine: eng, sup: sup, managed: managed},
+			Engine:     hookedEngine{Engine: eng, sup: sup, managed: managed, drains: dr},
 			Keys:       keys,
 			TakeHold:   opts.TakeHold,
 			StopHold:   opts.TakeHold,
