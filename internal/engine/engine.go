@@ -80,6 +80,9 @@ type Engine struct {
 	wakeSub *nats.Subscription
 	touched sync.Map // worker key -> time of the last touch by a take
 
+	reapMu  sync.Mutex
+	checked map[string]time.Time // lease key -> last look at its job (under reapMu)
+
 	// inputGrace: a stored input younger than this is never removed as orphaned.
 	inputGrace time.Duration
 

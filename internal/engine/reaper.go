@@ -16,6 +16,11 @@ import (
 // just before it moves the job.
 const leaseGrace = 10 * time.Second
 
+// leaseCheck: the reaper checks a healthy-looking lease against its job
+// record at least this often, so a lease left behind by a failed clean-up is
+// removed.
+const leaseCheck = time.Minute
+
 // reaper runs the time-based transitions: execution timeouts and lost
 // workers. Every replica runs one; each transition is a compare-and-set, so
 // several reapers never both apply one.
@@ -83,7 +88,11 @@ func (e *Engine) reap(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lastSeen := map[string]time.Time{}
+	e.reapMu.Lock()
+	defer e.reapMu.Unlock()
+	seen := map[string]time.Time{}
+	live := make(map[string]time.Time, len(keys))
+	defer func() { e.checked = live }()
 	var errs []error
 	for _, k := range keys {
 		if ctx.Err() != nil {
@@ -99,6 +108,17 @@ func (e *Engine) reap(ctx context.Context) error {
 		}
 		var l lease
 		_ = json.Unmarshal(ent.Value(), &l)
+		now := time.Now()
+		// A lease within its deadline and ttl whose worker is alive needs
+		// no look at its job, except every leaseCheck (a lease left behind
+		// by a failed clean-up goes then).
+		last, ok := e.checked[k]
+		if ok && now.Sub(last) < leaseCheck && now.Before(l.Deadline) && now.Before(l.Expire) &&
+			now.Sub(e.lastSeen(ctx, seen, ep, l.Worker, l.At)) <= e.cfg.WorkerLostAfter {
+			live[k] = last
+			continue
+		}
+		live[k] = now
 		r, _, err := e.load(ctx, ep, id)
 		if errors.Is(err, ErrNotFound) {
 			// Expired (ttl) or removed, possibly mid-run: the worker, if any,
@@ -119,30 +139,35 @@ func (e *Engine) reap(ctx context.Context) error {
 			}
 			continue
 		}
-		now := time.Now()
 		if now.After(r.Deadline) {
 			errs = append(errs, e.timeout(ctx, r))
 			continue
 		}
-		wk := ep + "." + token(r.Owner)
-		seen, ok := lastSeen[wk]
-		if !ok {
-			if we, err := e.workers.Get(ctx, wk); err == nil {
-				var w workerRec
-				if json.Unmarshal(we.Value(), &w) == nil {
-					seen = w.LastSeen
-				}
-			}
-			lastSeen[wk] = seen
-		}
-		if seen.Before(r.StartedAt) {
-			seen = r.StartedAt
-		}
-		if now.Sub(seen) > e.cfg.WorkerLostAfter {
+		if now.Sub(e.lastSeen(ctx, seen, ep, r.Owner, r.StartedAt)) > e.cfg.WorkerLostAfter {
 			errs = append(errs, e.lost(ctx, r))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// lastSeen is when a worker was last seen (ping or take), at least since,
+// cached in seen for one reaper pass.
+func (e *Engine) lastSeen(ctx context.Context, seen map[string]time.Time, ep, worker string, since time.Time) time.Time {
+	k := ep + "." + token(worker)
+	t, ok := seen[k]
+	if !ok {
+		if we, err := e.workers.Get(ctx, k); err == nil {
+			var w workerRec
+			if json.Unmarshal(we.Value(), &w) == nil {
+				t = w.LastSeen
+			}
+		}
+		seen[k] = t
+	}
+	if t.Before(since) {
+		return since
+	}
+	return t
 }
 
 // timeout moves a job past its execution deadline to TIMED_OUT.

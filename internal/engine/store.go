@@ -323,9 +323,11 @@ func (e *Engine) event(ctx context.Context, ep, kind string) {
 
 // lease is the index entry of a job that may be IN_PROGRESS.
 type lease struct {
-	Epoch  int       `json:"epoch"`
-	Worker string    `json:"worker"`
-	At     time.Time `json:"at"`
+	Epoch    int       `json:"epoch"`
+	Worker   string    `json:"worker"`
+	At       time.Time `json:"at"`
+	Deadline time.Time `json:"deadline"` // execution deadline
+	Expire   time.Time `json:"expire"`   // end of the job's ttl
 }
 
 // dropLease deletes the lease of ep/id if it belongs to epoch (a newer take

@@ -143,13 +143,7 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 		return nil, nil
 	}
 	now := time.Now().UTC()
-	// The lease goes first: an IN_PROGRESS job must always be indexed for the reaper.
-	lb, _ := json.Marshal(lease{Epoch: epoch, Worker: wid, At: now})
-	if _, err := e.leases.Put(ctx, jobKey(ep, id), lb); err != nil {
-		_ = m.Nak()
-		return nil, fmt.Errorf("take job %s: lease: %w", id, err)
-	}
-	r, err := e.mutate(ctx, ep, id, func(r *record) error {
+	check := func(r *record) error {
 		switch {
 		case r.Epoch < epoch:
 			return errFuture
@@ -158,13 +152,36 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 		case now.After(r.CreatedAt.Add(r.Policy.TTL)):
 			return errStale // ttl expired: never started
 		}
-		r.Status = StatusInProgress
-		r.Owner, r.WorkerID = wid, wid
-		r.StartedAt = now
-		r.Deadline = now.Add(r.Policy.ExecutionTimeout)
-		r.Output, r.OutputRef, r.Error = nil, nil, nil
 		return nil
-	})
+	}
+	r, rev, err := e.load(ctx, ep, id)
+	if err == nil {
+		err = check(r)
+	}
+	if err == nil {
+		// The lease goes before the state change: an IN_PROGRESS job is
+		// always indexed for the reaper.
+		lb, _ := json.Marshal(lease{Epoch: epoch, Worker: wid, At: now,
+			Deadline: now.Add(r.Policy.ExecutionTimeout), Expire: r.CreatedAt.Add(r.Policy.TTL)})
+		if _, err := e.leases.Put(ctx, jobKey(ep, id), lb); err != nil {
+			_ = m.Nak()
+			return nil, fmt.Errorf("take job %s: lease: %w", id, err)
+		}
+		r, err = e.mutateFrom(ctx, ep, id, r, rev, func(r *record) error {
+			if err := check(r); err != nil {
+				return err
+			}
+			r.Status = StatusInProgress
+			r.Owner, r.WorkerID = wid, wid
+			r.StartedAt = now
+			r.Deadline = now.Add(r.Policy.ExecutionTimeout)
+			r.Output, r.OutputRef, r.Error = nil, nil, nil
+			return nil
+		})
+		if err != nil && (r == nil || r.Status != StatusInProgress) {
+			e.dropLease(ctx, ep, id, epoch)
+		}
+	}
 	switch {
 	case err == nil:
 		// A confirmed ack: the entry is gone before the job is handed out, so
@@ -184,13 +201,9 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 		} else {
 			_ = m.NakWithDelay(50 * time.Millisecond)
 		}
-		e.dropLease(ctx, ep, id, epoch-1)
 		return nil, errFuture
 	case errors.Is(err, errStale), errors.Is(err, ErrNotFound):
 		_ = m.Ack()
-		if r == nil || r.Status != StatusInProgress {
-			e.dropLease(ctx, ep, id, epoch)
-		}
 		return nil, nil
 	default:
 		_ = m.Nak()
