@@ -32,6 +32,11 @@ func (h hookedEngine) Submit(ctx context.Context, endpoint string, req engine.Su
 }
 
 func (h hookedEngine) Finish(ctx context.Context, endpoint, workerID, jobID string, r engine.Result) error {
+	if r.StopPod && h.managed[endpoint] {
+		// Hand this worker no new job from now on: it may poll job-take
+		// again before the supervisor gets round to replacing it.
+		_ = lifecycleQueue{Engine: h.Engine, d: h.drains}.WorkerDraining(ctx, endpoint, workerID)
+	}
 	err := h.Engine.Finish(ctx, endpoint, workerID, jobID, r)
 	if r.StopPod {
 		// The worker asked to be replaced (refresh_worker), whatever became of its result.
