@@ -256,6 +256,8 @@ func testCancelQueued(t *testing.T, b *backend) {
 	}
 	_, err = e.Cancel(ctx, ep, j.ID)
 	mustErr(t, err, ErrConflict, "second cancel")
+	_, err = e.Retry(ctx, ep, j.ID)
+	mustErr(t, err, ErrConflict, "retry cancelled")
 }
 
 func testCancelInProgress(t *testing.T, b *backend) {
@@ -511,11 +513,16 @@ func testBadInput(t *testing.T, b *backend) {
 
 func testConcurrentWorkers(t *testing.T, b *backend) {
 	e, ep := setup(t, b, func(c *Config) { c.WorkerLostAfter = 10 * time.Second })
+	// On a cluster, half the workers and submissions go through a second replica.
+	engines := []*Engine{e}
+	if b.multi {
+		engines = append(engines, b.open(t, e.cfg))
+	}
 	ctx := ctxT(t, 60*time.Second)
 	const jobs, workers = 60, 4
 	ids := map[string]bool{}
 	for i := range jobs {
-		ids[submit(t, e, ep, fmt.Sprint(i)).ID] = true
+		ids[submit(t, engines[i%len(engines)], ep, fmt.Sprint(i)).ID] = true
 	}
 	var mu sync.Mutex
 	done := map[string]string{}
@@ -525,6 +532,7 @@ func testConcurrentWorkers(t *testing.T, b *backend) {
 		go func() {
 			defer wg.Done()
 			wid := fmt.Sprintf("w%d", w)
+			e := engines[w%len(engines)]
 			for {
 				mu.Lock()
 				n := len(done)
@@ -546,7 +554,8 @@ func testConcurrentWorkers(t *testing.T, b *backend) {
 					}
 					done[j.ID] = wid
 					mu.Unlock()
-					if err := e.Finish(ctx, ep, wid, j.ID, Result{Output: j.Input}); err != nil {
+					// Finish through the other replica, if there is one.
+					if err := engines[(w+1)%len(engines)].Finish(ctx, ep, wid, j.ID, Result{Output: j.Input}); err != nil {
 						t.Errorf("finish: %v", err)
 					}
 				}
