@@ -79,7 +79,7 @@ config file rather than relying on each --data-dir's generated keys.`,
 			log := slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: level}))
 			opts := server.Options{
 				Addr: f.addr, DataDir: f.dataDir, ConfigPath: f.config, Endpoints: f.endpoints,
-				NATSURL: natsURL, StrictSync: strict, TakeHold: hold, Logger: log,
+				NATSURL: natsURL, StrictSync: strict, TakeHold: hold, Logger: log, Hints: s.err,
 				Overrides: server.Overrides{
 					PingInterval: f.pingInterval, WorkerLostAfter: lostAfter,
 					Retention: retention, SyncRetention: syncRetention,

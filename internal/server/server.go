@@ -8,11 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,6 +57,9 @@ type Options struct {
 	TakeHold time.Duration
 	// ShutdownTimeout bounds graceful shutdown. Defaults to 10 s.
 	ShutdownTimeout time.Duration
+	// Hints, when set, receives a human-readable line at start with the curl
+	// command that sends a job to the first endpoint. Default: none.
+	Hints io.Writer
 	// Ready, when set, is called with the bound address once the server
 	// accepts connections.
 	Ready func(addr string)
@@ -210,6 +215,14 @@ func Serve(ctx context.Context, opts Options) error {
 		ids = append(ids, ep.ID)
 	}
 	log.Info("sluice serving", "addr", "http://"+addr, "endpoints", ids, "dataDir", opts.DataDir)
+	if opts.Hints != nil && len(ids) > 0 {
+		auth := ""
+		if !keys.Open(ids[0]) {
+			auth = ` -H "Authorization: Bearer $SLUICE_API_KEY"`
+		}
+		fmt.Fprintf(opts.Hints, "\nSluice is serving endpoint(s) %s on http://%s. Send a job:\n\n  curl -s -X POST http://%s/v2/%s/runsync%s -d '{\"input\": {\"hello\": \"world\"}}'\n\n",
+			strings.Join(ids, ", "), addr, addr, ids[0], auth)
+	}
 	if opts.Ready != nil {
 		opts.Ready(addr)
 	}

@@ -1,0 +1,59 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var curlRE = regexp.MustCompile(`curl -s -X POST (http://\S+) -d '(.*)'`)
+
+// TestQuickStart runs the README's first command's configuration
+// (examples/sluice.yaml): serve prints a curl line; the request it shows
+// starts a worker from zero, completes, and the endpoint scales back to zero
+// workers after its idle timeout.
+func TestQuickStart(t *testing.T) {
+	cfg, err := filepath.Abs(filepath.Join("..", "..", "examples", "sluice.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "", t.TempDir(), []string{"SLUICE_API_KEYS="}, "--config", cfg)
+	var m []string
+	eventually(t, 10*time.Second, "serve prints the curl line", func() bool {
+		m = curlRE.FindStringSubmatch(s.log.String())
+		return m != nil
+	})
+	if !strings.HasPrefix(m[1], s.url+"/v2/echo/runsync") {
+		t.Fatalf("curl line points at %s, want %s/v2/echo/runsync", m[1], s.url)
+	}
+	if h := s.do(t, "GET", "/v2/echo/health", "", nil).json(t)["workers"].(map[string]any); h["idle"].(float64)+h["running"].(float64)+h["initializing"].(float64) != 0 {
+		t.Fatalf("workers before the first job: %v, want none", h)
+	}
+	// Exactly the printed command, through curl when it is installed.
+	var body []byte
+	if _, err := exec.LookPath("curl"); err == nil {
+		out, err := exec.Command("sh", "-c", m[0]).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", m[0], err)
+		}
+		body = out
+	} else {
+		body = s.do(t, "POST", strings.TrimPrefix(m[1], s.url), "", []byte(m[2])).body
+	}
+	r := resp{code: 200, body: body}.json(t)
+	out, err := json.Marshal(r["output"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r["status"] != "COMPLETED" || string(out) != `{"echo":{"hello":"world"}}` {
+		t.Fatalf("the quick start's job: %s", body)
+	}
+	eventually(t, 60*time.Second, "the echo endpoint to scale back to zero workers", func() bool {
+		w := s.do(t, "GET", "/v2/echo/health", "", nil).json(t)["workers"].(map[string]any)
+		return w["idle"].(float64)+w["running"].(float64)+w["initializing"].(float64) == 0
+	})
+}
