@@ -453,17 +453,23 @@ func (e *Engine) QueueStats(ctx context.Context, endpoint string) (QueueStats, e
 	if _, err := e.endpoint(endpoint); err != nil {
 		return qs, err
 	}
-	c, err := e.consumersFor(ctx, endpoint)
-	if err != nil {
-		return qs, err
-	}
-	ni, err := c.normal.Info(ctx)
-	if err != nil {
-		return qs, fmt.Errorf("queue stats %s: %w", endpoint, err)
-	}
-	li, err := c.low.Info(ctx)
-	if err != nil {
-		return qs, fmt.Errorf("queue stats %s: %w", endpoint, err)
+	var ni, li *jetstream.ConsumerInfo
+	for attempt := 0; ; attempt++ {
+		c, err := e.consumersFor(ctx, endpoint)
+		if err != nil {
+			return qs, err
+		}
+		if ni, err = c.normal.Info(ctx); err == nil {
+			li, err = c.low.Info(ctx)
+		}
+		if errors.Is(err, jetstream.ErrConsumerNotFound) && attempt == 0 {
+			e.forgetConsumers(endpoint) // deleted from outside: create it again
+			continue
+		}
+		if err != nil {
+			return qs, fmt.Errorf("queue stats %s: %w", endpoint, err)
+		}
+		break
 	}
 	qs.Queued = int(ni.NumPending) + ni.NumAckPending
 	qs.QueuedLow = int(li.NumPending) + li.NumAckPending

@@ -57,6 +57,7 @@ func runConformance(t *testing.T, mk func(t *testing.T) *backend) {
 		{"Webhook", testWebhook},
 		{"BadInput", testBadInput},
 		{"ConcurrentWorkers", testConcurrentWorkers},
+		{"ConsumerRecreated", testConsumerRecreated},
 		{"TwoReplicas", testTwoReplicas},
 		{"Restart", testRestart},
 	}
@@ -594,4 +595,33 @@ func testRelease(t *testing.T, b *backend) {
 		t.Fatalf("release by a non-owner changed the job: %s", s)
 	}
 	noErr(t, e.Finish(ctx, ep, "w2", j.ID, Result{}))
+}
+
+// testConsumerRecreated: a queue consumer deleted from outside (an operator
+// with the nats CLI) is recreated, and queued jobs are still taken.
+func testConsumerRecreated(t *testing.T, b *backend) {
+	e, ep := setup(t, b)
+	ctx := ctxT(t, 30*time.Second)
+	j := submit(t, e, ep, `1`)
+	takeOne(t, e, ep, "w")
+	noErr(t, e.Finish(ctx, ep, "w", j.ID, Result{}))
+	noErr(t, e.queue.DeleteConsumer(ctx, "q_"+ep+"_"+prioNormal))
+	j2 := submit(t, e, ep, `2`)
+	var got []*Job
+	waitFor(t, 20*time.Second, "a take after the consumer was deleted", func() bool {
+		jobs, err := e.Take(ctxT(t, 500*time.Millisecond), ep, "w", 1)
+		if err != nil {
+			t.Logf("take: %v", err)
+		}
+		got = jobs
+		return len(jobs) == 1
+	})
+	if got[0].ID != j2.ID {
+		t.Fatalf("took %s, want %s", got[0].ID, j2.ID)
+	}
+	noErr(t, e.queue.DeleteConsumer(ctx, "q_"+ep+"_"+prioLow))
+	submit(t, e, ep, `3`, func(r *SubmitRequest) { r.Policy.LowPriority = true })
+	if qs := must(e.QueueStats(ctx, ep)); qs.QueuedLow != 1 {
+		t.Fatalf("queue stats after the low consumer was deleted: %+v", qs)
+	}
 }

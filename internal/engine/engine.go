@@ -407,4 +407,11 @@ func (e *Engine) consumersFor(ctx context.Context, ep string) (*epConsumers, err
 	return c, nil
 }
 
+// forgetConsumers drops the cached consumers of an endpoint.
+func (e *Engine) forgetConsumers(ep string) {
+	e.mu.Lock()
+	delete(e.consumers, ep)
+	e.mu.Unlock()
+}
+
 func (e *Engine) closed() bool { return e.ctx.Err() != nil }

@@ -59,6 +59,12 @@ func (e *Engine) Take(ctx context.Context, endpoint, workerID string, n int) ([]
 	q := 0
 	for {
 		wake := e.queueWake(endpoint) // taken before looking, so no nudge is missed
+		if c, err = e.consumersFor(ctx, endpoint); err != nil {
+			if ctx.Err() != nil {
+				return nil, nil
+			}
+			return nil, err
+		}
 		soon := false
 		for _, cons := range []jetstream.Consumer{c.normal, c.low} {
 			jobs, seen, retry, err := e.takeFrom(ctx, cons, endpoint, workerID, n)
@@ -98,8 +104,11 @@ func (e *Engine) takeFrom(ctx context.Context, cons jetstream.Consumer, ep, wid 
 		if ctx.Err() != nil {
 			return nil, false, false, nil
 		}
-		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) {
-			return nil, false, true, nil // consumer leader moving or not elected yet
+		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+			// Consumer leader moving, or the consumer deleted from outside:
+			// look it up (create it) again on the next pass.
+			e.forgetConsumers(ep)
+			return nil, false, true, nil
 		}
 		return nil, false, false, fmt.Errorf("take from %s: %w", ep, err)
 	}
@@ -120,7 +129,9 @@ func (e *Engine) takeFrom(ctx context.Context, cons jetstream.Consumer, ep, wid 
 		}
 	}
 	if berr := batch.Error(); berr != nil && !errors.Is(berr, jetstream.ErrNoMessages) && ctx.Err() == nil {
-		if errors.Is(berr, nats.ErrNoResponders) || errors.Is(berr, nats.ErrTimeout) {
+		if errors.Is(berr, nats.ErrNoResponders) || errors.Is(berr, nats.ErrTimeout) ||
+			errors.Is(berr, jetstream.ErrConsumerNotFound) || errors.Is(berr, jetstream.ErrConsumerDeleted) {
+			e.forgetConsumers(ep)
 			return jobs, seen, true, err
 		}
 		err = errors.Join(err, fmt.Errorf("take from %s: %w", ep, berr))
