@@ -87,6 +87,25 @@ func (e *Engine) Get(ctx context.Context, endpoint, id string) (*Job, error) {
 	return e.toJob(ctx, r, false)
 }
 
+// Input returns a job's input, however large (Get includes it only up to 64 KiB).
+func (e *Engine) Input(ctx context.Context, endpoint, id string) (json.RawMessage, error) {
+	if _, err := e.endpoint(endpoint); err != nil {
+		return nil, err
+	}
+	r, _, err := e.load(ctx, endpoint, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.InputRef == nil {
+		return r.Input, nil
+	}
+	b, err := e.getBlob(ctx, r.InputRef)
+	if err != nil {
+		return nil, fmt.Errorf("job %s input: %w", id, err)
+	}
+	return b, nil
+}
+
 // watcher wakes a waiter when something is published on any of its subjects
 // (a job record, a stream chunk, a queue entry or a stop signal). Messages are
 // only a nudge; the waiter re-reads the state.

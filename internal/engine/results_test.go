@@ -236,6 +236,12 @@ func testLargePayloads(t *testing.T, b *backend) {
 	if tj.ID != j.ID || !bytes.Equal(tj.Input, in) {
 		t.Fatalf("12 MB input came back as %d bytes", len(tj.Input))
 	}
+	if g := must(e.Get(ctx, ep, j.ID)); g.Input != nil {
+		t.Fatalf("Get carried a %d-byte input", len(g.Input))
+	}
+	if got := must(e.Input(ctx, ep, j.ID)); !bytes.Equal(got, in) {
+		t.Fatalf("Input returned %d bytes", len(got))
+	}
 	noErr(t, e.Finish(ctx, ep, "w", j.ID, Result{Output: out}))
 	g := must(e.Wait(ctx, ep, j.ID))
 	if g.Status != StatusCompleted || !bytes.Equal(g.Output, out) {
