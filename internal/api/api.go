@@ -16,6 +16,7 @@
 //	POST     /v2/{endpoint}/purge-queue
 //	GET      /v2/{endpoint}/health
 //	GET      /v2/endpoints, /v2/{endpoint}/workers, /v2/{endpoint}/logs   (Sluice extensions)
+//	POST     /v2/admin/reload                   re-read the config file (a key opening every endpoint)
 //
 // Worker API (Authorization: the endpoint's worker key, raw):
 //
@@ -39,6 +40,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
@@ -98,7 +100,7 @@ type Config struct {
 	// Engine runs the jobs. Required.
 	Engine Engine
 	// Keys are the client and worker keys. The zero value accepts any client
-	// request and refuses every worker request.
+	// request and refuses every worker request. SetKeys replaces them.
 	Keys Keys
 	// RunBodyLimit caps POST /run bodies. Defaults to DefaultRunBodyLimit (10 MiB).
 	RunBodyLimit int64
@@ -123,9 +125,10 @@ type Config struct {
 
 // Handler serves the client and worker APIs. Create it with New.
 type Handler struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	cfg  Config
+	keys atomic.Pointer[Keys] // cfg.Keys, then SetKeys's
+	log  *slog.Logger
+	mux  *http.ServeMux
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -151,11 +154,19 @@ func New(cfg Config) *Handler {
 		cfg.StopHold = defaultStopHold
 	}
 	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	h.SetKeys(cfg.Keys)
 	if h.log == nil {
 		h.log = slog.Default()
 	}
 	h.routes()
 	return h
+}
+
+// SetKeys replaces the keys the handlers accept (a config reload). Requests
+// already past their key check go on; every later one sees k. k must not
+// be modified afterwards.
+func (h *Handler) SetKeys(k Keys) {
+	h.keys.Store(&k)
 }
 
 // ServeHTTP implements http.Handler.
@@ -172,7 +183,10 @@ func (h *Handler) routes() {
 		return h.clientAuth(f)
 	}
 	worker := func(f func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
-		return h.workerAuth(f)
+		return h.workerAuth(false, f)
+	}
+	take := func(f func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+		return h.workerAuth(true, f)
 	}
 	status := client(h.status)
 	stream := client(h.stream)
@@ -187,8 +201,8 @@ func (h *Handler) routes() {
 	h.handle("/v2/{endpoint}/purge-queue", route{http.MethodPost: client(h.purge)})
 	h.handle("/v2/{endpoint}/health", route{http.MethodGet: client(h.health)})
 
-	h.handle("/v2/{endpoint}/job-take/{worker}", route{http.MethodGet: worker(h.jobTake)})
-	h.handle("/v2/{endpoint}/job-take-batch/{worker}", route{http.MethodGet: worker(h.jobTakeBatch)})
+	h.handle("/v2/{endpoint}/job-take/{worker}", route{http.MethodGet: take(h.jobTake)})
+	h.handle("/v2/{endpoint}/job-take-batch/{worker}", route{http.MethodGet: take(h.jobTakeBatch)})
 	h.handle("/v2/{endpoint}/job-done/{worker}/{job}", route{http.MethodPost: worker(h.jobDone)})
 	h.handle("/v2/{endpoint}/job-stream/{worker}/{job}", route{http.MethodPost: worker(h.jobStream)})
 	h.handle("/v2/{endpoint}/job-stop/{worker}", route{http.MethodGet: worker(h.jobStop)})

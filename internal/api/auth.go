@@ -22,6 +22,11 @@ type Keys struct {
 	EndpointClient map[string][]string
 	// Worker maps an endpoint id to the one key its workers use.
 	Worker map[string]string
+	// Previous are earlier worker keys of an endpoint, from before a config
+	// reload changed its key. They open every worker route of the endpoint
+	// but job-take and job-take-batch: a worker started with one finishes
+	// (and reports) the jobs it holds, but takes no new one.
+	Previous map[string][]string
 }
 
 // Open reports whether endpoint's client API accepts requests without a key.
@@ -56,7 +61,38 @@ func (k Keys) isWorkerKey(key string) bool {
 			found |= subtle.ConstantTimeCompare([]byte(key), []byte(wk))
 		}
 	}
+	for _, old := range k.Previous {
+		if keyIn(key, old) {
+			found = 1
+		}
+	}
 	return found == 1
+}
+
+// adminAllowed checks the key of an admin request (POST /v2/admin/reload)
+// and returns the message for a 401, or "" when the request may go on. It
+// takes a key that opens every endpoint: one of Client. With no client key
+// configured at all the server listens on loopback only and admin routes
+// are open, like the client API.
+func (k Keys) adminAllowed(key string) string {
+	if key != "" && k.isWorkerKey(key) {
+		return "this is a worker key: admin routes take a client API key from the config's top-level apiKeys or SLUICE_API_KEYS"
+	}
+	if len(k.Client) == 0 {
+		for _, keys := range k.EndpointClient {
+			if len(keys) > 0 {
+				return "admin routes take a key that opens every endpoint, and none is configured: add one to the config's top-level apiKeys or SLUICE_API_KEYS (or reload with kill -HUP)"
+			}
+		}
+		return ""
+	}
+	if key == "" {
+		return "missing API key: admin routes take Authorization: Bearer <key> with a key from the config's top-level apiKeys or SLUICE_API_KEYS"
+	}
+	if keyIn(key, k.Client) {
+		return ""
+	}
+	return "invalid API key for admin routes: they take a key from the config's top-level apiKeys or SLUICE_API_KEYS (a per-endpoint key opens only its endpoint)"
 }
 
 // clientAllowed checks a client request's key for endpoint and returns the
@@ -78,23 +114,28 @@ func (k Keys) clientAllowed(endpoint, key string) string {
 }
 
 // workerAllowed checks a worker request's key and returns the message for a
-// 401, or "" when the request may go on.
-func (k Keys) workerAllowed(endpoint, key string) string {
+// 401, or "" when the request may go on. take says the route hands out jobs
+// (job-take, job-take-batch): Previous keys do not open it.
+func (k Keys) workerAllowed(endpoint, key string, take bool) string {
 	want := k.Worker[endpoint]
 	switch {
 	case key == "":
 		return "missing worker key: workers send RUNPOD_AI_API_KEY raw in Authorization; `sluice worker-env " + endpoint + "` prints it"
-	case want == "" || subtle.ConstantTimeCompare([]byte(key), []byte(want)) != 1:
-		return "invalid worker key for endpoint " + endpoint + ": `sluice worker-env " + endpoint + "` prints the right RUNPOD_AI_API_KEY"
+	case want != "" && subtle.ConstantTimeCompare([]byte(key), []byte(want)) == 1:
+		return ""
+	case !take && keyIn(key, k.Previous[endpoint]):
+		return ""
+	case keyIn(key, k.Previous[endpoint]):
+		return "this worker key of endpoint " + endpoint + " was replaced by a config reload: it may still report the jobs it holds, but takes no new job; restart the worker with the environment `sluice worker-env " + endpoint + "` prints"
 	}
-	return ""
+	return "invalid worker key for endpoint " + endpoint + ": `sluice worker-env " + endpoint + "` prints the right RUNPOD_AI_API_KEY"
 }
 
 // clientAuth wraps a client route: key check, then endpoint lookup.
 func (h *Handler) clientAuth(f func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ep := r.PathValue("endpoint")
-		if msg := h.cfg.Keys.clientAllowed(ep, presentedKey(r)); msg != "" {
+		if msg := h.keys.Load().clientAllowed(ep, presentedKey(r)); msg != "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
 			writeError(w, http.StatusUnauthorized, msg)
 			return
@@ -107,12 +148,12 @@ func (h *Handler) clientAuth(f func(http.ResponseWriter, *http.Request, string))
 	}
 }
 
-// workerAuth wraps a worker route: endpoint lookup, then key check (a
-// worker key is per endpoint, so the endpoint must be known first).
-func (h *Handler) workerAuth(f func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+// workerAuth wraps a worker route: key check (a worker key is per
+// endpoint), then endpoint lookup. take marks job-take and job-take-batch.
+func (h *Handler) workerAuth(take bool, f func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ep := r.PathValue("endpoint")
-		if msg := h.cfg.Keys.workerAllowed(ep, presentedKey(r)); msg != "" {
+		if msg := h.keys.Load().workerAllowed(ep, presentedKey(r), take); msg != "" {
 			writeError(w, http.StatusUnauthorized, msg)
 			return
 		}

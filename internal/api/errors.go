@@ -46,6 +46,8 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // (or 503 while the engine closes) without its cause.
 func (h *Handler) engineError(w http.ResponseWriter, r *http.Request, what string, err error, attrs ...any) {
 	switch {
+	case errors.Is(err, ErrEndpointRemoved):
+		writeError(w, http.StatusNotFound, what+": "+ErrEndpointRemoved.Error())
 	case errors.Is(err, engine.ErrNotFound):
 		writeError(w, http.StatusNotFound, what+": not found (unknown id, or the result expired after its retention time)")
 	case errors.Is(err, engine.ErrInvalid):

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 )
 
@@ -16,7 +17,28 @@ type Extensions struct {
 	Workers func(ctx context.Context, endpoint string) (any, error)
 	// Logs serves GET /v2/{endpoint}/logs.
 	Logs http.Handler
+	// Reload re-reads the server's config file and applies it, for
+	// POST /v2/admin/reload, answered as {"reloaded": true, "changes": [...]}.
+	// A *ReloadError (the config was refused; nothing changed) is answered
+	// 400 with its message; any other error is logged and answered 500.
+	Reload func(ctx context.Context) (changes []string, err error)
 }
+
+// ReloadError is a config reload the server refused: the file is invalid
+// or breaks a rule, and the running config stays. Its message (which names
+// the file, line and field when it can) is meant for the operator.
+type ReloadError struct {
+	Err error
+}
+
+func (e *ReloadError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *ReloadError) Unwrap() error { return e.Err }
+
+// ErrEndpointRemoved is returned by an Engine's Submit for an endpoint a
+// config reload removed. It is answered 404 with its message.
+var ErrEndpointRemoved = errors.New("this endpoint was removed from the config: it accepts no new jobs (jobs it accepted before stay readable by id)")
 
 // EndpointInfo is one row of GET /v2/endpoints.
 type EndpointInfo struct {
@@ -54,6 +76,38 @@ func (h *Handler) extensionRoutes() {
 		}
 		ext.Logs.ServeHTTP(w, r)
 	})})
+	h.handle("/v2/admin/reload", route{http.MethodPost: h.reload})
+}
+
+// reload serves POST /v2/admin/reload.
+func (h *Handler) reload(w http.ResponseWriter, r *http.Request) {
+	if msg := h.keys.Load().adminAllowed(presentedKey(r)); msg != "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+		writeError(w, http.StatusUnauthorized, msg)
+		return
+	}
+	if h.cfg.Extensions.Reload == nil {
+		writeError(w, http.StatusNotFound, "this server does not reload its config")
+		return
+	}
+	if _, err := readBody(w, r, smallBodyLimit); err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	changes, err := h.cfg.Extensions.Reload(r.Context())
+	if err != nil {
+		var re *ReloadError
+		if errors.As(err, &re) {
+			writeError(w, http.StatusBadRequest, "config reload refused, the running config stays: "+re.Error())
+			return
+		}
+		h.engineError(w, r, "reload config", err)
+		return
+	}
+	if changes == nil {
+		changes = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "changes": changes})
 }
 
 func (h *Handler) listEndpoints(w http.ResponseWriter, r *http.Request) {
@@ -61,12 +115,12 @@ func (h *Handler) listEndpoints(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "this server does not list endpoints")
 		return
 	}
-	key := presentedKey(r)
+	key, keys := presentedKey(r), h.keys.Load()
 	all := h.cfg.Extensions.Endpoints(r.Context())
 	out := make([]EndpointInfo, 0, len(all))
 	msg := ""
 	for _, e := range all {
-		if m := h.cfg.Keys.clientAllowed(e.ID, key); m != "" {
+		if m := keys.clientAllowed(e.ID, key); m != "" {
 			msg = m
 			continue
 		}

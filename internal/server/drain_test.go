@@ -22,7 +22,7 @@ func TestDrain(t *testing.T) {
 	}
 	defer eng.Close()
 	dr := newDrains()
-	h := hookedEngine{Engine: eng, drains: dr, managed: map[string]bool{}}
+	h := hookedEngine{Engine: eng, drains: dr}
 	q := lifecycleQueue{Engine: eng, d: dr}
 
 	parked := make(chan []*engine.Job, 1)

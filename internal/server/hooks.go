@@ -3,9 +3,9 @@ package server
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/sluicehq/sluice/internal/api"
-	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/scaler"
 )
@@ -13,26 +13,40 @@ import (
 // hookedEngine is the engine as the API sees it, telling the supervisor
 // what it needs to know: a submit wakes the endpoint's scaler (cold start
 // at once, not at the next tick), a stopPod result replaces the worker, and
-// /health shows the supervisor's worker states for managed endpoints.
+// /health shows the supervisor's worker states for managed endpoints. An
+// endpoint a reload removed takes no new job.
 type hookedEngine struct {
 	*engine.Engine
-	sup     *scaler.Supervisor
-	managed map[string]bool
-	drains  *drains
+	sup    *scaler.Supervisor
+	cur    *atomic.Pointer[live] // nil: no endpoint is managed
+	drains *drains
 }
 
 var _ api.Engine = hookedEngine{}
 
+// managed reports whether Sluice runs endpoint's workers.
+func (h hookedEngine) managed(endpoint string) bool {
+	if h.cur == nil {
+		return false
+	}
+	return h.cur.Load().managed[endpoint]
+}
+
 func (h hookedEngine) Submit(ctx context.Context, endpoint string, req engine.SubmitRequest) (*engine.Job, error) {
+	if h.cur != nil {
+		if _, gone := h.cur.Load().retired[endpoint]; gone {
+			return nil, fmt.Errorf("submit to %s: %w", endpoint, api.ErrEndpointRemoved)
+		}
+	}
 	j, err := h.Engine.Submit(ctx, endpoint, req)
-	if err == nil && h.managed[endpoint] {
+	if err == nil && h.managed(endpoint) {
 		h.sup.Notify(endpoint)
 	}
 	return j, err
 }
 
 func (h hookedEngine) Finish(ctx context.Context, endpoint, workerID, jobID string, r engine.Result) error {
-	if r.StopPod && h.managed[endpoint] {
+	if r.StopPod && h.managed(endpoint) {
 		// Hand this worker no new job from now on: it may poll job-take
 		// again before the supervisor gets round to replacing it.
 		_ = lifecycleQueue{Engine: h.Engine, d: h.drains}.WorkerDraining(ctx, endpoint, workerID)
@@ -47,17 +61,18 @@ func (h hookedEngine) Finish(ctx context.Context, endpoint, workerID, jobID stri
 
 func (h hookedEngine) Health(ctx context.Context, endpoint string) (engine.Health, error) {
 	hl, err := h.Engine.Health(ctx, endpoint)
-	if err == nil && h.managed[endpoint] {
+	if err == nil && h.managed(endpoint) {
 		hl.Workers = h.sup.Counts(endpoint)
 	}
 	return hl, err
 }
 
-// extensions serves GET /v2/endpoints, /workers and /logs from the config,
-// the engine and the supervisor.
-func extensions(f *config.File, eng *engine.Engine, sup *scaler.Supervisor) api.Extensions {
+// extensions serves GET /v2/endpoints, /workers and /logs from the config
+// in force, the engine and the supervisor, and POST /v2/admin/reload with rl.
+func extensions(cur *atomic.Pointer[live], eng *engine.Engine, sup *scaler.Supervisor, rl *reloader) api.Extensions {
 	return api.Extensions{
 		Endpoints: func(ctx context.Context) []api.EndpointInfo {
+			f := cur.Load().s.file
 			out := make([]api.EndpointInfo, 0, len(f.Endpoints))
 			for _, ep := range f.Endpoints {
 				info := api.EndpointInfo{
@@ -78,7 +93,7 @@ func extensions(f *config.File, eng *engine.Engine, sup *scaler.Supervisor) api.
 			return out
 		},
 		Workers: func(ctx context.Context, endpoint string) (any, error) {
-			if ep := f.Endpoint(endpoint); ep != nil && ep.Managed() {
+			if cur.Load().managed[endpoint] {
 				return sup.Workers(endpoint), nil
 			}
 			ws, err := eng.Workers(ctx, endpoint)
@@ -88,5 +103,8 @@ func extensions(f *config.File, eng *engine.Engine, sup *scaler.Supervisor) api.
 			return ws, nil
 		},
 		Logs: sup.LogHandler(),
+		Reload: func(ctx context.Context) ([]string, error) {
+			return rl.logReload(ctx, "POST /v2/admin/reload")
+		},
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/api"
@@ -112,13 +113,9 @@ func Serve(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	var open []string
-	for _, ep := range s.file.Endpoints {
-		if keys.Open(ep.ID) {
-			open = append(open, ep.ID)
-		}
-	}
-	if len(open) > 0 {
+	cur := new(atomic.Pointer[live])
+	cur.Store(newLive(s, keys))
+	if open := cur.Load().openEndpoints(); len(open) > 0 {
 		if !isLoopback(opts.Addr) {
 			return fmt.Errorf("refusing to listen on %s: no client API key is configured for endpoint(s) %v, so anyone who can reach the port could submit jobs; set apiKeys in the config file or %s, or listen on 127.0.0.1", opts.Addr, open, EnvAPIKeys)
 		}
@@ -167,13 +164,7 @@ func Serve(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("start supervisor: %w", err)
 	}
-	managed := map[string]bool{}
-	eps := slices.Clone(s.file.Endpoints)
-	for i := range eps {
-		eps[i].WorkerKey = keys.Worker[eps[i].ID]
-		managed[eps[i].ID] = eps[i].Managed()
-	}
-	if err := sup.Update(ctx, eps); err != nil {
+	if err := sup.Update(ctx, cur.Load().supervised()); err != nil {
 		return fmt.Errorf("start supervisor: %w", err)
 	}
 	supCtx, stopSup := context.WithCancel(context.WithoutCancel(ctx))
@@ -193,15 +184,20 @@ func Serve(ctx context.Context, opts Options) error {
 	// runsync, stream) return at once instead of holding shutdown up.
 	baseCtx, release := context.WithCancel(context.WithoutCancel(ctx))
 	defer release()
+	// Reloads (SIGHUP, POST /v2/admin/reload) swap cur and the API's keys.
+	rl := &reloader{opts: opts, cur: cur, eng: eng, sup: sup, log: log}
+	rl.api = api.New(api.Config{
+		Engine:     hookedEngine{Engine: eng, sup: sup, cur: cur, drains: dr},
+		Keys:       keys,
+		TakeHold:   opts.TakeHold,
+		StopHold:   opts.TakeHold,
+		Extensions: extensions(cur, eng, sup, rl),
+		Logger:     log,
+	})
+	stopHUP := rl.watchHUP(baseCtx)
+	defer stopHUP()
 	srv := &http.Server{
-		Handler: api.New(api.Config{
-			Engine:     hookedEngine{Engine: eng, sup: sup, managed: managed, drains: dr},
-			Keys:       keys,
-			TakeHold:   opts.TakeHold,
-			StopHold:   opts.TakeHold,
-			Extensions: extensions(s.file, eng, sup),
-			Logger:     log,
-		}),
+		Handler:           rl.api,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // a 20 MiB body on a slow link; long polls are not reads
 		IdleTimeout:       2 * time.Minute,
@@ -233,6 +229,7 @@ func Serve(ctx context.Context, opts Options) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: stopping workers")
+	stopHUP()
 	stopWorkers()
 	release()
 	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
@@ -246,6 +243,9 @@ func Serve(ctx context.Context, opts Options) error {
 	}
 	return nil
 }
+
+// errKeyClash marks a worker key that is also a client key.
+var errKeyClash = errors.New("worker keys and client keys must differ")
 
 // apiKeys are the client and worker keys of s.
 func (s *settings) apiKeys(dataDir string) (api.Keys, error) {
@@ -263,7 +263,7 @@ func (s *settings) apiKeys(dataDir string) (api.Keys, error) {
 	// are refused there): say so at start rather than answer 401s.
 	for ep, w := range wk {
 		if slices.Contains(k.Client, w) || slices.ContainsFunc(s.file.Endpoints, func(e config.Endpoint) bool { return slices.Contains(e.APIKeys, w) }) {
-			return api.Keys{}, fmt.Errorf("the worker key of endpoint %s is also a client API key; worker keys and client keys must differ", ep)
+			return api.Keys{}, fmt.Errorf("the worker key of endpoint %s is also a client API key: %w", ep, errKeyClash)
 		}
 	}
 	return k, nil
