@@ -10,14 +10,28 @@
 //	{"out_bytes": n}       output a string of n bytes
 //	{"started": "path"}    create path when the handler starts (to observe the start)
 //	{"stopped": "path"}    create path if the job's context ends before sleep_ms passed
+//	{"refresh": true}      ask for a fresh worker after this job (refresh_worker)
+//	{"timing": true}       add "timing": unix-nanosecond times of main's start,
+//	                       serverless.Start's start, the first job-take request
+//	                       and this handler's start (cold-start measurements)
+//
+// Its environment adds:
+//
+//	E2E_ENV_DIR=dir        write the environment to dir/$RUNPOD_POD_ID.env at start
+//	E2E_CRASH="line"       print line to stderr and exit 2 at once (a crash loop)
 package main
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
+	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/serverless"
@@ -34,7 +48,17 @@ type input struct {
 	OutBytes int    `json:"out_bytes"`
 	Started  string `json:"started"`
 	Stopped  string `json:"stopped"`
+	Refresh  bool   `json:"refresh"`
+	Timing   bool   `json:"timing"`
 }
+
+// Times for {"timing": true}, in unix nanoseconds.
+var (
+	initAt  = time.Now() // package initialisation: the Go runtime is up
+	mainAt  int64
+	startAt int64
+	takeAt  atomic.Int64 // first job-take request sent
+)
 
 func touch(path string) {
 	if path != "" {
@@ -56,6 +80,7 @@ func pause(ctx context.Context, in input) error {
 }
 
 func handle(ctx context.Context, job *serverless.Job) (any, error) {
+	handlerAt := time.Now().UnixNano()
 	var in input
 	if err := job.Decode(&in); err != nil {
 		return nil, err
@@ -83,7 +108,17 @@ func handle(ctx context.Context, job *serverless.Job) (any, error) {
 	if in.OutBytes > 0 {
 		return strings.Repeat("o", in.OutBytes), nil
 	}
-	return map[string]any{"echo": in.Echo, "worker": os.Getenv("RUNPOD_POD_ID")}, nil
+	out := map[string]any{"echo": in.Echo, "worker": os.Getenv("RUNPOD_POD_ID")}
+	if in.Refresh {
+		out["refresh_worker"] = true
+	}
+	if in.Timing {
+		out["timing"] = map[string]int64{
+			"init": initAt.UnixNano(), "main": mainAt, "start": startAt,
+			"take": takeAt.Load(), "handler": handlerAt,
+		}
+	}
+	return out, nil
 }
 
 func stream(ctx context.Context, job *serverless.Job) iter.Seq2[any, error] {
@@ -106,10 +141,44 @@ func stream(ctx context.Context, job *serverless.Job) iter.Seq2[any, error] {
 	}
 }
 
+// recordTake notes when the first job-take request is sent: the SDK clones
+// http.DefaultTransport, and a transport asks its Proxy func about every
+// request it sends.
+func recordTake() {
+	tr, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return
+	}
+	next := tr.Proxy
+	tr.Proxy = func(r *http.Request) (*url.URL, error) {
+		if strings.Contains(r.URL.Path, "/job-take") {
+			takeAt.CompareAndSwap(0, time.Now().UnixNano())
+		}
+		if next == nil {
+			return nil, nil
+		}
+		return next(r)
+	}
+}
+
 func main() {
+	mainAt = time.Now().UnixNano()
+	if line := os.Getenv("E2E_CRASH"); line != "" {
+		fmt.Fprintln(os.Stderr, line)
+		os.Exit(2)
+	}
+	if dir := os.Getenv("E2E_ENV_DIR"); dir != "" {
+		env := strings.Join(os.Environ(), "\n") + "\n"
+		if err := os.WriteFile(filepath.Join(dir, os.Getenv("RUNPOD_POD_ID")+".env"), []byte(env), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "write env:", err)
+			os.Exit(1)
+		}
+	}
+	recordTake()
 	cfg := serverless.Config{Handler: handle}
 	if os.Getenv("E2E_STREAM") == "1" {
 		cfg = serverless.Config{StreamHandler: stream}
 	}
+	startAt = time.Now().UnixNano()
 	serverless.Start(cfg)
 }
