@@ -87,6 +87,40 @@ func (e *Engine) Get(ctx context.Context, endpoint, id string) (*Job, error) {
 	return e.toJob(ctx, r, false)
 }
 
+// SetTTL changes a job's ttl (Runpod's /status?ttl=), counted from its
+// submission, so a client can ask for an earlier delete. It can only shorten
+// the ttl (stored values carry the original one): a longer one is ErrInvalid.
+// A ttl already past removes the job at once.
+func (e *Engine) SetTTL(ctx context.Context, endpoint, id string, ttl time.Duration) (*Job, error) {
+	if _, err := e.endpoint(endpoint); err != nil {
+		return nil, err
+	}
+	r, err := e.mutate(ctx, endpoint, id, func(r *record) error {
+		if ttl > r.Policy.TTL {
+			return fmt.Errorf("ttl of job %s can only be shortened (now %s): %w", id, r.Policy.TTL, ErrInvalid)
+		}
+		if ttl == r.Policy.TTL {
+			return errNoop
+		}
+		r.Policy.TTL = ttl
+		if end := r.CreatedAt.Add(ttl); end.Before(r.ExpireAt) {
+			r.ExpireAt = end
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !time.Now().Before(r.ExpireAt) {
+		// Already past: remove it now rather than at the server's next expiry.
+		if err := e.jobs.Purge(ctx, jetstream.WithPurgeSubject(jobSubject(endpoint, id))); err != nil {
+			return nil, fmt.Errorf("remove job %s: %w", id, err)
+		}
+		return nil, fmt.Errorf("job %s: ttl over: %w", id, ErrNotFound)
+	}
+	return e.toJob(ctx, r, false)
+}
+
 // Input returns a job's input, however large (Get includes it only up to 64 KiB).
 func (e *Engine) Input(ctx context.Context, endpoint, id string) (json.RawMessage, error) {
 	if _, err := e.endpoint(endpoint); err != nil {

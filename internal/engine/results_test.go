@@ -30,6 +30,22 @@ func testTTLExpiry(t *testing.T, b *backend) {
 	takeNone(t, e, ep, "w", 200*time.Millisecond)
 	_, err := e.Cancel(ctx, ep, j.ID)
 	mustErr(t, err, ErrNotFound, "cancel expired")
+	// /status?ttl= shortens a job's life; it cannot lengthen it.
+	s := submit(t, e, ep, `3`)
+	_, err = e.SetTTL(ctx, ep, s.ID, 48*time.Hour)
+	mustErr(t, err, ErrInvalid, "longer ttl")
+	if g := must(e.SetTTL(ctx, ep, s.ID, time.Since(s.CreatedAt)+time.Second)); g.Status != StatusInQueue {
+		t.Fatalf("after shortening: %+v", g)
+	}
+	waitFor(t, 20*time.Second, "expiry after a shortened ttl", func() bool {
+		_, err := e.Get(ctx, ep, s.ID)
+		return errors.Is(err, ErrNotFound)
+	})
+	s2 := submit(t, e, ep, `4`)
+	_, err = e.SetTTL(ctx, ep, s2.ID, time.Nanosecond) // over before Submit returned
+	mustErr(t, err, ErrNotFound, "ttl already past")
+	_, err = e.Get(ctx, ep, s2.ID)
+	mustErr(t, err, ErrNotFound, "get after ttl already past")
 	// The ttl counts from submission and also ends a running job: it
 	// disappears and its worker gets a stop signal.
 	r := submit(t, e, ep, `2`, func(r *SubmitRequest) { r.Policy.TTL = 1500 * time.Millisecond })
