@@ -376,6 +376,8 @@ func (e *Engine) consumersFor(ctx context.Context, ep string) (*epConsumers, err
 	// a caller's short long-poll deadline fail it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	stop := context.AfterFunc(e.ctx, cancel) // but Close ends it
+	defer stop()
 	mk := func(prio string) (jetstream.Consumer, error) {
 		name := "q_" + ep + "_" + prio
 		cons, err := e.queue.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
