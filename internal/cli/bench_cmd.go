@@ -13,6 +13,7 @@ import (
 func benchCommand(s streams) *cobra.Command {
 	var opts bench.Options
 	var verbose bool
+	var coldStarts int
 	c := &cobra.Command{
 		Use:     "bench",
 		GroupID: groupServer,
@@ -25,11 +26,17 @@ then report, side by side:
     each waiting for its job with /status-sync;
   - /runsync latency p50/p99 of a no-op job, next to a direct HTTP call to
     the same handler (the floor any server has);
-  - /run to handler start on an idle worker (p50/p99).
+  - /run to handler start on an idle worker (p50/p99);
+  - with --cold-starts N, N cold starts (p50/p90): /run on an endpoint whose
+    workers Sluice starts itself, scaled to zero, to handler start, split
+    into Sluice's own part (the /run and the supervisor's reaction, then the
+    job hand-off at the worker's first job-take) and the worker's (fork/exec,
+    Go runtime init, SDK start-up until its first job-take).
 
 Everything runs on this machine; the figures include the clients' cost.`,
 		Example: `  sluice bench
-  sluice bench --workers 8 --jobs 5000 --concurrency 64`,
+  sluice bench --workers 8 --jobs 5000 --concurrency 64
+  sluice bench --cold-starts 30`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
@@ -44,13 +51,21 @@ Everything runs on this machine; the figures include the clients' cost.`,
 			if err != nil {
 				return err
 			}
-			return rep.Print(s.out)
+			if err := rep.Print(s.out); err != nil || coldStarts <= 0 {
+				return err
+			}
+			cold, err := bench.ColdStart(cmd.Context(), bench.ColdOptions{Samples: coldStarts, WorkerCommand: opts.WorkerCommand, Logger: opts.Logger})
+			if err != nil {
+				return err
+			}
+			return cold.Print(s.out)
 		},
 	}
 	c.Flags().IntVar(&opts.Workers, "workers", 4, "number of no-op worker processes")
 	c.Flags().IntVar(&opts.Jobs, "jobs", 2000, "jobs in the throughput phase")
 	c.Flags().IntVar(&opts.Concurrency, "concurrency", 32, "concurrent clients in the throughput phase")
 	c.Flags().IntVar(&opts.Samples, "samples", 200, "sequential requests per latency phase")
+	c.Flags().IntVar(&coldStarts, "cold-starts", 0, "also measure this many cold starts (an endpoint scaled to zero; about 2 s each)")
 	c.Flags().BoolVar(&verbose, "verbose", false, "show the server's log")
 	return c
 }

@@ -11,9 +11,6 @@
 //	{"started": "path"}    create path when the handler starts (to observe the start)
 //	{"stopped": "path"}    create path if the job's context ends before sleep_ms passed
 //	{"refresh": true}      ask for a fresh worker after this job (refresh_worker)
-//	{"timing": true}       add "timing": unix-nanosecond times of main's start,
-//	                       serverless.Start's start, the first job-take request
-//	                       and this handler's start (cold-start measurements)
 //
 // Its environment adds:
 //
@@ -26,12 +23,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/serverless"
@@ -49,16 +43,8 @@ type input struct {
 	Started  string `json:"started"`
 	Stopped  string `json:"stopped"`
 	Refresh  bool   `json:"refresh"`
-	Timing   bool   `json:"timing"`
 }
 
-// Times for {"timing": true}, in unix nanoseconds.
-var (
-	initAt  = time.Now() // package initialisation: the Go runtime is up
-	mainAt  int64
-	startAt int64
-	takeAt  atomic.Int64 // first job-take request sent
-)
 
 func touch(path string) {
 	if path != "" {
@@ -80,7 +66,6 @@ func pause(ctx context.Context, in input) error {
 }
 
 func handle(ctx context.Context, job *serverless.Job) (any, error) {
-	handlerAt := time.Now().UnixNano()
 	var in input
 	if err := job.Decode(&in); err != nil {
 		return nil, err
@@ -112,12 +97,6 @@ func handle(ctx context.Context, job *serverless.Job) (any, error) {
 	if in.Refresh {
 		out["refresh_worker"] = true
 	}
-	if in.Timing {
-		out["timing"] = map[string]int64{
-			"init": initAt.UnixNano(), "main": mainAt, "start": startAt,
-			"take": takeAt.Load(), "handler": handlerAt,
-		}
-	}
 	return out, nil
 }
 
@@ -141,28 +120,7 @@ func stream(ctx context.Context, job *serverless.Job) iter.Seq2[any, error] {
 	}
 }
 
-// recordTake notes when the first job-take request is sent: the SDK clones
-// http.DefaultTransport, and a transport asks its Proxy func about every
-// request it sends.
-func recordTake() {
-	tr, ok := http.DefaultTransport.(*http.Transport)
-	if !ok {
-		return
-	}
-	next := tr.Proxy
-	tr.Proxy = func(r *http.Request) (*url.URL, error) {
-		if strings.Contains(r.URL.Path, "/job-take") {
-			takeAt.CompareAndSwap(0, time.Now().UnixNano())
-		}
-		if next == nil {
-			return nil, nil
-		}
-		return next(r)
-	}
-}
-
 func main() {
-	mainAt = time.Now().UnixNano()
 	if line := os.Getenv("E2E_CRASH"); line != "" {
 		fmt.Fprintln(os.Stderr, line)
 		os.Exit(2)
@@ -174,11 +132,9 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	recordTake()
 	cfg := serverless.Config{Handler: handle}
 	if os.Getenv("E2E_STREAM") == "1" {
 		cfg = serverless.Config{StreamHandler: stream}
 	}
-	startAt = time.Now().UnixNano()
 	serverless.Start(cfg)
 }
