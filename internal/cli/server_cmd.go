@@ -66,10 +66,19 @@ Worker auth: each endpoint has a worker key (the config's workerKey, else a
 random key generated once and kept in --data-dir). It opens only that
 endpoint's worker routes, never the client API. Several replicas sharing one
 NATS cluster (--nats-url) need the same worker keys: set workerKey in the
-config file rather than relying on each --data-dir's generated keys.`,
+config file rather than relying on each --data-dir's generated keys.
+
+Reload: with --config, SIGHUP (kill -HUP) or POST /v2/admin/reload (with a
+top-level apiKeys key) re-reads the file and applies it without dropping
+jobs: new endpoints start, changed ones replace their workers as each holds
+no job, new keys open the API at once. A removed endpoint takes no new job
+(404) while its workers drain; its jobs stay readable by id until restart.
+An invalid file is refused (logged, or answered 400) and nothing changes.
+pingIntervalMs, maxRetries and the retentions apply only after a restart.`,
 		Example: `  sluice serve                                  # endpoint "default" on 127.0.0.1:8080
   sluice serve --endpoint echo --endpoint sd    # two endpoints, no config file
-  SLUICE_API_KEYS=secret sluice serve --addr 0.0.0.0:8080 --config sluice.yaml`,
+  SLUICE_API_KEYS=secret sluice serve --addr 0.0.0.0:8080 --config sluice.yaml
+  curl -X POST -H "Authorization: Bearer secret" http://127.0.0.1:8080/v2/admin/reload   # or kill -HUP`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level := slog.LevelInfo
