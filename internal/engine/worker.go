@@ -132,10 +132,12 @@ func (e *Engine) takeFrom(ctx context.Context, cons jetstream.Consumer, ep, wid 
 		if errors.Is(berr, nats.ErrNoResponders) || errors.Is(berr, nats.ErrTimeout) ||
 			errors.Is(berr, jetstream.ErrConsumerNotFound) || errors.Is(berr, jetstream.ErrConsumerDeleted) {
 			e.forgetConsumers(ep)
-			return jobs, seen, true, err
+			retry = true
+		} else {
+			err = errors.Join(err, fmt.Errorf("take from %s: %w", ep, berr))
 		}
-		err = errors.Join(err, fmt.Errorf("take from %s: %w", ep, berr))
 	}
+	// Jobs already claimed are always handed out; errors beside them are logged.
 	if err != nil && len(jobs) > 0 {
 		e.log.Warn("engine: take", "endpoint", ep, "err", err)
 		err = nil
@@ -202,6 +204,11 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 		}
 		j, err := e.toJob(ctx, r, true)
 		if err != nil {
+			// Not handed out: put it back rather than leave it with a worker
+			// that never saw it.
+			if rerr := e.release(ctx, ep, id, wid); rerr != nil {
+				e.log.Warn("engine: release", "job", id, "err", rerr)
+			}
 			return nil, fmt.Errorf("take job %s: %w", id, err)
 		}
 		return j, nil
