@@ -212,6 +212,9 @@ endpoints:
 	if r := s.do(t, "GET", "/v2/a/status/"+first, "Bearer a-only", nil); r.code != 200 || r.json(t)["status"] != "COMPLETED" {
 		t.Errorf("status of a finished job of the removed endpoint: %d %s", r.code, r.body)
 	}
+	if r := s.do(t, "POST", "/v2/a/retry/"+first, admin, nil); r.code != 404 {
+		t.Errorf("retry on the removed endpoint: %d %s, want 404", r.code, r.body)
+	}
 	done := s.waitStatus(t, admin, "a", long, 60*time.Second, "COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
 	if done["status"] != "COMPLETED" {
 		t.Fatalf("the job running on the removed endpoint: %v", done)
@@ -249,5 +252,38 @@ endpoints:
 	r = s.do(t, "POST", "/v2/admin/reload", admin, nil)
 	if r.code != 200 || strings.TrimSpace(string(r.body)) != `{"changes":[],"reloaded":true}` {
 		t.Errorf("reload of an unchanged file: %d %s", r.code, r.body)
+	}
+}
+
+// TestReloadWorkerKey: a reload that changes an endpoint's worker key does
+// not lose the job a worker started with the old key holds: its result is
+// accepted, but the old key takes no new job, while a worker with the new
+// key does.
+func TestReloadWorkerKey(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sluice.yaml")
+	reloadConfig(t, cfg, "pingIntervalMs: 1000\nendpoints:\n  - id: ext\n    workerKey: old-worker-key\n")
+	s := startServer(t, "", filepath.Join(dir, "data"), []string{"SLUICE_API_KEYS="}, "--config", cfg)
+	old := s.startWorker(t, "ext", "old-1", nil, "--config", cfg)
+	started := filepath.Join(dir, "held-started")
+	held := s.runAuthed(t, "", "ext", fmt.Sprintf(`{"sleep_ms": 3000, "echo": "held", "started": %q}`, started))
+	eventually(t, 60*time.Second, "the held job to start", func() bool { _, err := os.Stat(started); return err == nil })
+
+	reloadConfig(t, cfg, "pingIntervalMs: 1000\nendpoints:\n  - id: ext\n    workerKey: new-worker-key\n")
+	r := s.do(t, "POST", "/v2/admin/reload", "", nil)
+	if r.code != 200 || !strings.Contains(string(r.body), "endpoint ext changed: workerKey") {
+		t.Fatalf("reload: %d %s", r.code, r.body)
+	}
+	done := s.waitStatus(t, "", "ext", held, 60*time.Second, "COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
+	if done["status"] != "COMPLETED" || done["output"].(map[string]any)["worker"] != old.id {
+		t.Fatalf("the job held across the key change: %v", done)
+	}
+	if r := s.do(t, "GET", "/v2/ext/job-take/old-2", "old-worker-key", nil); r.code != 401 {
+		t.Errorf("job-take with the old key: %d %s, want 401", r.code, r.body)
+	}
+	s.startWorker(t, "ext", "new-1", nil, "--config", cfg)
+	r = s.do(t, "POST", "/v2/ext/runsync?wait=60000", "", []byte(`{"input":{"echo":"next"}}`))
+	if m := r.json(t); r.code != 200 || m["status"] != "COMPLETED" || m["output"].(map[string]any)["worker"] != "new-1" {
+		t.Fatalf("a job after the key change: %d %s (want it run by new-1)", r.code, r.body)
 	}
 }

@@ -32,17 +32,32 @@ func (h hookedEngine) managed(endpoint string) bool {
 	return h.cur.Load().managed[endpoint]
 }
 
+// retired reports whether a reload removed endpoint.
+func (h hookedEngine) retired(endpoint string) bool {
+	if h.cur == nil {
+		return false
+	}
+	_, gone := h.cur.Load().retired[endpoint]
+	return gone
+}
+
 func (h hookedEngine) Submit(ctx context.Context, endpoint string, req engine.SubmitRequest) (*engine.Job, error) {
-	if h.cur != nil {
-		if _, gone := h.cur.Load().retired[endpoint]; gone {
-			return nil, fmt.Errorf("submit to %s: %w", endpoint, api.ErrEndpointRemoved)
-		}
+	if h.retired(endpoint) {
+		return nil, fmt.Errorf("submit to %s: %w", endpoint, api.ErrEndpointRemoved)
 	}
 	j, err := h.Engine.Submit(ctx, endpoint, req)
 	if err == nil && h.managed(endpoint) {
 		h.sup.Notify(endpoint)
 	}
 	return j, err
+}
+
+// Retry runs a job again, unless its endpoint was removed (no new work).
+func (h hookedEngine) Retry(ctx context.Context, endpoint, id string) (*engine.Job, error) {
+	if h.retired(endpoint) {
+		return nil, fmt.Errorf("retry %s on %s: %w", id, endpoint, api.ErrEndpointRemoved)
+	}
+	return h.Engine.Retry(ctx, endpoint, id)
 }
 
 func (h hookedEngine) Finish(ctx context.Context, endpoint, workerID, jobID string, r engine.Result) error {
