@@ -1,7 +1,8 @@
 // Package server assembles `sluice serve`: it loads the config, opens the
 // job engine, sets up client and worker keys, serves the /v2 API and shuts
-// everything down gracefully. It also computes the worker environment that
-// `sluice worker-env` prints.
+// everything down gracefully. It reloads its config file on SIGHUP and on
+// POST /v2/admin/reload (reload.go). It also computes the worker environment
+// that `sluice worker-env` prints.
 package server
 
 import (
@@ -41,8 +42,8 @@ type Options struct {
 	// DataDir holds the embedded NATS storage and the generated worker keys.
 	// Defaults to ./sluice-data.
 	DataDir string
-	// ConfigPath is the sluice.yaml to load. Default: none; endpoints then
-	// come from Endpoints.
+	// ConfigPath is the sluice.yaml to load (and reload on SIGHUP). Default:
+	// none; endpoints then come from Endpoints.
 	ConfigPath string
 	// Endpoints are the endpoint ids to serve without a config file.
 	// Defaults to ["default"]. Not allowed together with ConfigPath.
