@@ -228,6 +228,7 @@ func TestAutoscaleBurstRequestCount(t *testing.T) {
 		t.Errorf("no idle worker right after the burst (idleTimeout 3 s): %v", c)
 	}
 	peak, seen := m.end(t)
+	t.Logf("peak %d live workers, %d seen, jobs ran on %d", peak, len(seen), len(ran))
 	if peak != 3 || len(seen) != 3 {
 		t.Errorf("peak live workers %d, distinct workers %d; want exactly 3 and 3 (workersMax)", peak, len(seen))
 	}
@@ -256,6 +257,9 @@ func TestAutoscaleBurstQueueDelay(t *testing.T) {
 	first := time.Now()
 	burst(t, s, 12, `{"sleep_ms":500}`, 2*time.Minute)
 	peak, seen := m.end(t)
+	for i, w := range seen {
+		t.Logf("worker %d started %v after the first job", i+1, w.StartedAt.Sub(first).Round(time.Millisecond))
+	}
 	if len(seen) < 2 || peak > 3 {
 		t.Fatalf("workers seen %d (want at least 2: one worker alone needs 6 s for the burst), peak %d (max 3)", len(seen), peak)
 	}
@@ -366,6 +370,7 @@ func TestAutoscaleCrashLoop(t *testing.T) {
 	if !slices.ContainsFunc(lines, func(l logLine) bool { return l.Stream == "stderr" && l.Line == line }) {
 		t.Errorf("the worker's stderr line is not in /logs: %+v", lines)
 	}
+	t.Logf("first starts: %v", starts)
 	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
 		if gap := starts[i+1].Sub(starts[i]); gap < want {
 			t.Errorf("start %d came %v after start %d, want at least the %v back-off", i+2, gap, i+1, want)
@@ -466,6 +471,59 @@ func TestAutoscaleGPUs(t *testing.T) {
 	}
 }
 
+// TestAutoscaleGPUsThrottled: two endpoints share a pool of one GPU. While
+// one endpoint's worker holds it, the other's wanted worker waits
+// (throttled in /health, no process); it starts with the device once the
+// first worker has scaled down, and its job completes.
+func TestAutoscaleGPUsThrottled(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sluice.yaml")
+	yaml := fmt.Sprintf(`pingIntervalMs: 1000
+gpus: ["7"]
+endpoints:
+  - id: as
+    command: [%[1]q]
+    gpuCount: 1
+    workersMax: 1
+    idleTimeout: 1
+  - id: bs
+    command: [%[1]q]
+    gpuCount: 1
+    workersMax: 1
+    idleTimeout: 1
+`, bins.worker)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "", filepath.Join(dir, "data"), []string{"SLUICE_API_KEYS="}, "--config", cfg)
+	started := filepath.Join(dir, "started")
+	a := s.submit(t, "as", fmt.Sprintf(`{"sleep_ms":1500,"started":%q}`, started))
+	eventually(t, 30*time.Second, "the first endpoint's job to start", func() bool {
+		_, err := os.Stat(started)
+		return err == nil
+	})
+	b := s.submit(t, "bs", `{"echo":"b"}`)
+	eventually(t, 10*time.Second, "/health of bs to show a throttled worker", func() bool {
+		return s.counts(t, "bs")["throttled"] == 1
+	})
+	if live := s.live(t, "bs"); len(live) != 0 {
+		t.Errorf("bs has a worker while the only GPU is taken: %+v", live)
+	}
+	if live := s.live(t, "as"); len(live) != 1 || !slices.Equal(live[0].GPUs, []string{"7"}) {
+		t.Errorf("as's workers: %+v, want one with GPU 7", live)
+	}
+	if st := s.waitStatus(t, "", "as", a, 30*time.Second, "COMPLETED", "FAILED"); st["status"] != "COMPLETED" {
+		t.Fatalf("as's job: %v", st)
+	}
+	st := s.waitStatus(t, "", "bs", b, 30*time.Second, "COMPLETED", "FAILED")
+	if st["status"] != "COMPLETED" {
+		t.Fatalf("bs's job: %v", st)
+	}
+	if live := s.live(t, "as"); len(live) != 0 {
+		t.Errorf("bs's worker ran while as still had a worker on the only GPU: %+v", live)
+	}
+}
+
 // TestAutoscaleScaleDownKeepsRunningJob: of two workers, the idle one stops
 // after idleTimeout while the other keeps running its long job, which is
 // never interrupted and completes on the same worker.
@@ -520,7 +578,7 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"unknown field", "endpoints:\n  - id: a\n    comand: [./w]\n", []string{":3:", "comand"}},
 		{"bad scalerType", "endpoints:\n  - id: a\n    command: [./w]\n    scalerType: FOO\n", []string{":4:", "endpoints[0].scalerType", "FOO"}},
-		{"workersMin above workersMax", "endpoints:\n  - id: a\n    command: [./w]\n    workersMin: 5\n    workersMax: 2\n", []string{"endpoints[0].workersMin", "workersMax"}},
+		{"workersMin above workersMax", "endpoints:\n  - id: a\n    command: [./w]\n    workersMin: 5\n    workersMax: 2\n", []string{":4:", "endpoints[0].workersMin", "workersMax"}},
 		{"bad scalerValue", "endpoints:\n  - id: ok\n  - id: b\n    scalerValue: 0\n", []string{":4:", "endpoints[1].scalerValue"}},
 	}
 	for _, c := range cases {

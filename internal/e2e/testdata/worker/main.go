@@ -45,7 +45,6 @@ type input struct {
 	Refresh  bool   `json:"refresh"`
 }
 
-
 func touch(path string) {
 	if path != "" {
 		_ = os.WriteFile(path, nil, 0o644)
