@@ -102,3 +102,45 @@ func BenchmarkPipelined(b *testing.B) {
 	b.StopTimer()
 	cancel()
 }
+
+// BenchmarkSubmitToTake measures the time from Submit returning to a parked
+// Take (long poll already waiting) returning the job, embedded.
+func BenchmarkSubmitToTake(b *testing.B) {
+	ep := newEndpoint()
+	cfg := fastConfig(ep)
+	cfg.WorkerLostAfter = time.Minute
+	cfg.DataDir = b.TempDir()
+	e, err := Open(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	var total time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		got := make(chan time.Time, 1)
+		parked := make(chan struct{})
+		go func() {
+			tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			close(parked)
+			jobs, err := e.Take(tctx, ep, "lat", 1)
+			if err != nil || len(jobs) != 1 {
+				b.Errorf("take: %v, %d jobs", err, len(jobs))
+			}
+			got <- time.Now()
+			if len(jobs) == 1 {
+				_ = e.Finish(ctx, ep, "lat", jobs[0].ID, Result{})
+			}
+		}()
+		<-parked
+		b.StartTimer()
+		if _, err := e.Submit(ctx, ep, SubmitRequest{Input: json.RawMessage(`1`)}); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		total += (<-got).Sub(start)
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs-submit-to-take")
+}

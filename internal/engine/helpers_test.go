@@ -41,6 +41,7 @@ var epSeq atomic.Int64
 // shared cluster do not see each other's jobs.
 func newEndpoint() string { return fmt.Sprintf("ep%d", epSeq.Add(1)) }
 
+// testLogger discards engine logs; ENGINE_LOG=1 sends them to stderr.
 func testLogger() *slog.Logger {
 	if os.Getenv("ENGINE_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
