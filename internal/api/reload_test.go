@@ -100,3 +100,25 @@ func TestSetKeys(t *testing.T) {
 		t.Errorf("the held job's result sent with the previous key: %q", got)
 	}
 }
+
+// TestSetKeysConcurrent swaps keys while requests run (for -race): every
+// answer is 200 with a key valid in both sets, and the handler never fails.
+func TestSetKeysConcurrent(t *testing.T) {
+	srv, _ := newTestServer(t, testKeys(), nil)
+	h := srv.Config.Handler.(*Handler)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			k := testKeys()
+			k.Client = append(k.Client, fmt.Sprintf("extra-%d", i))
+			h.SetKeys(k)
+		}
+	}()
+	for range 100 {
+		if r := call(t, srv, "GET", "/v2/ep/health", bearer, nil); r.code != 200 {
+			t.Fatalf("health during key swaps: %d %s", r.code, r.body)
+		}
+	}
+	<-done
+}
