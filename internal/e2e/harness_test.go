@@ -129,10 +129,13 @@ func (s *server) start() {
 	all := append([]string{"serve", "--addr", s.addr, "--data-dir", s.dataDir}, s.args...)
 	s.cmd = exec.Command(bins.sluice, all...)
 	s.cmd.Env = append(os.Environ(), s.env...)
-	s.log = &syncBuffer{}
+	if s.log == nil {
+		s.log = &syncBuffer{} // kept across restarts: one log for the test
+	}
+	logBuf := s.log
 	pr, pw := io.Pipe()
 	s.cmd.Stderr = pw
-	s.cmd.Stdout = s.log
+	s.cmd.Stdout = logBuf
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +146,7 @@ func (s *server) start() {
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			s.log.Write([]byte(line + "\n"))
+			logBuf.Write([]byte(line + "\n"))
 			if m := addrRE.FindStringSubmatch(line); m != nil {
 				select {
 				case ready <- m[1]:
