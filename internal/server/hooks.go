@@ -76,10 +76,38 @@ func (h hookedEngine) Finish(ctx context.Context, endpoint, workerID, jobID stri
 
 func (h hookedEngine) Health(ctx context.Context, endpoint string) (engine.Health, error) {
 	hl, err := h.Engine.Health(ctx, endpoint)
-	if err == nil && h.managed(endpoint) {
-		hl.Workers = h.sup.Counts(endpoint)
+	if err != nil || !h.managed(endpoint) {
+		return hl, err
 	}
-	return hl, err
+	// The supervisor knows its own processes' states (initializing,
+	// throttled, unhealthy); workers started by hand or by another
+	// orchestrator on the same endpoint are known to the engine only, and
+	// count as running or idle by whether they hold a job.
+	counts := h.sup.Counts(endpoint)
+	own := map[string]bool{}
+	for _, w := range h.sup.Workers(endpoint) {
+		own[w.ID] = true
+	}
+	if ws, werr := h.Engine.Workers(ctx, endpoint); werr == nil {
+		counts = addExternal(counts, ws, own)
+	}
+	hl.Workers = counts
+	return hl, nil
+}
+
+// addExternal adds the engine's workers that are not in own to counts.
+func addExternal(counts engine.WorkerCounts, ws []engine.Worker, own map[string]bool) engine.WorkerCounts {
+	for _, w := range ws {
+		switch {
+		case own[w.ID]:
+		case len(w.Jobs) > 0:
+			counts.Running++
+		default:
+			counts.Idle++
+			counts.Ready++
+		}
+	}
+	return counts
 }
 
 // extensions serves GET /v2/endpoints, /workers and /logs from the config
