@@ -318,6 +318,51 @@ func TestAutoscaleKilledWorker(t *testing.T) {
 	}
 }
 
+// TestAutoscaleHungWorker: a worker process that stops (SIGSTOP: alive but
+// no longer pinging) mid-job is declared lost, killed and replaced; its job
+// is re-run on the replacement and completes.
+func TestAutoscaleHungWorker(t *testing.T) {
+	s := managed(t, `    scalerType: REQUEST_COUNT
+    scalerValue: 1
+    workersMax: 1
+    idleTimeout: 5
+`)
+	started := filepath.Join(t.TempDir(), "started")
+	id := s.submit(t, "as", fmt.Sprintf(`{"sleep_ms":1000,"started":%q}`, started))
+	eventually(t, 30*time.Second, "the job to start on a worker", func() bool {
+		_, err := os.Stat(started)
+		return err == nil
+	})
+	live := s.live(t, "as")
+	if len(live) != 1 {
+		t.Fatalf("workers: %+v", live)
+	}
+	hung := live[0]
+	if err := syscall.Kill(hung.PID, syscall.SIGSTOP); err != nil {
+		t.Fatalf("stop worker %s (pid %d): %v", hung.ID, hung.PID, err)
+	}
+	// Never leave a stopped process behind if the test fails before it is
+	// seen gone (and never signal its pid after that: it may be reused).
+	gone := false
+	t.Cleanup(func() {
+		if !gone {
+			syscall.Kill(hung.PID, syscall.SIGKILL)
+		}
+	})
+	st := s.waitStatus(t, "", "as", id, time.Minute, "COMPLETED", "FAILED")
+	if st["status"] != "COMPLETED" || st["workerId"] == hung.ID {
+		t.Fatalf("job after its worker %s hung: %v", hung.ID, st)
+	}
+	if r, _ := st["retries"].(float64); r != 1 {
+		t.Errorf("retries %v, want 1", st["retries"])
+	}
+	eventually(t, 20*time.Second, "the hung worker's process to be gone", func() bool {
+		gone = !slices.ContainsFunc(s.live(t, "as"), func(p procInfo) bool { return p.ID == hung.ID }) &&
+			syscall.Kill(hung.PID, 0) != nil
+		return gone
+	})
+}
+
 // TestAutoscaleCrashLoop: a worker that exits at once makes the endpoint
 // unhealthy in /health; its last lines are in the log route, in `sluice
 // logs` and in the crash records of /workers; restarts back off (1 s, 2 s,
