@@ -614,6 +614,34 @@ func TestAutoscaleScaleDownKeepsRunningJob(t *testing.T) {
 	eventually(t, 20*time.Second, "the endpoint to scale back to zero workers", func() bool { return s.zero(t, "as") })
 }
 
+// TestAutoscaleShutdownFinishesJob: `sluice serve` stopped with SIGTERM
+// while a managed worker runs a job lets the worker finish it and post its
+// result before exiting 0; after a restart the job is COMPLETED, not re-run.
+func TestAutoscaleShutdownFinishesJob(t *testing.T) {
+	s := managed(t, `    workersMax: 1
+    idleTimeout: 30
+`)
+	dir := t.TempDir()
+	started, stopped := filepath.Join(dir, "started"), filepath.Join(dir, "stopped")
+	id := s.submit(t, "as", fmt.Sprintf(`{"sleep_ms":2000,"started":%q,"stopped":%q,"echo":"last"}`, started, stopped))
+	eventually(t, 30*time.Second, "the job to start", func() bool {
+		_, err := os.Stat(started)
+		return err == nil
+	})
+	s.stop() // fails the test unless serve exits 0 within 20 s
+	if _, err := os.Stat(stopped); err == nil {
+		t.Errorf("the job's context was cancelled by the shutdown (%s exists)", stopped)
+	}
+	s.start()
+	st := s.waitStatus(t, "", "as", id, 5*time.Second, "COMPLETED", "FAILED", "IN_QUEUE", "IN_PROGRESS")
+	if st["status"] != "COMPLETED" || st["output"].(map[string]any)["echo"] != "last" {
+		t.Errorf("the job after a shutdown mid-job and a restart: %v, want COMPLETED by the first worker", st)
+	}
+	if r, _ := st["retries"].(float64); r != 0 {
+		t.Errorf("retries %v, want 0", st["retries"])
+	}
+}
+
 // TestConfigErrors: `sluice serve --config` on an invalid file exits
 // non-zero at once, and stderr names the file, the line and the field.
 func TestConfigErrors(t *testing.T) {

@@ -77,9 +77,10 @@ type Config struct {
 	// worker API's 30 s job-take hold, which runpod-python waits out before
 	// it exits.
 	StopGrace time.Duration
-	// ShutdownGrace bounds Run's shutdown: workers still alive this long after
-	// SIGTERM are killed, busy or not (their jobs are re-run by the engine).
-	// Default 30 s.
+	// ShutdownGrace bounds Run's shutdown, which sends SIGTERM to idle
+	// workers at once and to busy ones once their jobs are done: workers
+	// still alive this long after it began are killed, busy or not (their
+	// jobs are re-run by the engine). Default 30 s.
 	ShutdownGrace time.Duration
 	// InitTimeout: a worker neither taking nor pinging this long after it
 	// started is killed and counted as a crash. An endpoint's env may set
@@ -323,8 +324,9 @@ func version(e *config.Endpoint, defKey string) string {
 }
 
 // Run evaluates every endpoint each Tick and at each Notify, until ctx ends.
-// Then it stops every worker (SIGTERM, SIGKILL after ShutdownGrace), waits
-// for them, closes its own log store and returns nil. Call Run once.
+// Then it stops every worker (SIGTERM once it holds no job, SIGKILL after
+// ShutdownGrace), waits for them, closes its own log store and returns nil.
+// Call Run once.
 func (s *Supervisor) Run(ctx context.Context) error {
 	tick := time.NewTicker(s.cfg.Tick)
 	defer tick.Stop()
@@ -367,7 +369,11 @@ func (s *Supervisor) evaluateAll(ctx context.Context) {
 	}
 }
 
-// shutdown stops every worker and waits for them.
+// shutdown stops every worker and waits for them. Idle workers get SIGTERM
+// at once; a busy one only once it holds no job (the Go SDK cancels its
+// running jobs' context on SIGTERM, so a job would fail for no fault of its
+// own). Workers still alive ShutdownGrace after the shutdown began are
+// killed, busy or not; the engine re-runs their jobs.
 func (s *Supervisor) shutdown() {
 	s.mu.Lock()
 	s.stopping = true
@@ -377,28 +383,68 @@ func (s *Supervisor) shutdown() {
 			if !w.drain {
 				w.drain, w.reason = true, "sluice is shutting down"
 			}
-			if w.termAt.IsZero() {
-				s.terminate(w)
-			}
 			all = append(all, w)
 		}
 	}
 	s.mu.Unlock()
 	deadline := time.NewTimer(s.cfg.ShutdownGrace)
 	defer deadline.Stop()
-	for _, w := range all {
+	tick := time.NewTicker(s.cfg.Tick)
+	defer tick.Stop()
+	for !s.drainAll(all) {
 		select {
-		case <-w.done:
 		case <-deadline.C:
 			s.mu.Lock()
 			for _, w := range all {
 				s.kill(w, "still running after the shutdown grace period")
 			}
 			s.mu.Unlock()
+		case <-tick.C:
+			continue
+		case <-s.wake:
+			continue
 		}
+		break
+	}
+	for _, w := range all {
+		<-w.done
 	}
 	s.wg.Wait()
 	if s.ownLogs {
 		s.logs.Close()
 	}
+}
+
+// drainAll is one shutdown step: it reads which jobs the workers in all
+// hold and sends SIGTERM to those holding none. It reports whether every
+// worker has exited.
+func (s *Supervisor) drainAll(all []*worker) bool {
+	s.mu.Lock()
+	eps := map[string]*endpoint{}
+	for _, w := range all {
+		if !w.exited() {
+			eps[w.ep.cfg.ID] = w.ep
+		}
+	}
+	s.mu.Unlock()
+	if len(eps) == 0 {
+		return true
+	}
+	for id, ep := range eps {
+		ctx, cancel := context.WithTimeout(context.Background(), DefaultCallTimeout)
+		ws, err := s.cfg.Queue.Workers(ctx, id)
+		cancel()
+		s.mu.Lock()
+		if err != nil {
+			// Nothing tells which jobs they hold: stop them all now.
+			for _, w := range ep.workers {
+				w.jobs = nil
+			}
+		} else {
+			s.observe(ep, ws, time.Now())
+		}
+		s.stopDraining(ep, time.Now())
+		s.mu.Unlock()
+	}
+	return false
 }
