@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -140,43 +139,6 @@ func (e *Engine) Input(ctx context.Context, endpoint, id string) (json.RawMessag
 	return b, nil
 }
 
-// watcher wakes a waiter when something is published on any of its subjects
-// (a job record, a stream chunk, a queue entry or a stop signal). Messages are
-// only a nudge; the waiter re-reads the state.
-type watcher struct {
-	subs []*nats.Subscription
-	C    chan struct{}
-}
-
-func (e *Engine) watch(subjects ...string) (*watcher, error) {
-	w := &watcher{C: make(chan struct{}, 1)}
-	for _, s := range subjects {
-		sub, err := e.nc.Subscribe(s, func(*nats.Msg) {
-			select {
-			case w.C <- struct{}{}:
-			default:
-			}
-		})
-		if err != nil {
-			w.stop()
-			return nil, fmt.Errorf("watch %s: %w", s, err)
-		}
-		w.subs = append(w.subs, sub)
-	}
-	// Make sure the server knows the subscriptions before the caller reads the state.
-	if err := e.nc.Flush(); err != nil {
-		w.stop()
-		return nil, fmt.Errorf("watch: %w", err)
-	}
-	return w, nil
-}
-
-func (w *watcher) stop() {
-	for _, s := range w.subs {
-		_ = s.Unsubscribe()
-	}
-}
-
 // sleep waits for a nudge, the re-check interval, ctx or Close. It returns
 // ctx's error, ErrClosed, or nil.
 func (e *Engine) sleep(ctx context.Context, c <-chan struct{}) error {
@@ -217,28 +179,28 @@ func (e *Engine) Wait(ctx context.Context, endpoint, id string) (*Job, error) {
 	if !tokenRE.MatchString(id) {
 		return nil, fmt.Errorf("job %q: %w", id, ErrNotFound)
 	}
-	w, err := e.watch(nudgeJob + endpoint + "." + id)
-	if err != nil {
-		return nil, err
-	}
-	defer w.stop()
 	for {
+		wake, done := e.nudges.wait(jobNudgeKey(endpoint, id)) // before the read
 		r, _, err := e.load(ctx, endpoint, id)
+		if err == nil && !r.Status.Terminal() {
+			err = e.sleep(ctx, wake)
+			done()
+			if err == nil {
+				continue
+			}
+			if errors.Is(err, ErrClosed) {
+				return nil, err
+			}
+			return e.current(ctx, endpoint, id)
+		}
+		done()
 		if err != nil {
 			if ctx.Err() != nil {
 				return e.current(ctx, endpoint, id)
 			}
 			return nil, err
 		}
-		if r.Status.Terminal() {
-			return e.toJob(ctx, r, false)
-		}
-		if err := e.sleep(ctx, w.C); err != nil {
-			if errors.Is(err, ErrClosed) {
-				return nil, err
-			}
-			return e.current(ctx, endpoint, id)
-		}
+		return e.toJob(ctx, r, false)
 	}
 }
 
@@ -252,46 +214,57 @@ func (e *Engine) ReadStream(ctx context.Context, endpoint, id string) (*Job, []j
 	if !tokenRE.MatchString(id) {
 		return nil, nil, fmt.Errorf("job %q: %w", id, ErrNotFound)
 	}
-	w, err := e.watch(nudgeJob + endpoint + "." + id)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer w.stop()
 	for {
+		wake, done := e.nudges.wait(jobNudgeKey(endpoint, id)) // before the read
+		j, chunks, again, err := e.readStreamOnce(ctx, endpoint, id, wake)
+		done()
+		if !again {
+			return j, chunks, err
+		}
+	}
+}
+
+// readStreamOnce is one pass of ReadStream; again reports that the caller
+// should look once more (woken, or a concurrent read raced this one).
+func (e *Engine) readStreamOnce(ctx context.Context, endpoint, id string, wake <-chan struct{}) (_ *Job, _ []json.RawMessage, again bool, _ error) {
+	{
 		r, rev, err := e.load(ctx, endpoint, id)
 		if err != nil {
 			if ctx.Err() != nil {
 				j, err := e.current(ctx, endpoint, id)
-				return j, nil, err
+				return j, nil, false, err
 			}
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		chunks, last, err := e.readChunks(ctx, endpoint, id, r.Cursor)
 		if err != nil && ctx.Err() == nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		if len(chunks) > 0 {
 			r.Cursor = last
-			if _, err := e.write(ctx, r, rev); err != nil {
+			nrev, err := e.write(ctx, r, rev)
+			if err != nil {
 				if errors.Is(err, errCAS) {
-					continue // another read or a state change raced us; read again
+					return nil, nil, true, nil // another read or a state change raced us; read again
 				}
-				return nil, nil, err
+				return nil, nil, false, err
 			}
+			e.mem.stored(r, nrev)
 			j, err := e.toJob(ctx, r, false)
-			return j, chunks, err
+			return j, chunks, false, err
 		}
 		if r.Status.Terminal() {
 			j, err := e.toJob(ctx, r, false)
-			return j, nil, err
+			return j, nil, false, err
 		}
-		if err := e.sleep(ctx, w.C); err != nil {
+		if err := e.sleep(ctx, wake); err != nil {
 			if errors.Is(err, ErrClosed) {
-				return nil, nil, err
+				return nil, nil, false, err
 			}
 			j, err := e.current(ctx, endpoint, id)
-			return j, nil, err
+			return j, nil, false, err
 		}
+		return nil, nil, true, nil
 	}
 }
 

@@ -75,10 +75,13 @@ type Engine struct {
 	wg     sync.WaitGroup
 	hooks  *webhooks
 
-	wakeMu  sync.Mutex
-	wake    map[string]chan struct{} // per endpoint, closed by a queue nudge
-	wakeSub *nats.Subscription
-	touched sync.Map // worker key -> time of the last touch by a take
+	wakeMu    sync.Mutex
+	wake      map[string]chan struct{} // per endpoint, closed by a queue nudge
+	wakeSub   *nats.Subscription
+	nudges    *waker // job and stop nudges, one subscription each
+	nudgeSubs []*nats.Subscription
+	mem       *memory  // records and leases this engine stored (hints)
+	touched   sync.Map // worker key -> time of the last touch by a take
 
 	reapMu  sync.Mutex
 	checked map[string]time.Time // lease key -> last look at its job (under reapMu)
@@ -152,7 +155,7 @@ func (c Config) withDefaults() Config {
 func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg = cfg.withDefaults()
 	e := &Engine{cfg: cfg, log: cfg.Logger, endpoints: map[string]EndpointSettings{}, consumers: map[string]*epConsumers{},
-		inputGrace: time.Minute, wake: map[string]chan struct{}{}}
+		inputGrace: time.Minute, wake: map[string]chan struct{}{}, nudges: newWaker(), mem: newMemory()}
 	var err error
 	if cfg.NATSURL == "" {
 		if cfg.DataDir == "" {
@@ -183,7 +186,16 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 		return nil, err
 	}
-	if e.wakeSub, err = e.nc.Subscribe(nudgeQueue+"*", e.onQueueNudge); err == nil {
+	e.wakeSub, err = e.nc.Subscribe(nudgeQueue+"*", e.onQueueNudge)
+	for _, prefix := range []string{nudgeJob, nudgeStop} {
+		if err != nil {
+			break
+		}
+		var sub *nats.Subscription
+		sub, err = e.nc.Subscribe(prefix+">", func(m *nats.Msg) { e.nudges.fire(m.Subject) })
+		e.nudgeSubs = append(e.nudgeSubs, sub)
+	}
+	if err == nil {
 		err = e.nc.Flush()
 	}
 	if err != nil {
@@ -251,6 +263,10 @@ func (e *Engine) setup(ctx context.Context) error {
 	if e.jobs, err = mk(jetstream.StreamConfig{
 		Name: jobsStream, Subjects: []string{jobsPrefix + ">"}, MaxMsgsPerSubject: 1,
 		Discard: jetstream.DiscardOld, AllowMsgTTL: true, MaxAge: maxBlobAge,
+		// Direct gets skip the JSON API (a third of a read's cost), but on a
+		// replicated stream a follower may answer them with an older
+		// revision; only a single-replica stream has one answerer.
+		AllowDirect: r == 1,
 	}); err != nil {
 		return err
 	}

@@ -163,7 +163,7 @@ func (e *Engine) mutateFrom(ctx context.Context, ep, id string, r *record, rev u
 			}
 			return r, err
 		}
-		_, err := e.write(ctx, r, rev)
+		nrev, err := e.write(ctx, r, rev)
 		if errors.Is(err, errCAS) && attempt < 1000 {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("update job %s: %w", id, err)
@@ -172,9 +172,11 @@ func (e *Engine) mutateFrom(ctx context.Context, ep, id string, r *record, rev u
 			continue
 		}
 		if err != nil {
+			e.mem.forget(ep, id)
 			return nil, err
 		}
-		e.nudge(nudgeJob + ep + "." + id)
+		e.mem.stored(r, nrev)
+		e.nudge(jobNudgeKey(ep, id))
 		return r, nil
 	}
 }
@@ -333,6 +335,12 @@ type lease struct {
 // dropLease deletes the lease of ep/id if it belongs to epoch (a newer take
 // of a retried job keeps its own lease).
 func (e *Engine) dropLease(ctx context.Context, ep, id string, epoch int) {
+	if l, ok := e.mem.takeLease(ep, id); ok && l.epoch == epoch {
+		// The revision this engine wrote for the epoch: purging up to it
+		// never removes a newer lease.
+		e.purgeLease(ctx, ep, id, l.rev)
+		return
+	}
 	ent, err := e.leases.Get(ctx, jobKey(ep, id))
 	if err != nil {
 		return

@@ -176,10 +176,12 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 		// always indexed for the reaper.
 		lb, _ := json.Marshal(lease{Epoch: epoch, Worker: wid, At: now,
 			Deadline: now.Add(r.Policy.ExecutionTimeout), Expire: r.CreatedAt.Add(r.Policy.TTL)})
-		if _, err := e.leases.Put(ctx, jobKey(ep, id), lb); err != nil {
+		lrev, err := e.leases.Put(ctx, jobKey(ep, id), lb)
+		if err != nil {
 			_ = m.Nak()
 			return nil, fmt.Errorf("take job %s: lease: %w", id, err)
 		}
+		e.mem.leaseWritten(ep, id, epoch, lrev)
 		r, err = e.mutateFrom(ctx, ep, id, r, rev, func(r *record) error {
 			if err := check(r); err != nil {
 				return err
@@ -353,6 +355,18 @@ func truthy(v json.RawMessage) bool {
 	return true
 }
 
+// loadHeld is load for a change by the worker holding a job: it starts from
+// the record this engine last stored for it, when it remembers one, saving a
+// read. The change's compare-and-set fails on a stale record and mutateFrom
+// then reads it again. A remembered record that is not the worker's is read
+// again at once, so an answer of ErrNotOwner always comes from a fresh read.
+func (e *Engine) loadHeld(ctx context.Context, ep, id, wid string) (*record, uint64, error) {
+	if r, rev, ok := e.mem.record(ep, id); ok && r.Owner == wid && time.Now().Before(r.ExpireAt) {
+		return r, rev, nil
+	}
+	return e.load(ctx, ep, id)
+}
+
 // Finish stores a worker's final result: COMPLETED, or FAILED when the result
 // carries a truthy error or is larger than MaxOutputBytes. Only the worker that
 // holds the job may finish it (ErrNotOwner otherwise, e.g. for a worker that was
@@ -361,7 +375,7 @@ func (e *Engine) Finish(ctx context.Context, endpoint, workerID, jobID string, r
 	if _, err := e.endpoint(endpoint); err != nil {
 		return err
 	}
-	r0, rev0, err := e.load(ctx, endpoint, jobID)
+	r0, rev0, err := e.loadHeld(ctx, endpoint, jobID, workerID)
 	if err != nil {
 		return err
 	}
@@ -415,7 +429,7 @@ func (e *Engine) Progress(ctx context.Context, endpoint, workerID, jobID string,
 	if len(output) > e.cfg.MaxOutputBytes {
 		return fmt.Errorf("progress of job %s: %d bytes: %w", jobID, len(output), ErrTooLarge)
 	}
-	r0, rev0, err := e.load(ctx, endpoint, jobID)
+	r0, rev0, err := e.loadHeld(ctx, endpoint, jobID, workerID)
 	if err != nil {
 		return err
 	}
@@ -494,12 +508,23 @@ func (e *Engine) StopSignals(ctx context.Context, endpoint, workerID string) ([]
 		return nil, err
 	}
 	subj := stopPrefix + endpoint + "." + token(workerID)
-	w, err := e.watch(nudgeStop + endpoint + "." + token(workerID))
-	if err != nil {
-		return nil, err
-	}
-	defer w.stop()
 	for {
+		wake, done := e.nudges.wait(nudgeStop + endpoint + "." + token(workerID)) // before the read
+		ids, err := e.stopSignalsOnce(ctx, subj, workerID, wake)
+		done()
+		if ids != nil || err != nil {
+			return ids, err
+		}
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+	}
+}
+
+// stopSignalsOnce is one pass of StopSignals: it delivers the signals stored
+// for the worker or waits for a nudge (nil, nil: look again or give up).
+func (e *Engine) stopSignalsOnce(ctx context.Context, subj, workerID string, wake <-chan struct{}) ([]string, error) {
+	{
 		var ids []string
 		seq := uint64(1)
 		for len(ids) < 1000 {
@@ -519,11 +544,12 @@ func (e *Engine) StopSignals(ctx context.Context, endpoint, workerID string) ([]
 		if len(ids) > 0 {
 			return ids, nil
 		}
-		if err := e.sleep(ctx, w.C); err != nil {
+		if err := e.sleep(ctx, wake); err != nil {
 			if errors.Is(err, ErrClosed) {
 				return nil, err
 			}
 			return nil, nil
 		}
+		return nil, nil
 	}
 }
