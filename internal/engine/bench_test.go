@@ -34,6 +34,7 @@ func BenchmarkSubmitTakeFinish(b *testing.B) {
 			in := json.RawMessage(`{"prompt":"hello"}`)
 			out := json.RawMessage(`{"text":"world"}`)
 			b.ResetTimer()
+			st0 := e.nc.Stats()
 			for b.Loop() {
 				j, err := e.Submit(ctx, ep, SubmitRequest{Input: in})
 				if err != nil {
@@ -50,6 +51,12 @@ func BenchmarkSubmitTakeFinish(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+			// NATS messages per job on the engine's connection: each
+			// JetStream round trip is one out (request or publish) and one in
+			// (reply or ack); nudges are out only, parked-waiter wake-ups in only.
+			st := e.nc.Stats()
+			b.ReportMetric(float64(st.OutMsgs-st0.OutMsgs)/float64(b.N), "msgs-out/job")
+			b.ReportMetric(float64(st.InMsgs-st0.InMsgs)/float64(b.N), "msgs-in/job")
 		})
 	}
 }

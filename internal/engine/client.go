@@ -58,10 +58,13 @@ func (e *Engine) Submit(ctx context.Context, endpoint string, req SubmitRequest)
 	if err != nil {
 		return nil, fmt.Errorf("submit: %w", err)
 	}
-	if _, err := e.write(ctx, r, 0); err != nil {
+	rev, err := e.write(ctx, r, 0)
+	if err != nil {
 		return nil, fmt.Errorf("submit: %w", err)
 	}
+	e.mem.stored(r, rev)
 	if err := e.enqueue(ctx, r); err != nil {
+		e.mem.forget(endpoint, r.ID)
 		// The id was not returned; remove the record so nothing half-made stays.
 		if perr := e.jobs.Purge(context.WithoutCancel(ctx), jetstream.WithPurgeSubject(jobSubject(endpoint, r.ID))); perr != nil {
 			e.log.Warn("engine: remove unqueued job", "job", r.ID, "err", perr)

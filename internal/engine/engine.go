@@ -207,6 +207,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("subscribe to queue nudges: %w", err)
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.keepLeaseBlock(ctx)
 	e.hooks = newWebhooks(e)
 	e.SetEndpoints(cfg.Endpoints)
 	e.wg.Add(1)

@@ -1,6 +1,9 @@
 package engine
 
-import "sync"
+import (
+	"bytes"
+	"sync"
+)
 
 // This file holds what keeps the per-job path short: one shared subscription
 // for waiters on job and stop nudges (instead of a subscription, a flush and
@@ -12,7 +15,7 @@ import "sync"
 // hint fails it and is replaced by a fresh read.
 
 // maxRemembered bounds each memory; on overflow it starts over (hints only).
-const maxRemembered = 50_000
+const maxRemembered = 20_000
 
 // waker hands out channels closed at the next nudge on a subject. One
 // wildcard subscription per engine feeds it (see Open).
@@ -85,20 +88,30 @@ func newMemory() *memory {
 	return &memory{recs: map[string]heldRec{}, leases: map[string]leaseMark{}}
 }
 
+// rememberQueuedMax: a queued record is remembered (for its take) only when
+// its inline values are at most this large, so the memory stays small.
+const rememberQueuedMax = 1 << 10
+
 // stored notes a record this engine just stored at rev: kept while the job is
-// IN_PROGRESS (a worker's next call changes it), forgotten otherwise.
+// IN_PROGRESS (a worker's next call changes it) or IN_QUEUE with small values
+// (a take changes it next), forgotten otherwise.
 func (m *memory) stored(r *record, rev uint64) {
 	k := jobKey(r.Endpoint, r.ID)
+	keep := r.Status == StatusInProgress ||
+		r.Status == StatusInQueue && len(r.Input)+len(r.Output)+len(r.Error) <= rememberQueuedMax
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if r.Status != StatusInProgress {
+	if !keep {
 		delete(m.recs, k)
 		return
 	}
 	if len(m.recs) >= maxRemembered {
 		clear(m.recs)
 	}
-	m.recs[k] = heldRec{r: *r, rev: rev}
+	h := heldRec{r: *r, rev: rev}
+	// The caller's input buffer is not ours to keep (Submit's comes from the request).
+	h.r.Input = bytes.Clone(r.Input)
+	m.recs[k] = h
 }
 
 // record returns a copy of the remembered record of ep/id and its revision.

@@ -34,6 +34,7 @@ func (e *Engine) reaper() {
 			return
 		case <-t.C:
 		}
+		e.keepLeaseBlock(e.ctx)
 		if err := e.reap(e.ctx); err != nil && e.ctx.Err() == nil {
 			e.log.Warn("engine: reaper", "err", err)
 		}
@@ -48,6 +49,20 @@ func (e *Engine) reaper() {
 				e.log.Warn("engine: input clean-up", "err", err)
 			}
 		}
+	}
+}
+
+// leaseKeep is a lease key that is never a job's (no '.'): see keepLeaseBlock.
+const leaseKeep = "_keep"
+
+// keepLeaseBlock rewrites the leaseKeep entry, so the lease stream's last
+// file block always holds a message. Without it, removing the last lease (every
+// job's end, when few run) empties the block, and the store deletes its file
+// and creates a new one: a file unlink, create and open per job. The reaper
+// and stats skip the key (it names no endpoint and job).
+func (e *Engine) keepLeaseBlock(ctx context.Context) {
+	if _, err := e.leases.Put(ctx, leaseKeep, nil); err != nil && ctx.Err() == nil {
+		e.log.Debug("engine: lease keeper", "err", err)
 	}
 }
 

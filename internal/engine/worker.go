@@ -167,7 +167,13 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 		}
 		return nil
 	}
-	r, rev, err := e.load(ctx, ep, id)
+	// The record this engine stored when it queued the job saves a read;
+	// anything but a match is read again (the compare-and-set below catches
+	// a record changed elsewhere since).
+	r, rev, ok := e.mem.record(ep, id)
+	if !ok || check(r) != nil {
+		r, rev, err = e.load(ctx, ep, id)
+	}
 	if err == nil {
 		err = check(r)
 	}
