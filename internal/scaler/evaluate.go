@@ -22,6 +22,7 @@ func (s *Supervisor) evaluate(ctx context.Context, id string) {
 	cctx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
 	st, err := s.cfg.Queue.QueueStats(cctx, id)
 	var ws []engine.Worker
+	asked := time.Now()
 	if err == nil {
 		ws, err = s.cfg.Queue.Workers(cctx, id)
 	}
@@ -48,8 +49,10 @@ func (s *Supervisor) evaluate(ctx context.Context, id string) {
 		for _, w := range ep.workers {
 			w.jobs = nil
 		}
+		ep.askedAt = now
 	} else {
 		ep.lastErr = ""
+		ep.askedAt = asked
 		s.observe(ep, ws, now)
 	}
 	s.stopDraining(ep, now)
