@@ -184,11 +184,17 @@ func (e *Engine) Wait(ctx context.Context, endpoint, id string) (*Job, error) {
 	}
 	for {
 		wake, done := e.nudges.wait(jobNudgeKey(endpoint, id)) // before the read
-		r, _, err := e.load(ctx, endpoint, id)
+		r, rev, err := e.load(ctx, endpoint, id)
 		if err == nil && !r.Status.Terminal() {
-			err = e.sleep(ctx, wake)
+			var woke bool
+			woke, err = e.sleepFor(ctx, wake, recheck)
 			done()
 			if err == nil {
+				// Woken by this engine's own terminal write (a newer revision
+				// than the one read): that record is the answer, no read needed.
+				if t, trev, ok := e.mem.finished(endpoint, id); woke && ok && trev > rev {
+					return e.toJob(ctx, t, false)
+				}
 				continue
 			}
 			if errors.Is(err, ErrClosed) {

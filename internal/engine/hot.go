@@ -82,10 +82,41 @@ type memory struct {
 	mu     sync.Mutex
 	recs   map[string]heldRec
 	leases map[string]leaseMark
+	done   map[string]heldRec // terminal records with small values, for local waiters
 }
 
+// maxFinished bounds the terminal records remembered; rememberFinishedMax
+// bounds the values of each.
+const (
+	maxFinished         = 4096
+	rememberFinishedMax = 4 << 10
+)
+
 func newMemory() *memory {
-	return &memory{recs: map[string]heldRec{}, leases: map[string]leaseMark{}}
+	return &memory{recs: map[string]heldRec{}, leases: map[string]leaseMark{}, done: map[string]heldRec{}}
+}
+
+// finished returns a copy of the terminal record of ep/id this engine stored
+// last, with its revision. Only a waiter that read an older revision and was
+// woken since may use it: it is the state that woke it.
+func (m *memory) finished(ep, id string) (*record, uint64, bool) {
+	m.mu.Lock()
+	h, ok := m.done[jobKey(ep, id)]
+	m.mu.Unlock()
+	if !ok {
+		return nil, 0, false
+	}
+	r := h.r
+	return &r, h.rev, true
+}
+
+// valuesSize is the size of the values a record holds inline.
+func valuesSize(r *record) int {
+	n := len(r.Input) + len(r.Output) + len(r.Error)
+	for k, v := range r.Extra {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 // rememberQueuedMax: a queued record is remembered (for its take) only when
@@ -98,9 +129,19 @@ const rememberQueuedMax = 1 << 10
 func (m *memory) stored(r *record, rev uint64) {
 	k := jobKey(r.Endpoint, r.ID)
 	keep := r.Status == StatusInProgress ||
-		r.Status == StatusInQueue && len(r.Input)+len(r.Output)+len(r.Error) <= rememberQueuedMax
+		r.Status == StatusInQueue && valuesSize(r) <= rememberQueuedMax
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if r.Status.Terminal() && valuesSize(r) <= rememberFinishedMax {
+		if len(m.done) >= maxFinished {
+			clear(m.done)
+		}
+		h := heldRec{r: *r, rev: rev}
+		h.r.Input, h.r.Output, h.r.Error = bytes.Clone(r.Input), bytes.Clone(r.Output), bytes.Clone(r.Error)
+		m.done[k] = h
+	} else {
+		delete(m.done, k)
+	}
 	if !keep {
 		delete(m.recs, k)
 		return
