@@ -51,7 +51,9 @@
 //     body when the job ends. --rp_api_concurrency jobs run at once.
 //   - With RUNPOD_WEBHOOK_GET_JOB set (as on Runpod or Sluice), the worker
 //     loop takes jobs from the platform and posts results, stream chunks
-//     and progress back, until SIGTERM.
+//     and progress back, until SIGTERM. Then it takes no new job, lets the
+//     running ones finish, posts their results and exits 0; a second signal
+//     cancels the running jobs' ctx, a third exits at once.
 //
 // # Environment
 //

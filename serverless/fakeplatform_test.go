@@ -296,14 +296,16 @@ func (b *syncBuffer) String() string {
 
 // runningWorker is a worker started with Run against a fake platform.
 type runningWorker struct {
-	cancel context.CancelFunc
-	done   chan int
-	logs   *syncBuffer
-	once   sync.Once
-	code   int
+	cancel     context.CancelFunc // graceful shutdown (SIGTERM)
+	cancelHard context.CancelFunc // cancels running jobs (second signal)
+	done       chan int
+	logs       *syncBuffer
+	once       sync.Once
+	code       int
 }
 
-// startWorker runs cfg with Run in the background, with fast timings.
+// startWorker runs cfg in the background as Start would (cancel is the
+// first signal, cancelHard the second), with fast timings.
 // The worker is stopped, and must have stopped, when the test ends.
 func startWorker(t testing.TB, fp *fakePlatform, cfg Config) *runningWorker {
 	t.Helper()
@@ -316,10 +318,12 @@ func startWorker(t testing.TB, fp *fakePlatform, cfg Config) *runningWorker {
 	cfg.Args = []string{}
 	cfg.Logger = slog.New(newLogHandler(w.logs, LevelTrace, false))
 	ctx, cancel := context.WithCancel(context.Background())
-	w.cancel = cancel
-	go func() { w.done <- Run(ctx, cfg) }()
+	hard, cancelHard := context.WithCancel(context.Background())
+	w.cancel, w.cancelHard = cancel, cancelHard
+	go func() { w.done <- run(ctx, hard, cfg) }()
 	t.Cleanup(func() {
 		cancel()
+		cancelHard() // handlers still waiting on their ctx end too
 		w.wait(t)
 		if t.Failed() {
 			t.Logf("worker log:\n%s", w.logs.String())

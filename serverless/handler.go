@@ -24,8 +24,10 @@ import (
 // fails the job the same way.
 //
 // ctx is cancelled when the platform stops the job through its job-stop
-// channel (no result is posted then) or when the worker shuts down (the
-// result the handler returns is still posted).
+// channel (no result is posted then) or when the worker is shut down hard
+// (a second SIGTERM/SIGINT; the result the handler returns is still
+// posted). A first SIGTERM only stops the worker taking new jobs: running
+// jobs finish with ctx alive, as with runpod-python.
 type HandlerFunc func(ctx context.Context, job *Job) (any, error)
 
 // StreamFunc handles one job by yielding output chunks. Each chunk is posted
@@ -56,8 +58,8 @@ func Typed[In, Out any](fn func(ctx context.Context, in In) (Out, error)) Handle
 // the update (retrying for up to 30 seconds), so updates for one job arrive
 // in order and before the job's final result. It fails once the job has
 // finished or been stopped by the platform. Cancelling ctx does not abandon
-// the update: a job draining at shutdown (its ctx cancelled) still reports
-// progress.
+// the update: a job whose ctx was cancelled by a hard shutdown still
+// reports progress.
 func ProgressUpdate(ctx context.Context, job *Job, progress any) error {
 	if job == nil || job.progress == nil {
 		return fmt.Errorf("progress update: job %q is not running under serverless", jobID(job))

@@ -18,13 +18,16 @@ import (
 //     0 on success and 1 on failure;
 //   - otherwise the production worker loop, which talks Runpod's worker
 //     protocol to the URLs in the RUNPOD_* environment, until SIGTERM or
-//     SIGINT. It then stops taking jobs, cancels the running jobs' ctx,
-//     waits for their handlers to return, posts their results and exits
-//     0. A second signal exits at once.
+//     SIGINT. It then stops taking jobs, lets the running jobs finish (their
+//     ctx stays alive, as runpod-python lets them finish), posts their
+//     results and exits 0. A second signal cancels the running jobs' ctx
+//     (their results, usually errors, are still posted); a third exits at
+//     once.
 //
 // Unknown command-line flags are ignored and left for the program.
 func Start(cfg Config) {
 	ctx, cancel := context.WithCancel(context.Background())
+	hard, cancelHard := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	finished := make(chan struct{})
@@ -32,24 +35,36 @@ func Start(cfg Config) {
 		select {
 		case <-sigs:
 		case <-finished:
+			return
 		}
-		// Restore the default action before the shutdown starts, so a
-		// second signal ends the process at once.
+		cancel() // graceful: no new job, running ones finish
+		select {
+		case <-sigs:
+		case <-finished:
+			return
+		}
+		// Restore the default action first, so a third signal ends the
+		// process at once.
 		signal.Stop(sigs)
-		cancel()
+		fmt.Fprintln(os.Stderr, "serverless: second signal: cancelling the running jobs")
+		cancelHard()
 	}()
-	code := run(ctx, cfg)
+	code := run(ctx, hard, cfg)
 	close(finished)
 	os.Exit(code)
 }
 
 // Run is Start without the process exit: it returns the exit code Start
-// would use. ctx cancellation is a shutdown request (as SIGTERM is for Start).
+// would use. Cancelling ctx asks for a graceful shutdown, as SIGTERM does
+// for Start: no new job is taken, running jobs finish with their ctx alive
+// and their results are posted before Run returns.
 func Run(ctx context.Context, cfg Config) int {
-	return run(ctx, cfg)
+	return run(ctx, context.WithoutCancel(ctx), cfg)
 }
 
-func run(ctx context.Context, cfg Config) int {
+// run runs cfg's mode until ctx ends. In the production worker, ctx ending
+// stops the take loop and hard ending cancels the running jobs.
+func run(ctx, hard context.Context, cfg Config) int {
 	if cfg.Args == nil {
 		cfg.Args = os.Args[1:]
 	}
@@ -75,7 +90,7 @@ func run(ctx context.Context, cfg Config) int {
 	case opts.testInput != "" || env.getJobURL == "":
 		return runTestInput(ctx, &cfg, log, opts)
 	default:
-		if err := runWorker(ctx, &cfg, log, env); err != nil {
+		if err := runWorker(ctx, hard, &cfg, log, env); err != nil {
 			log.Error("worker: " + err.Error())
 			return 1
 		}

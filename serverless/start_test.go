@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,11 +24,26 @@ func TestHelperStartProcess(t *testing.T) {
 		if err := ProgressUpdate(ctx, job, "started"); err != nil {
 			return nil, err
 		}
-		if mode == "stubborn" {
-			select {} // ignores ctx: only a second signal ends the process
+		switch mode {
+		case "stubborn":
+			select {} // ignores ctx: only a third signal ends the process
+		case "drain":
+			// Runs until the test creates the release file, after SIGTERM.
+			release := os.Getenv("SERVERLESS_RELEASE")
+			for {
+				if _, err := os.Stat(release); err == nil {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return "cancelled", nil
+				case <-time.After(5 * time.Millisecond): // polling for the file
+				}
+			}
+			return "drained", nil
 		}
 		<-ctx.Done()
-		return "drained", nil
+		return "cancelled", nil
 	}})
 }
 
@@ -37,7 +53,8 @@ func startHelper(t *testing.T, fp *fakePlatform, mode string) (*exec.Cmd, *syncB
 	fastTimings(t)
 	fp.setEnv(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperStartProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "SERVERLESS_HELPER="+mode, "RUNPOD_ENDPOINT_ID=ep-1")
+	cmd.Env = append(os.Environ(), "SERVERLESS_HELPER="+mode, "RUNPOD_ENDPOINT_ID=ep-1",
+		"SERVERLESS_RELEASE="+filepath.Join(t.TempDir(), "release"))
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -64,6 +81,11 @@ func TestStartSIGTERMDrainsAndExitsZero(t *testing.T) {
 		return len(fp.requests("done")) >= 1
 	})
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitForOutput(t, out, exited, "Shutting down")
+	// The job is still running, its ctx alive: let it finish.
+	if err := os.WriteFile(releasePath(cmd), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -108,7 +130,39 @@ func TestStartSIGTERMDrainsAndExitsZero(t *testing.T) {
 	}
 }
 
-func TestStartSecondSignalExitsAtOnce(t *testing.T) {
+// TestStartSecondSignalCancelsJobs: a second signal cancels the running
+// jobs' ctx; their results are posted and the worker exits 0.
+func TestStartSecondSignalCancelsJobs(t *testing.T) {
+	fp := newFakePlatform(t)
+	cmd, out, exited := startHelper(t, fp, "hard")
+	fp.jobs <- `{"id":"hard","input":1}`
+	fp.waitForWithin(t, time.Minute, "the job's progress update", func(reqs []fpRequest) bool {
+		return len(fp.requests("done")) >= 1
+	})
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitForOutput(t, out, exited, "Shutting down")
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("worker exited with %v, want status 0; output:\n%s", err, out.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("second SIGTERM did not end the worker; output:\n%s", out.String())
+	}
+	done := fp.requests("done")
+	if len(done) != 2 || done[1].Body != `{"output":"cancelled"}` {
+		t.Errorf("done posts:\n%s", transcript(done))
+	}
+}
+
+// TestStartThirdSignalExitsAtOnce: a handler that ignores its ctx cannot
+// hold the process once a third signal comes.
+func TestStartThirdSignalExitsAtOnce(t *testing.T) {
 	fp := newFakePlatform(t)
 	cmd, out, exited := startHelper(t, fp, "stubborn")
 	fp.jobs <- `{"id":"stuck","input":1}`
@@ -118,17 +172,11 @@ func TestStartSecondSignalExitsAtOnce(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for !strings.Contains(out.String(), "Shutting down") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no shutdown log line after SIGTERM; output:\n%s", out.String())
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("worker exited (%v) while its job was still running", err)
-		case <-time.After(10 * time.Millisecond): // polling the output for a line
-		}
+	waitForOutput(t, out, exited, "Shutting down")
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
 	}
+	waitForOutput(t, out, exited, "second signal")
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +187,33 @@ func TestStartSecondSignalExitsAtOnce(t *testing.T) {
 			t.Errorf("worker ended with %v, want killed by SIGTERM", err)
 		}
 	case <-time.After(time.Minute):
-		t.Fatalf("second SIGTERM did not end the worker; output:\n%s", out.String())
+		t.Fatalf("third SIGTERM did not end the worker; output:\n%s", out.String())
 	}
+}
+
+// waitForOutput waits until the helper's output contains text; the helper
+// must not exit meanwhile.
+func waitForOutput(t *testing.T, out *syncBuffer, exited chan error, text string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(out.String(), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the worker's output; output:\n%s", text, out.String())
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("worker exited (%v) while waiting for %q; output:\n%s", err, text, out.String())
+		case <-time.After(10 * time.Millisecond): // polling the output for a line
+		}
+	}
+}
+
+// releasePath is the release file of a "drain" helper.
+func releasePath(cmd *exec.Cmd) string {
+	for _, kv := range cmd.Env {
+		if v, ok := strings.CutPrefix(kv, "SERVERLESS_RELEASE="); ok {
+			return v
+		}
+	}
+	return ""
 }

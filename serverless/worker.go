@@ -43,8 +43,9 @@ type activeJob struct {
 
 // runWorker runs the production worker until ctx is cancelled (then it
 // stops taking jobs, lets running ones finish and posts their results) or,
-// with cfg.RefreshWorker, until the first job's result is posted.
-func runWorker(ctx context.Context, cfg *Config, log *slog.Logger, env workerEnv) error {
+// with cfg.RefreshWorker, until the first job's result is posted. Jobs run
+// under jobsCtx: cancelling it cancels every running job's ctx.
+func runWorker(ctx, jobsCtx context.Context, cfg *Config, log *slog.Logger, env workerEnv) error {
 	if err := env.validate(cfg.StreamHandler != nil); err != nil {
 		return err
 	}
@@ -77,7 +78,7 @@ func runWorker(ctx context.Context, cfg *Config, log *slog.Logger, env workerEnv
 		log.Warn("Job-stop channel disabled: RUNPOD_WEBHOOK_GET_JOB has no /job-take/.")
 	}
 
-	w.takeLoop(takeCtx, ctx)
+	w.takeLoop(takeCtx, jobsCtx)
 	if ctx.Err() != nil {
 		log.Info("Shutting down: finishing the jobs in progress.")
 	}

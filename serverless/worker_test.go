@@ -363,25 +363,36 @@ func TestWorkerRetriesResultPosts(t *testing.T) {
 	}
 }
 
+// TestWorkerShutdownDrainsAndPosts: a shutdown request (SIGTERM) stops
+// taking jobs but lets running ones finish with their ctx alive; their
+// progress and results are posted before Run returns.
 func TestWorkerShutdownDrainsAndPosts(t *testing.T) {
 	fp := newFakePlatform(t)
 	started := make(chan struct{}, 2)
+	release := make(chan struct{})
 	w := startWorker(t, fp, Config{
 		ConcurrencyModifier: func(int) int { return 2 },
 		Handler: func(ctx context.Context, job *Job) (any, error) {
 			started <- struct{}{}
-			<-ctx.Done()
+			<-release
 			// Progress still reaches the platform while the job drains.
 			if err := ProgressUpdate(ctx, job, "draining"); err != nil {
 				return nil, err
 			}
-			return "drained after " + ctx.Err().Error(), nil
+			return fmt.Sprintf("drained, ctx.Err()=%v", ctx.Err()), nil
 		}})
 	fp.jobs <- `{"id":"d1","input":1}`
 	fp.jobs <- `{"id":"d2","input":2}`
 	<-started
 	<-started
 	w.cancel()
+	fp.jobs <- `{"id":"late","input":3}` // must not be taken after the shutdown request
+	select {
+	case code := <-w.done:
+		t.Fatalf("Run returned %d while its jobs were still running", code)
+	case <-time.After(100 * time.Millisecond): // Run must still be waiting for its two jobs
+	}
+	close(release)
 	if code := w.wait(t); code != 0 {
 		t.Fatalf("Run returned %d, want 0", code)
 	}
@@ -392,10 +403,36 @@ func TestWorkerShutdownDrainsAndPosts(t *testing.T) {
 				bodies = append(bodies, r.Body)
 			}
 		}
-		want := []string{`{"status":"IN_PROGRESS","output":"draining"}`, `{"output":"drained after context canceled"}`}
+		want := []string{`{"status":"IN_PROGRESS","output":"draining"}`, `{"output":"drained, ctx.Err()=<nil>"}`}
 		if fmt.Sprint(bodies) != fmt.Sprint(want) {
 			t.Errorf("%s: posts before Run returned %q, want %q", id, bodies, want)
 		}
+	}
+	if len(fp.jobs) != 1 {
+		t.Errorf("the worker took a job after the shutdown request")
+	}
+}
+
+// TestWorkerHardShutdownCancelsJobs: the second signal cancels the running
+// jobs' ctx; their results are still posted.
+func TestWorkerHardShutdownCancelsJobs(t *testing.T) {
+	fp := newFakePlatform(t)
+	started := make(chan struct{}, 1)
+	w := startWorker(t, fp, Config{Handler: func(ctx context.Context, job *Job) (any, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return "stopped: " + ctx.Err().Error(), nil
+	}})
+	fp.jobs <- `{"id":"h1","input":1}`
+	<-started
+	w.cancel()
+	w.cancelHard()
+	if code := w.wait(t); code != 0 {
+		t.Fatalf("Run returned %d, want 0", code)
+	}
+	done := fp.requests("done")
+	if len(done) != 1 || done[0].Body != `{"output":"stopped: context canceled"}` {
+		t.Errorf("done posts:\n%s", transcript(done))
 	}
 }
 
@@ -450,6 +487,7 @@ func TestWorkerShutdownStillPostsStreamChunks(t *testing.T) {
 	fp.jobs <- `{"id":"st","input":1}`
 	<-started
 	w.cancel()
+	w.cancelHard() // the second signal: the stream's ctx ends, its chunks still go out
 	if code := w.wait(t); code != 0 {
 		t.Fatalf("Run returned %d, want 0", code)
 	}
