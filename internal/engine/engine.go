@@ -246,7 +246,10 @@ func startEmbedded(cfg Config) (*server.Server, *nats.Conn, error) {
 }
 
 func (e *Engine) setup(ctx context.Context) error {
-	js, err := jetstream.New(e.nc)
+	// Submit sends its two writes asynchronously: room for many concurrent
+	// submits, and a bound on a lost acknowledgement like a request's.
+	js, err := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(1<<16),
+		jetstream.WithPublishAsyncTimeout(30*time.Second))
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}

@@ -123,13 +123,28 @@ func (e *Engine) load(ctx context.Context, ep, id string) (*record, uint64, erro
 // write stores r if the job's revision is still rev (0: the job must not exist).
 // The record carries a per-message TTL so the server deletes it at ExpireAt.
 func (e *Engine) write(ctx context.Context, r *record, rev uint64) (uint64, error) {
+	m, opts, err := recordMsg(r, rev)
+	if err != nil {
+		return 0, err
+	}
+	ack, err := e.js.PublishMsg(ctx, m, opts...)
+	return writeResult(r, ack, err)
+}
+
+// recordMsg is the message that stores r if the job's revision is still rev.
+func recordMsg(r *record, rev uint64) (*nats.Msg, []jetstream.PublishOpt, error) {
 	data, err := json.Marshal(r)
 	if err != nil {
-		return 0, fmt.Errorf("encode job %s: %w", r.ID, err)
+		return nil, nil, fmt.Errorf("encode job %s: %w", r.ID, err)
 	}
 	ttl := time.Until(r.ExpireAt).Round(time.Second) + time.Second
-	ack, err := e.js.PublishMsg(ctx, &nats.Msg{Subject: jobSubject(r.Endpoint, r.ID), Data: data},
-		jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(ttl))
+	return &nats.Msg{Subject: jobSubject(r.Endpoint, r.ID), Data: data},
+		[]jetstream.PublishOpt{jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(ttl)}, nil
+}
+
+// writeResult turns the answer to a record write into its revision, errCAS
+// or an error.
+func writeResult(r *record, ack *jetstream.PubAck, err error) (uint64, error) {
 	if err != nil {
 		if isAPIErr(err, jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 			return 0, errCAS
@@ -137,6 +152,18 @@ func (e *Engine) write(ctx context.Context, r *record, rev uint64) (uint64, erro
 		return 0, fmt.Errorf("store job %s: %w", r.ID, err)
 	}
 	return ack.Sequence, nil
+}
+
+// awaitAck waits for the answer to an asynchronous publish.
+func awaitAck(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // mutate applies fn to the current record and stores the result with a
@@ -290,22 +317,27 @@ func errorValue(msg string) json.RawMessage {
 	return b
 }
 
-// queueMsg publishes the queue entry of r's current epoch.
+// enqueue publishes the queue entry of r's current epoch.
 func (e *Engine) enqueue(ctx context.Context, r *record) error {
+	m, opts := queueMsg(r)
+	if _, err := e.js.PublishMsg(ctx, m, opts...); err != nil {
+		return fmt.Errorf("enqueue job %s: %w", r.ID, err)
+	}
+	e.nudge(nudgeQueue + r.Endpoint)
+	return nil
+}
+
+// queueMsg is the queue entry of r's current epoch.
+func queueMsg(r *record) (*nats.Msg, []jetstream.PublishOpt) {
 	prio := prioNormal
 	if r.Policy.LowPriority {
 		prio = prioLow
 	}
 	ttl := time.Until(r.CreatedAt.Add(r.Policy.TTL)).Round(time.Second) + time.Second
-	_, err := e.js.PublishMsg(ctx, &nats.Msg{
+	return &nats.Msg{
 		Subject: queuePrefix + r.Endpoint + "." + prio + "." + r.ID,
 		Data:    []byte(strconv.Itoa(r.Epoch)),
-	}, jetstream.WithMsgID(r.ID+"."+strconv.Itoa(r.Epoch)), jetstream.WithMsgTTL(ttl))
-	if err != nil {
-		return fmt.Errorf("enqueue job %s: %w", r.ID, err)
-	}
-	e.nudge(nudgeQueue + r.Endpoint)
-	return nil
+	}, []jetstream.PublishOpt{jetstream.WithMsgID(r.ID + "." + strconv.Itoa(r.Epoch)), jetstream.WithMsgTTL(ttl)}
 }
 
 // dequeue removes r's queue entries (best effort; stale entries are also

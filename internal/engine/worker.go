@@ -29,6 +29,45 @@ func (e *Engine) nudge(subject string) {
 
 var errFuture = errors.New("queue entry ahead of its job record")
 
+// futureGrace: a queue entry younger than this whose job record is not found
+// is put back for a moment rather than dropped (its record is on the way).
+const futureGrace = 2 * time.Second
+
+// loadQueued reads the job record of queue entry m. Submit stores the record
+// and the entry at once, so the record may land a moment after the entry: a
+// young entry's missing record is awaited until the next queue nudge (sent
+// once both are stored) for up to recordWait, then it is errFuture (the entry
+// is put back for a moment).
+func (e *Engine) loadQueued(ctx context.Context, m jetstream.Msg, ep, id string) (*record, uint64, error) {
+	deadline := time.Now().Add(recordWait)
+	for {
+		wake := e.queueWake(ep) // before the read
+		r, rev, err := e.load(ctx, ep, id)
+		if !errors.Is(err, ErrNotFound) || entryAge(m) >= futureGrace {
+			return r, rev, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, 0, errFuture
+		}
+		if _, err := e.sleepFor(ctx, wake, left); err != nil {
+			return nil, 0, errFuture
+		}
+	}
+}
+
+// recordWait bounds loadQueued's wait for a record stored with its entry.
+const recordWait = 20 * time.Millisecond
+
+// entryAge is how long ago queue entry m was stored (futureGrace if unknown).
+func entryAge(m jetstream.Msg) time.Duration {
+	meta, err := m.Metadata()
+	if err != nil {
+		return futureGrace
+	}
+	return time.Since(meta.Timestamp)
+}
+
 // Take waits until at least one job is available for the endpoint, moves up to
 // n jobs to IN_PROGRESS for workerID and returns them with their input.
 // Normal-priority jobs go before low-priority ones. It returns nil, nil when
@@ -172,7 +211,7 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 	// a record changed elsewhere since).
 	r, rev, ok := e.mem.record(ep, id)
 	if !ok || check(r) != nil {
-		r, rev, err = e.load(ctx, ep, id)
+		r, rev, err = e.loadQueued(ctx, m, ep, id)
 	}
 	if err == nil {
 		err = check(r)
