@@ -69,11 +69,8 @@
 // engine reports it holds no job; runpod-python and the Go SDK then finish
 // in-flight work and exit. SIGKILL to its whole process group only if it is
 // still alive StopGrace later and still holds no job. A worker that holds a
-// job is never killed to scale down. SIGTERM follows the engine's drain
-// notice (WorkerLifecycle) only after a later read of the workers shows it
-// idle, so a job taken just before the notice is finished first. On
-// shutdown too, busy workers get SIGTERM only once their jobs are done (the
-// Go SDK cancels running jobs on SIGTERM), until ShutdownGrace. When a
-// worker exits, whatever is left in its process group is killed, so no
-// orphan keeps taking jobs or GPUs.
+// job is never killed to scale down. On shutdown too, busy workers get
+// SIGTERM only once their jobs are done (the Go SDK cancels running jobs on
+// SIGTERM), until ShutdownGrace. When a worker exits, whatever is left in
+// its process group is killed, so no orphan keeps taking jobs or GPUs.
 package scaler

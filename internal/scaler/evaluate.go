@@ -22,7 +22,6 @@ func (s *Supervisor) evaluate(ctx context.Context, id string) {
 	cctx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
 	st, err := s.cfg.Queue.QueueStats(cctx, id)
 	var ws []engine.Worker
-	asked := time.Now()
 	if err == nil {
 		ws, err = s.cfg.Queue.Workers(cctx, id)
 	}
@@ -49,10 +48,8 @@ func (s *Supervisor) evaluate(ctx context.Context, id string) {
 		for _, w := range ep.workers {
 			w.jobs = nil
 		}
-		ep.askedAt = now
 	} else {
 		ep.lastErr = ""
-		ep.askedAt = asked
 		s.observe(ep, ws, now)
 	}
 	s.stopDraining(ep, now)

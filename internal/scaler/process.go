@@ -31,9 +31,8 @@ type worker struct {
 	jobs      []string  // jobs it held at the last evaluation
 	idleSince time.Time // since when it holds no job (zero while busy)
 
-	drain  bool      // wanted gone: SIGTERM once it holds no job
-	reason string    // why it is drained or killed
-	toldAt time.Time // when the engine was told it drains (WorkerLifecycle)
+	drain  bool   // wanted gone: SIGTERM once it holds no job
+	reason string // why it is drained or killed
 	termAt time.Time
 	killed bool
 
@@ -249,29 +248,18 @@ func (s *Supervisor) crashed(ep *endpoint, w *worker, tail []string) {
 	}
 }
 
-// terminate sends SIGTERM to w's process. When the queue implements
-// WorkerLifecycle it first tells the engine that w drains, and sends SIGTERM
-// only once the endpoint's workers were read after that and w held no job:
-// a worker that took a job just before the engine heard of the drain is
-// left to finish it (stopDraining terminates it afterwards). Called with
-// s.mu held.
+// terminate sends SIGTERM to w's process group. Called with s.mu held.
 func (s *Supervisor) terminate(w *worker) {
 	if w.exited() || !w.termAt.IsZero() {
 		return
 	}
 	if lc, ok := s.cfg.Queue.(WorkerLifecycle); ok {
-		if w.toldAt.IsZero() {
-			// Best effort and quick; the worker API must not give it a new job.
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			if err := lc.WorkerDraining(ctx, w.ep.cfg.ID, w.id); err != nil {
-				s.log.Warn("tell the engine a worker drains", attrEndpoint, w.ep.cfg.ID, attrWorker, w.id, attrErr, err)
-			}
-			cancel()
-			w.toldAt = time.Now()
+		// Best effort and quick; the worker API must not give it a new job.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := lc.WorkerDraining(ctx, w.ep.cfg.ID, w.id); err != nil {
+			s.log.Warn("tell the engine a worker drains", attrEndpoint, w.ep.cfg.ID, attrWorker, w.id, attrErr, err)
 		}
-		if !w.ep.askedAt.After(w.toldAt) || len(w.jobs) > 0 {
-			return
-		}
+		cancel()
 	}
 	w.termAt = time.Now()
 	s.system(w.ep.cfg.ID, w.id, fmt.Sprintf("worker %s: SIGTERM (%s)", w.id, w.reason))

@@ -141,8 +141,7 @@ type endpoint struct {
 	lastLines    []string
 	lastStart    time.Time
 	throttled    int
-	want         int       // target of the last evaluation
-	askedAt      time.Time // when the last read of the engine's workers began
+	want         int // target of the last evaluation
 	removed      bool
 	lastErr      string // last error asking the queue
 }
@@ -432,7 +431,6 @@ func (s *Supervisor) drainAll(all []*worker) bool {
 		return true
 	}
 	for id, ep := range eps {
-		asked := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), DefaultCallTimeout)
 		ws, err := s.cfg.Queue.Workers(ctx, id)
 		cancel()
@@ -442,9 +440,7 @@ func (s *Supervisor) drainAll(all []*worker) bool {
 			for _, w := range ep.workers {
 				w.jobs = nil
 			}
-			ep.askedAt = time.Now()
 		} else {
-			ep.askedAt = asked
 			s.observe(ep, ws, time.Now())
 		}
 		s.stopDraining(ep, time.Now())
