@@ -8,7 +8,8 @@
 //
 // # Storage
 //
-//   - Job records: stream KV_sluice_jobs (a KV bucket in layout), one subject
+//   - Job records: stream KV_sluice_jobs (a KV bucket in layout; direct get
+//     only with a single replica, where no follower can answer), one subject
 //     per job ($KV.sluice_jobs.<endpoint>.<id>), one message per subject. The
 //     message sequence is the revision; writes carry
 //     Nats-Expected-Last-Subject-Sequence (compare-and-set) and a per-message
@@ -29,18 +30,25 @@
 //     is returned once whichever replica serves the read.
 //   - Leases (bucket sluice_leases, <endpoint>.<id>): the index of jobs that
 //     may be IN_PROGRESS, written before a take moves the job and removed after
-//     it leaves IN_PROGRESS. The reaper walks it.
+//     it leaves IN_PROGRESS. The reaper walks it. Key _keep (no job's) is
+//     rewritten by each reaper pass so the stream's last file block never
+//     empties (an empty block's file is deleted and created anew).
 //   - Workers (bucket sluice_workers, <endpoint>.<worker>): last ping or take.
 //   - Stop signals: stream sluice_stops, sluice.stop.<endpoint>.<worker>; the
 //     replica that deletes a signal delivers it, so each is delivered once.
 //   - Counters for /health: stream sluice_events with max age = Retention.
 //
+// An engine remembers the records it stored for queued and running jobs and
+// the leases it wrote (hot.go), so a take, a result or a lease removal skips a
+// read; these are hints only: the compare-and-set fails on a stale one.
+//
 // # Waking waiters
 //
-// Long polls (Take, Wait, ReadStream, StopSignals) subscribe to core NATS
+// Long polls (Take, Wait, ReadStream, StopSignals) wait for core NATS
 // subjects under sluice.n. that are published after a change is stored, so a
 // waiter on any replica wakes within milliseconds; a slow periodic re-check
-// covers a lost nudge.
+// covers a lost nudge. Each engine subscribes once (queue, job and stop
+// nudges) and hands the nudges to its waiters.
 //
 // # Time-based transitions
 //
