@@ -211,7 +211,7 @@ func TestAutoscaleBurstRequestCount(t *testing.T) {
 	s := managed(t, `    scalerType: REQUEST_COUNT
     scalerValue: 1
     workersMax: 3
-    idleTimeout: 3
+    idleTimeout: 5
 `)
 	if !s.zero(t, "as") {
 		t.Fatalf("workers before any job: %v", s.counts(t, "as"))
@@ -219,10 +219,10 @@ func TestAutoscaleBurstRequestCount(t *testing.T) {
 	m := watchWorkers(s, "as")
 	ran := burst(t, s, 50, `{"sleep_ms":300}`, 2*time.Minute)
 	// Right after the last job the workers are idle, not gone: they stop
-	// only after idleTimeout (3 s).
+	// only after idleTimeout (5 s).
 	c := s.counts(t, "as")
 	if c["idle"]+c["running"] == 0 {
-		t.Errorf("no idle worker right after the burst (idleTimeout 3 s): %v", c)
+		t.Errorf("no idle worker right after the burst (idleTimeout 5 s): %v", c)
 	}
 	peak, seen := m.end(t)
 	t.Logf("peak %d live workers, %d seen, jobs ran on %d", peak, len(seen), len(ran))
@@ -420,7 +420,7 @@ func TestAutoscaleScaleDownKeepsRunningJob(t *testing.T) {
 `)
 	dir := t.TempDir()
 	started, stopped := filepath.Join(dir, "started"), filepath.Join(dir, "stopped")
-	long := s.submit(t, "as", fmt.Sprintf(`{"sleep_ms":8000,"started":%q,"stopped":%q,"echo":"long"}`, started, stopped))
+	long := s.submit(t, "as", fmt.Sprintf(`{"sleep_ms":10000,"started":%q,"stopped":%q,"echo":"long"}`, started, stopped))
 	eventually(t, 30*time.Second, "the long job to start", func() bool {
 		_, err := os.Stat(started)
 		return err == nil
@@ -439,7 +439,7 @@ func TestAutoscaleScaleDownKeepsRunningJob(t *testing.T) {
 		return len(live) == 1 && live[0].ID == busy
 	})
 	if st := s.waitStatus(t, "", "as", long, time.Second, "IN_PROGRESS", "COMPLETED"); st["status"] != "IN_PROGRESS" {
-		t.Fatalf("the long job (8 s) is %v once the idle worker stopped; the test needs it still running", st["status"])
+		t.Fatalf("the long job (10 s) is %v once the idle worker stopped; the test needs it still running", st["status"])
 	}
 	st = s.waitStatus(t, "", "as", long, 30*time.Second, "COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
 	if st["status"] != "COMPLETED" || st["workerId"] != busy || st["output"].(map[string]any)["worker"] != busy {
