@@ -16,20 +16,27 @@ func twins(t *testing.T, p *platform, kind string, want any, check func(t *testi
 	t.Helper()
 	results := make(map[string]string, 2)
 	var mu sync.Mutex
-	for _, lang := range []string{"py", "go"} {
-		ep := lang + "-" + kind
-		t.Run(lang, func(t *testing.T) {
-			t.Parallel()
-			got := mustJSON(t, check(t, ep))
-			if want != nil && got != mustJSON(t, want) {
-				t.Errorf("%s: got %s, want %s", ep, got, mustJSON(t, want))
-			}
-			mu.Lock()
-			results[lang] = got
-			mu.Unlock()
-		})
-	}
+	// The two run in parallel inside "run", which returns only once both
+	// have finished, so the comparison below sees both results.
+	t.Run("run", func(t *testing.T) {
+		for _, lang := range []string{"py", "go"} {
+			ep := lang + "-" + kind
+			t.Run(lang, func(t *testing.T) {
+				t.Parallel()
+				got := mustJSON(t, check(t, ep))
+				if want != nil && got != mustJSON(t, want) {
+					t.Errorf("%s: got %s, want %s", ep, got, mustJSON(t, want))
+				}
+				mu.Lock()
+				results[lang] = got
+				mu.Unlock()
+			})
+		}
+	})
 	t.Run("same", func(t *testing.T) {
+		if len(results) != 2 {
+			t.Fatalf("only %d of the 2 workers gave a result: %v", len(results), results)
+		}
 		if results["py"] != results["go"] {
 			t.Errorf("Python and Go workers differ:\npy: %s\ngo: %s", results["py"], results["go"])
 		}
