@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/scaler"
@@ -76,13 +77,24 @@ func (q lifecycleQueue) WorkerExited(ctx context.Context, endpoint, workerID str
 	return nil
 }
 
-// Take hands a draining worker nothing: its poll is held until it ends (so
-// a worker that keeps polling does not spin) and answered 204.
+// drainingHold is how long a draining worker's job-take is held before its
+// 204: long enough that a worker polling in a loop does not spin, short
+// enough that one that got SIGTERM (runpod-python waits for its poll to
+// return before it exits) stops promptly.
+const drainingHold = time.Second
+
+// Take hands a draining worker nothing: its poll is held for drainingHold
+// (or until the request ends) and answered 204.
 func (h hookedEngine) Take(ctx context.Context, endpoint, workerID string, max int) ([]*engine.Job, error) {
 	pctx, draining, done := h.drains.poll(ctx, endpoint, workerID)
 	defer done()
 	if draining {
-		<-ctx.Done()
+		t := time.NewTimer(drainingHold)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
 		return nil, nil
 	}
 	jobs, err := h.Engine.Take(pctx, endpoint, workerID, max)
