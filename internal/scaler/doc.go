@@ -58,9 +58,9 @@
 //
 // # Scaling
 //
-// See target for the rules. Low-priority jobs never add workers, except that
-// an endpoint with waiting jobs and no worker gets one, so low-priority jobs
-// are not stranded. Workers above workersMin stop after idleTimeout seconds
+// See target for the rules. Low-priority jobs never add workers, as on
+// Runpod, not even from zero: they run on workers that workersMin or normal
+// jobs keep live. Workers above workersMin stop after idleTimeout seconds
 // without a job once the rule allows fewer workers; workers above workersMax
 // (after a reload) stop as soon as they are idle.
 //

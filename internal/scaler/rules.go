@@ -24,9 +24,11 @@ type fleet struct {
 //
 // REQUEST_COUNT: ceil((normal queued + in progress) / scalerValue).
 //
-// Low-priority jobs never add a second worker, but while any job waits the
-// target is at least one, so low-priority jobs are not stranded on an
-// endpoint scaled to zero. The result is clamped to [workersMin, workersMax].
+// Low-priority jobs never trigger a scale-up, as on Runpod: they keep the
+// live workers busy but never add one, not even from zero (they run when
+// workersMin > 0 or normal jobs have brought workers up). While normal jobs
+// wait the target is at least one. The result is clamped to [workersMin,
+// workersMax].
 // A target below live only allows stopping workers that are idle (see
 // Supervisor); busy workers are never stopped to reach it.
 func target(ep *config.Endpoint, st engine.QueueStats, f fleet) int {
@@ -47,7 +49,7 @@ func target(ep *config.Endpoint, st engine.QueueStats, f fleet) int {
 			t = f.live
 		}
 	}
-	if waiting > 0 && t < 1 {
+	if st.Queued > 0 && t < 1 {
 		t = 1
 	}
 	return min(max(t, ep.WorkersMin), ep.WorkersMax)

@@ -34,7 +34,7 @@ func TestTarget(t *testing.T) {
 		{"qd down to min when empty", qdMin, engine.QueueStats{}, fleet{live: 3, sinceStart: long}, 1},
 		{"qd min when nothing", qdMin, engine.QueueStats{}, fleet{sinceStart: long}, 1},
 		{"qd low priority never adds", qd, engine.QueueStats{QueuedLow: 50}, fleet{live: 1, sinceStart: long}, 1},
-		{"qd low priority only: one worker from zero", qd, engine.QueueStats{QueuedLow: 50}, fleet{sinceStart: long}, 1},
+		{"qd low priority only: no worker from zero", qd, engine.QueueStats{QueuedLow: 50}, fleet{sinceStart: long}, 0},
 		{"qd old low-priority jobs do not add", qd, engine.QueueStats{QueuedLow: 5, OldestQueuedAge: 0}, fleet{live: 1, sinceStart: long}, 1},
 		{"rc ceil", rc, engine.QueueStats{Queued: 3}, fleet{sinceStart: long}, 2},
 		{"rc counts in progress", rc, engine.QueueStats{Queued: 3, InProgress: 2}, fleet{live: 2, sinceStart: long}, 3},
@@ -42,7 +42,7 @@ func TestTarget(t *testing.T) {
 		{"rc shrinks", rc, engine.QueueStats{InProgress: 1}, fleet{live: 5, sinceStart: long}, 1},
 		{"rc zero", rc, engine.QueueStats{}, fleet{live: 5, sinceStart: long}, 0},
 		{"rc ignores low priority", rc, engine.QueueStats{Queued: 2, QueuedLow: 40}, fleet{live: 1, sinceStart: long}, 1},
-		{"rc low priority only from zero", rc, engine.QueueStats{QueuedLow: 40}, fleet{sinceStart: long}, 1},
+		{"rc low priority only: no worker from zero", rc, engine.QueueStats{QueuedLow: 40}, fleet{sinceStart: long}, 0},
 		{"max zero wins", off, engine.QueueStats{Queued: 10}, fleet{sinceStart: long}, 0},
 	}
 	for _, tt := range tests {

@@ -93,7 +93,11 @@ endpoints:
 	h.js.waitDone(20*time.Second, id)
 }
 
-func TestLowPriorityOnlyGetsOneWorker(t *testing.T) {
+// TestLowPriorityNeverScalesUp: low-priority jobs never start a worker (as
+// on Runpod): on an endpoint at zero they wait; a normal job starts one
+// worker, which then runs the low-priority jobs too, and none is added for
+// them.
+func TestLowPriorityNeverScalesUp(t *testing.T) {
 	h := newHarness(t, `
 endpoints:
   - id: low
@@ -108,12 +112,22 @@ endpoints:
 		ids = append(ids, h.js.submit("low", map[string]any{"sleep_ms": 300}, true))
 	}
 	h.sup.Notify("low")
+	// A bounded observation window of 20 supervisor ticks (50 ms each
+	// here): no worker may appear for low-priority jobs alone.
+	window := time.Now().Add(20 * 50 * time.Millisecond)
+	for time.Now().Before(window) {
+		if n := len(h.live("low")); n != 0 {
+			t.Fatalf("%d worker(s) started for low-priority jobs alone", n)
+		}
+		time.Sleep(10 * time.Millisecond) // sampling the negative condition
+	}
+	ids = append(ids, h.submit("low", map[string]any{"sleep_ms": 300}))
 	jobs := h.js.waitDone(30*time.Second, ids...)
 	if peak := s.peak(); peak != 1 {
-		t.Errorf("peak workers = %d for low-priority jobs only, want 1", peak)
+		t.Errorf("peak workers = %d (3 low-priority jobs and 1 normal one, REQUEST_COUNT 1), want 1", peak)
 	}
-	if w := jobs[0].Output["worker"]; w != jobs[2].Output["worker"] {
-		t.Errorf("low-priority jobs ran on several workers: %v, %v", w, jobs[2].Output["worker"])
+	if w := jobs[0].Output["worker"]; w != jobs[3].Output["worker"] {
+		t.Errorf("low-priority jobs ran on another worker than the normal one: %v, %v", w, jobs[3].Output["worker"])
 	}
 }
 
