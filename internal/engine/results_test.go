@@ -48,7 +48,8 @@ func testTTLExpiry(t *testing.T, b *backend) {
 	mustErr(t, err, ErrNotFound, "get after ttl already past")
 	// The ttl counts from submission and also ends a running job: it
 	// disappears and its worker gets a stop signal.
-	r := submit(t, e, ep, `2`, func(r *SubmitRequest) { r.Policy.TTL = 1500 * time.Millisecond })
+	// (4 s: long enough that a loaded 3-node cluster hands it out first.)
+	r := submit(t, e, ep, `2`, func(r *SubmitRequest) { r.Policy.TTL = 4 * time.Second })
 	takeOne(t, e, ep, "w")
 	ids, err := e.StopSignals(ctx, ep, "w")
 	if err != nil || len(ids) != 1 || ids[0] != r.ID {
@@ -60,7 +61,9 @@ func testTTLExpiry(t *testing.T, b *backend) {
 }
 
 func testRetention(t *testing.T, b *backend) {
-	e, ep := setup(t, b, func(c *Config) { c.Retention = 2 * time.Second; c.SyncRetention = time.Second })
+	// Retention 6 s: the three takes and finishes below fit in it even on a
+	// loaded 3-node cluster, before the first result is read.
+	e, ep := setup(t, b, func(c *Config) { c.Retention = 6 * time.Second; c.SyncRetention = time.Second })
 	ctx := ctxT(t, 30*time.Second)
 	a := submit(t, e, ep, `1`)
 	s := submit(t, e, ep, `2`, func(r *SubmitRequest) { r.Sync = true })
