@@ -415,7 +415,9 @@ func testWorkerLost(t *testing.T, b *backend) {
 }
 
 func testPingKeepsJob(t *testing.T, b *backend) {
-	e, ep := setup(t, b, func(c *Config) { c.WorkerLostAfter = 300 * time.Millisecond })
+	// 1 s: 20 pings (every 50 ms) would have to be late for a false loss,
+	// even with the race detector on a loaded machine.
+	e, ep := setup(t, b, func(c *Config) { c.WorkerLostAfter = time.Second })
 	ctx := ctxT(t, 30*time.Second)
 	j := submit(t, e, ep, `1`)
 	takeOne(t, e, ep, "w1")
