@@ -16,10 +16,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 
 	"go.uber.org/goleak"
 )
@@ -220,25 +221,8 @@ func TestExampleBinaryBadTestInput(t *testing.T) {
 type apiProcess struct {
 	cmd  *exec.Cmd
 	base string // http://127.0.0.1:port
-	out  *syncBuffer
+	out  *testutil.Buffer
 	done chan error
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 var listenRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
@@ -252,7 +236,7 @@ func startAPI(t *testing.T, name string, env []string, args ...string) *apiProce
 	cmd := exec.Command(filepath.Join(binDir, name), args...)
 	cmd.Dir, cmd.Env = t.TempDir(), workerEnv(env...)
 	pr, pw := io.Pipe()
-	p := &apiProcess{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &apiProcess{cmd: cmd, out: &testutil.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = pw, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)

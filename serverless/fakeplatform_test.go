@@ -1,7 +1,6 @@
 package serverless
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // waitTimeout bounds every wait for a condition in the worker tests.
@@ -276,30 +277,12 @@ func transcript(reqs []fpRequest) string {
 	return b.String()
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // runningWorker is a worker started with Run against a fake platform.
 type runningWorker struct {
 	cancel     context.CancelFunc // graceful shutdown (SIGTERM)
 	cancelHard context.CancelFunc // cancels running jobs (second signal)
 	done       chan int
-	logs       *syncBuffer
+	logs       *testutil.Buffer
 	once       sync.Once
 	code       int
 }
@@ -311,7 +294,7 @@ func startWorker(t testing.TB, fp *fakePlatform, cfg Config) *runningWorker {
 	t.Helper()
 	fastTimings(t)
 	fp.setEnv(t)
-	w := &runningWorker{done: make(chan int, 1), logs: &syncBuffer{}}
+	w := &runningWorker{done: make(chan int, 1), logs: &testutil.Buffer{}}
 	oldStdout := stdout
 	stdout = w.logs // the banner
 	t.Cleanup(func() { stdout = oldStdout })

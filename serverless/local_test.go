@@ -1,7 +1,6 @@
 package serverless
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,33 +11,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testInputRun runs test_input mode in-process and returns the exit code,
 // the JSON lines printed and the log.
 func testInputRun(t *testing.T, cfg Config, flagValue string) (int, []string, string) {
 	t.Helper()
-	var out, logs lockedBuffer
+	var out, logs testutil.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	code := runTestInputTo(context.Background(), &cfg, log, options{testInput: flagValue}, &out)
 	var lines []string
@@ -96,7 +78,7 @@ func TestTestInputKeepsGivenID(t *testing.T) {
 
 func TestTestInputStreamsChunksAsTheyCome(t *testing.T) {
 	var printedBefore []int
-	var out lockedBuffer
+	var out testutil.Buffer
 	cfg := Config{StreamHandler: func(ctx context.Context, job *Job) iter.Seq2[any, error] {
 		return func(yield func(any, error) bool) {
 			for i := range 3 {
@@ -108,7 +90,7 @@ func TestTestInputStreamsChunksAsTheyCome(t *testing.T) {
 			}
 		}
 	}, ReturnAggregateStream: true}
-	log := slog.New(slog.NewTextHandler(&lockedBuffer{}, nil))
+	log := slog.New(slog.NewTextHandler(&testutil.Buffer{}, nil))
 	code := runTestInputTo(context.Background(), &cfg, log, options{testInput: `{"input": 1}`}, &out)
 	if code != 0 {
 		t.Fatalf("exit %d", code)
@@ -233,7 +215,7 @@ func TestTestInputFile(t *testing.T) {
 
 func TestRunDispatchesTestInput(t *testing.T) {
 	t.Setenv("RUNPOD_WEBHOOK_GET_JOB", "")
-	logger := slog.New(slog.NewTextHandler(&lockedBuffer{}, nil))
+	logger := slog.New(slog.NewTextHandler(&testutil.Buffer{}, nil))
 	cfg := Config{Handler: echoHandler, Logger: logger}
 	cfg.Args = []string{"--test_input", `{"input": {"a": 1}}`, "--unknown-flag"}
 	if code := Run(context.Background(), cfg); code != 0 {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // pyWorkerScript runs runpod-python's real worker for one scenario.
@@ -156,7 +158,7 @@ func runPythonWorker(t *testing.T, py string, sc wireScenario) wireView {
 	cmd := exec.Command(py, script)
 	cmd.Env = append(os.Environ(), "SCENARIO="+sc.name, "RUNPOD_PING_INTERVAL=1000",
 		"RUNPOD_SKIP_AUTO_SYSTEM_CHECKS=true", "RUNPOD_SKIP_GPU_CHECK=true", "RUNPOD_LOG_LEVEL=ERROR")
-	var out syncBuffer
+	var out testutil.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // TestHelperStartProcess is the worker program the Start tests run as a
@@ -48,14 +50,14 @@ func TestHelperStartProcess(t *testing.T) {
 }
 
 // startHelper runs TestHelperStartProcess against fp.
-func startHelper(t *testing.T, fp *fakePlatform, mode string) (*exec.Cmd, *syncBuffer, chan error) {
+func startHelper(t *testing.T, fp *fakePlatform, mode string) (*exec.Cmd, *testutil.Buffer, chan error) {
 	t.Helper()
 	fastTimings(t)
 	fp.setEnv(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperStartProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "SERVERLESS_HELPER="+mode, "RUNPOD_ENDPOINT_ID=ep-1",
 		"SERVERLESS_RELEASE="+filepath.Join(t.TempDir(), "release"))
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -73,10 +75,13 @@ func startHelper(t *testing.T, fp *fakePlatform, mode string) (*exec.Cmd, *syncB
 	return cmd, out, exited
 }
 
-func TestStartSIGTERMDrainsAndExitsZero(t *testing.T) {
+// shuttingDown starts the helper in mode, gives it job id, waits until the
+// job runs, sends SIGTERM and waits for the worker to say it shuts down.
+func shuttingDown(t *testing.T, mode, id string) (*fakePlatform, *exec.Cmd, *testutil.Buffer, chan error) {
+	t.Helper()
 	fp := newFakePlatform(t)
-	cmd, out, exited := startHelper(t, fp, "drain")
-	fp.jobs <- `{"id":"sig","input":1}`
+	cmd, out, exited := startHelper(t, fp, mode)
+	fp.jobs <- `{"id":"` + id + `","input":1}`
 	fp.waitForWithin(t, time.Minute, "the job's progress update", func(reqs []fpRequest) bool {
 		return len(fp.requests("done")) >= 1
 	})
@@ -84,17 +89,29 @@ func TestStartSIGTERMDrainsAndExitsZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitForOutput(t, out, exited, "Shutting down")
+	return fp, cmd, out, exited
+}
+
+// waitExit waits up to a minute for the helper to exit and returns how.
+func waitExit(t *testing.T, out *testutil.Buffer, exited chan error, after string) error {
+	t.Helper()
+	select {
+	case err := <-exited:
+		return err
+	case <-time.After(time.Minute):
+		t.Fatalf("worker did not exit after %s; output:\n%s", after, out.String())
+		return nil
+	}
+}
+
+func TestStartSIGTERMDrainsAndExitsZero(t *testing.T) {
+	fp, cmd, out, exited := shuttingDown(t, "drain", "sig")
 	// The job is still running, its ctx alive: let it finish.
 	if err := os.WriteFile(releasePath(cmd), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("worker exited with %v, want status 0; output:\n%s", err, out.String())
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("worker did not exit after SIGTERM; output:\n%s", out.String())
+	if err := waitExit(t, out, exited, "SIGTERM"); err != nil {
+		t.Fatalf("worker exited with %v, want status 0; output:\n%s", err, out.String())
 	}
 	done := fp.requests("done")
 	if len(done) != 2 || done[1].Body != `{"output":"drained"}` {
@@ -133,26 +150,12 @@ func TestStartSIGTERMDrainsAndExitsZero(t *testing.T) {
 // TestStartSecondSignalCancelsJobs: a second signal cancels the running
 // jobs' ctx; their results are posted and the worker exits 0.
 func TestStartSecondSignalCancelsJobs(t *testing.T) {
-	fp := newFakePlatform(t)
-	cmd, out, exited := startHelper(t, fp, "hard")
-	fp.jobs <- `{"id":"hard","input":1}`
-	fp.waitForWithin(t, time.Minute, "the job's progress update", func(reqs []fpRequest) bool {
-		return len(fp.requests("done")) >= 1
-	})
+	fp, cmd, out, exited := shuttingDown(t, "hard", "hard")
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitForOutput(t, out, exited, "Shutting down")
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("worker exited with %v, want status 0; output:\n%s", err, out.String())
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("second SIGTERM did not end the worker; output:\n%s", out.String())
+	if err := waitExit(t, out, exited, "a second SIGTERM"); err != nil {
+		t.Fatalf("worker exited with %v, want status 0; output:\n%s", err, out.String())
 	}
 	done := fp.requests("done")
 	if len(done) != 2 || done[1].Body != `{"output":"cancelled"}` {
@@ -163,16 +166,7 @@ func TestStartSecondSignalCancelsJobs(t *testing.T) {
 // TestStartThirdSignalExitsAtOnce: a handler that ignores its ctx cannot
 // hold the process once a third signal comes.
 func TestStartThirdSignalExitsAtOnce(t *testing.T) {
-	fp := newFakePlatform(t)
-	cmd, out, exited := startHelper(t, fp, "stubborn")
-	fp.jobs <- `{"id":"stuck","input":1}`
-	fp.waitForWithin(t, time.Minute, "the job's progress update", func(reqs []fpRequest) bool {
-		return len(fp.requests("done")) >= 1
-	})
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	waitForOutput(t, out, exited, "Shutting down")
+	_, cmd, out, exited := shuttingDown(t, "stubborn", "stuck")
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -180,20 +174,16 @@ func TestStartThirdSignalExitsAtOnce(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-exited:
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
-			t.Errorf("worker ended with %v, want killed by SIGTERM", err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("third SIGTERM did not end the worker; output:\n%s", out.String())
+	err := waitExit(t, out, exited, "a third SIGTERM")
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+		t.Errorf("worker ended with %v, want killed by SIGTERM", err)
 	}
 }
 
 // waitForOutput waits until the helper's output contains text; the helper
 // must not exit meanwhile.
-func waitForOutput(t *testing.T, out *syncBuffer, exited chan error, text string) {
+func waitForOutput(t *testing.T, out *testutil.Buffer, exited chan error, text string) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for !strings.Contains(out.String(), text) {

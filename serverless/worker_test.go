@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // postTranscript renders done/stream posts, one per line, for golden files.
@@ -498,7 +500,7 @@ func TestWorkerRefusesUnusableURLs(t *testing.T) {
 	fp := newFakePlatform(t)
 	fp.setEnv(t)
 	t.Setenv("RUNPOD_WEBHOOK_POST_OUTPUT", "JOB_DONE_URL")
-	var logs syncBuffer
+	var logs testutil.Buffer
 	code := Run(context.Background(), Config{Args: []string{}, Logger: slog.New(newLogHandler(&logs, slog.LevelDebug, false)),
 		Handler: func(ctx context.Context, job *Job) (any, error) { return nil, nil }})
 	if code != 1 || !strings.Contains(logs.String(), `RUNPOD_WEBHOOK_POST_OUTPUT is not an http(s) URL: "JOB_DONE_URL"`) {

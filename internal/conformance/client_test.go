@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // TestPythonClient runs runpod-python's Endpoint, Job and AsyncioEndpoint
@@ -20,7 +22,7 @@ func TestPythonClient(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bins.python, filepath.Join("testdata", "client.py"), apiKey)
 	cmd.Env = append(os.Environ(), "RUNPOD_ENDPOINT_BASE_URL="+p.url+"/v2")
-	var stderr syncBuffer
+	var stderr testutil.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.Output()
 	if err != nil {

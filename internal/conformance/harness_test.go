@@ -20,10 +20,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 
 	"go.uber.org/goleak"
 )
@@ -95,28 +96,10 @@ func needVenv(t *testing.T) {
 	}
 }
 
-// syncBuffer collects a process's output for failure messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // platform is one running `sluice serve` with the conformance endpoints.
 type platform struct {
 	url string
-	log *syncBuffer
+	log *testutil.Buffer
 }
 
 // endpointsYAML declares a Python endpoint and its Go twin for each worker
@@ -161,7 +144,7 @@ func startPlatform(t *testing.T) *platform {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	p := &platform{url: "http://" + addr, log: &syncBuffer{}}
+	p := &platform{url: "http://" + addr, log: &testutil.Buffer{}}
 	cmd := exec.Command(bins.sluice, "serve", "--addr", addr, "--data-dir", filepath.Join(dir, "data"), "--config", cfg)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // Issue #4's failure cases: workers killed, hung or crash-looping, the
@@ -224,7 +226,7 @@ func TestConfigErrors(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, bins.sluice, "serve", "--config", cfg, "--addr", freeAddr(t), "--data-dir", filepath.Join(dir, "data"))
-			var stderr syncBuffer
+			var stderr testutil.Buffer
 			cmd.Stderr = &stderr
 			err := cmd.Run()
 			if ctx.Err() != nil {

@@ -17,10 +17,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 
 	"go.uber.org/goleak"
 )
@@ -62,24 +63,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // freeAddr returns a loopback address with a port free right now, so a
 // restarted server can come back on the same address.
 func freeAddr(t *testing.T) string {
@@ -102,7 +85,7 @@ type server struct {
 	args    []string
 	env     []string
 	cmd     *exec.Cmd
-	log     *syncBuffer
+	log     *testutil.Buffer
 	done    chan struct{}
 }
 
@@ -130,7 +113,7 @@ func (s *server) start() {
 	s.cmd = exec.Command(bins.sluice, all...)
 	s.cmd.Env = append(os.Environ(), s.env...)
 	if s.log == nil {
-		s.log = &syncBuffer{} // kept across restarts: one log for the test
+		s.log = &testutil.Buffer{} // kept across restarts: one log for the test
 	}
 	logBuf := s.log
 	pr, pw := io.Pipe()
@@ -226,14 +209,14 @@ func (s *server) workerEnv(t *testing.T, endpoint, workerID string, extra ...str
 type worker struct {
 	id   string
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *testutil.Buffer
 	done chan struct{}
 }
 
 // startWorker runs the test worker for endpoint with the env worker-env prints.
 func (s *server) startWorker(t *testing.T, endpoint, workerID string, extraEnv []string, envArgs ...string) *worker {
 	t.Helper()
-	w := &worker{id: workerID, log: &syncBuffer{}, done: make(chan struct{})}
+	w := &worker{id: workerID, log: &testutil.Buffer{}, done: make(chan struct{})}
 	w.cmd = exec.Command(bins.worker)
 	w.cmd.Env = append(append(os.Environ(), s.workerEnv(t, endpoint, workerID, envArgs...)...), extraEnv...)
 	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
