@@ -40,11 +40,11 @@ func DecodeDone(body []byte, isStream bool) (DoneBody, error) {
 		}
 		return d, nil
 	}
-	if e, ok := fields["error"]; ok && truthy(e) {
+	if e, ok := fields["error"]; ok && engine.Truthy(e) {
 		d.Result.Error = e
 	}
 	if sp, ok := fields["stopPod"]; ok {
-		d.Result.StopPod = truthy(sp)
+		d.Result.StopPod = engine.Truthy(sp)
 	}
 	d.Result.IsStream = isStream
 	return d, nil
@@ -77,29 +77,6 @@ func decodeWorkerObject(body []byte) (map[string]json.RawMessage, error) {
 		return map[string]json.RawMessage{}, nil
 	}
 	return fields, nil
-}
-
-// truthy mirrors Python truthiness for a JSON value: null, false, 0, "",
-// [] and {} are false.
-func truthy(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	switch string(raw) {
-	case "", "null", "false", `""`, "[]", "{}":
-		return false
-	}
-	var f float64
-	if json.Unmarshal(raw, &f) == nil {
-		return f != 0
-	}
-	var a []json.RawMessage
-	if json.Unmarshal(raw, &a) == nil {
-		return len(a) > 0
-	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) == nil {
-		return len(m) > 0
-	}
-	return true
 }
 
 var nonFiniteTokens = [][]byte{[]byte("-Infinity"), []byte("Infinity"), []byte("NaN")}

@@ -30,7 +30,7 @@ func FuzzTruthy(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got := truthy(json.RawMessage(s))
+		got := Truthy(json.RawMessage(s))
 		var v any
 		if json.Unmarshal([]byte(s), &v) != nil {
 			return
@@ -51,7 +51,7 @@ func FuzzTruthy(f *testing.F) {
 			want = x != 0
 		}
 		if got != want {
-			t.Fatalf("truthy(%s) = %v, want %v", s, got, want)
+			t.Fatalf("Truthy(%s) = %v, want %v", s, got, want)
 		}
 	})
 }

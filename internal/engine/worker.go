@@ -372,12 +372,16 @@ func (e *Engine) Ping(ctx context.Context, endpoint, workerID string, jobIDs []s
 	return e.touch(ctx, endpoint, workerID, jobIDs)
 }
 
-// truthy reports whether a JSON error value counts as an error, as Python
-// would judge it: null, false, 0, "", [] and {} do not; an undecodable
-// non-empty value does.
-func truthy(v json.RawMessage) bool {
-	if len(bytes.TrimSpace(v)) == 0 {
+// Truthy reports whether a JSON value is true as Python would judge it
+// (how runpod-python reads a result's "error" and "stopPod"): null, false,
+// 0, "", [] and {} are not; an undecodable non-empty value is.
+func Truthy(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	switch string(v) {
+	case "", "null", "false", `""`, "[]", "{}", "0":
 		return false
+	case "true":
+		return true
 	}
 	var x any
 	if json.Unmarshal(v, &x) != nil {
@@ -432,7 +436,7 @@ func (e *Engine) Finish(ctx context.Context, endpoint, workerID, jobID string, r
 		status = StatusFailed
 		errv = errorValue(fmt.Sprintf("result of %d bytes exceeds the limit of %d bytes", len(output), e.cfg.MaxOutputBytes))
 		output = nil
-	} else if truthy(errv) {
+	} else if Truthy(errv) {
 		status = StatusFailed
 		if len(errv) > inlineMax {
 			// Keep the record small: a huge error (say, a traceback) is cut.
