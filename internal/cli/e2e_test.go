@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // The end-to-end test builds the sluice binary and three example workers,
@@ -120,14 +122,11 @@ func buildBinaries(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		out, err := exec.Command("go", "build", "-o", binDir+string(os.PathSeparator),
+		_, buildErr = testutil.BuildBinaries(binDir,
 			"github.com/sluicehq/sluice/cmd/sluice",
 			"github.com/sluicehq/sluice/examples/basic",
 			"github.com/sluicehq/sluice/examples/streaming",
-			"github.com/sluicehq/sluice/examples/progress").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+			"github.com/sluicehq/sluice/examples/progress")
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)

@@ -64,19 +64,13 @@ func TestMain(m *testing.M) {
 				return 1
 			}
 		}
-		bins.sluice = filepath.Join(dir, "sluice")
-		bins.goworker = filepath.Join(dir, "goworker")
-		for pkg, out := range map[string]string{
-			"github.com/sluicehq/sluice/cmd/sluice":                             bins.sluice,
-			"github.com/sluicehq/sluice/internal/conformance/testdata/goworker": bins.goworker,
-		} {
-			cmd := exec.Command("go", "build", "-o", out, pkg)
-			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-			if err := cmd.Run(); err != nil {
-				fmt.Fprintln(os.Stderr, "build", pkg, err)
-				return 1
-			}
+		const sluicePkg, workerPkg = "github.com/sluicehq/sluice/cmd/sluice", "github.com/sluicehq/sluice/internal/conformance/testdata/goworker"
+		built, err := testutil.BuildBinaries(dir, sluicePkg, workerPkg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
 		}
+		bins.sluice, bins.goworker = built[sluicePkg], built[workerPkg]
 		code := m.Run()
 		if code == 0 {
 			if err := goleak.Find(); err != nil {

@@ -38,20 +38,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bins.sluice = filepath.Join(dir, "sluice")
-	bins.worker = filepath.Join(dir, "worker")
-	for pkg, out := range map[string]string{
-		"github.com/sluicehq/sluice/cmd/sluice":                   bins.sluice,
-		"github.com/sluicehq/sluice/internal/e2e/testdata/worker": bins.worker,
-	} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build", pkg, err)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
+	const sluicePkg, workerPkg = "github.com/sluicehq/sluice/cmd/sluice", "github.com/sluicehq/sluice/internal/e2e/testdata/worker"
+	built, err := testutil.BuildBinaries(dir, sluicePkg, workerPkg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
 	}
+	bins.sluice, bins.worker = built[sluicePkg], built[workerPkg]
 	code := m.Run()
 	os.RemoveAll(dir)
 	if code == 0 {
