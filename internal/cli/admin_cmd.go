@@ -75,13 +75,7 @@ func workersCmd(s streams) *cobra.Command {
 		Args: args(1, 1, "ENDPOINT"),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			b, err := c.client().Endpoint(a[0]).Workers(cmd.Context())
-			if err != nil {
-				return c.explain(err)
-			}
-			if c.json {
-				return writeJSON(s.out, b, false)
-			}
-			return writeTable(s.out, b)
+			return c.printListing(s, b, err)
 		},
 	}
 	addConnFlags(cmd, &c)
@@ -98,13 +92,7 @@ func endpointsCmd(s streams) *cobra.Command {
 		Args:    args(0, 0, "none"),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			b, err := c.client().Endpoints(cmd.Context())
-			if err != nil {
-				return c.explain(err)
-			}
-			if c.json {
-				return writeJSON(s.out, b, false)
-			}
-			return writeTable(s.out, b)
+			return c.printListing(s, b, err)
 		},
 	}
 	addConnFlags(cmd, &c)

@@ -40,14 +40,7 @@ func runCmd(s streams) *cobra.Command {
 				return err
 			}
 			st, err := c.client().Endpoint(ep).Run(cmd.Context(), input, opts...)
-			if err != nil {
-				return c.explain(err)
-			}
-			if c.json {
-				return writeJSON(s.out, st.Raw, false)
-			}
-			_, err = fmt.Fprintln(s.out, st.ID)
-			return err
+			return c.printAccepted(s, st, err)
 		},
 	}
 	addRequestFlags(cmd, &rf)
@@ -353,14 +346,7 @@ func retryCmd(s streams) *cobra.Command {
 		Args:    args(2, 2, "ENDPOINT JOB_ID"),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			st, err := c.client().Endpoint(a[0]).Retry(cmd.Context(), a[1])
-			if err != nil {
-				return c.explain(err)
-			}
-			if c.json {
-				return writeJSON(s.out, st.Raw, false)
-			}
-			_, err = fmt.Fprintln(s.out, st.ID)
-			return err
+			return c.printAccepted(s, st, err)
 		},
 	}
 	addConnFlags(cmd, &c)

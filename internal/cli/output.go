@@ -149,3 +149,28 @@ func cellText(v json.RawMessage) string {
 	}
 	return truncate(string(compact(v)), 60)
 }
+
+// printAccepted prints the answer to a request that queued a job (run,
+// retry): the job id, or the whole answer with --json.
+func (c *conn) printAccepted(s streams, st *client.JobStatus, err error) error {
+	if err != nil {
+		return c.explain(err)
+	}
+	if c.json {
+		return writeJSON(s.out, st.Raw, false)
+	}
+	_, err = fmt.Fprintln(s.out, st.ID)
+	return err
+}
+
+// printListing prints a Sluice listing (workers, endpoints) as a table, or
+// as the server sent it with --json.
+func (c *conn) printListing(s streams, b json.RawMessage, err error) error {
+	if err != nil {
+		return c.explain(err)
+	}
+	if c.json {
+		return writeJSON(s.out, b, false)
+	}
+	return writeTable(s.out, b)
+}
