@@ -44,6 +44,9 @@ type Options struct {
 	WorkerCommand []string
 	// WorkerEnv is extra environment for the worker processes.
 	WorkerEnv []string
+	// WorkerProfile, if set, returns extra environment for worker i (used
+	// to ask each worker for its own CPU profile).
+	WorkerProfile func(i int) []string
 	// Logger receives the server's log. Defaults to discarding it.
 	Logger *slog.Logger
 }
@@ -188,6 +191,9 @@ func startWorkers(ctx context.Context, opts Options, addr, dataDir string) (func
 		}
 		cmd := exec.Command(opts.WorkerCommand[0], opts.WorkerCommand[1:]...)
 		cmd.Env = append(append(os.Environ(), env...), opts.WorkerEnv...)
+		if opts.WorkerProfile != nil {
+			cmd.Env = append(cmd.Env, opts.WorkerProfile(i)...)
+		}
 		if err := cmd.Start(); err != nil {
 			stop()
 			return nil, fmt.Errorf("bench: start worker: %w", err)

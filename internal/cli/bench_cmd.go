@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +16,7 @@ func benchCommand(s streams) *cobra.Command {
 	var opts bench.Options
 	var verbose bool
 	var coldStarts int
+	var profileDir string
 	c := &cobra.Command{
 		Use:     "bench",
 		GroupID: groupServer,
@@ -47,6 +50,13 @@ Everything runs on this machine; the figures include the clients' cost.`,
 			if verbose {
 				opts.Logger = slog.New(slog.NewTextHandler(s.err, nil))
 			}
+			if profileDir != "" {
+				stop, err := startProfiles(profileDir, &opts)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			rep, err := bench.Run(cmd.Context(), opts)
 			if err != nil {
 				return err
@@ -67,7 +77,32 @@ Everything runs on this machine; the figures include the clients' cost.`,
 	c.Flags().IntVar(&opts.Samples, "samples", 200, "sequential requests per latency phase")
 	c.Flags().IntVar(&coldStarts, "cold-starts", 0, "also measure this many cold starts (an endpoint scaled to zero; about 2 s each)")
 	c.Flags().BoolVar(&verbose, "verbose", false, "show the server's log")
+	c.Flags().StringVar(&profileDir, "cpuprofile", "", "write CPU profiles to this directory: server.pprof (server, engine and clients) and worker-N.pprof")
 	return c
+}
+
+// profileEnv names the file a bench worker writes its CPU profile to.
+const profileEnv = "SLUICE_BENCH_CPUPROFILE"
+
+// startProfiles starts a CPU profile of this process in dir and asks each
+// worker for its own (worker-N.pprof); the returned func stops this
+// process's profile.
+func startProfiles(dir string, opts *bench.Options) (func(), error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("bench: profile dir: %w", err)
+	}
+	f, err := os.Create(filepath.Join(dir, "server.pprof"))
+	if err != nil {
+		return nil, fmt.Errorf("bench: profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bench: profile: %w", err)
+	}
+	opts.WorkerProfile = func(i int) []string {
+		return []string{profileEnv + "=" + filepath.Join(dir, fmt.Sprintf("worker-%d.pprof", i))}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // benchWorkerCommand is the no-op worker `sluice bench` starts (hidden).
@@ -78,6 +113,17 @@ func benchWorkerCommand() *cobra.Command {
 		Short:  "No-op serverless worker used by sluice bench",
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if path := os.Getenv(profileEnv); path != "" {
+				f, err := os.Create(path)
+				if err != nil {
+					return fmt.Errorf("bench worker: profile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("bench worker: profile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			if code := bench.WorkerMain(cmd.Context()); code != 0 {
 				return fmt.Errorf("bench worker exited with code %d", code)
 			}
