@@ -1,7 +1,10 @@
 // Package bench measures a real Sluice server with real no-op workers on
 // the serverless SDK, over loopback HTTP: /run throughput to completion,
 // /runsync latency against a direct HTTP call to the same handler, and the
-// time from /run to the handler's start on an idle worker.
+// time from /run to the handler's start on an idle worker. It then measures
+// the throughput of the protocol floor (floor.go), an in-memory server
+// answering the same HTTP exchanges with no engine, with the same workers
+// and clients.
 package bench
 
 import (
@@ -17,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,20 +46,32 @@ type Options struct {
 	// WorkerCommand starts one worker process (the RUNPOD_* environment is
 	// added). Required; `sluice bench` uses its own hidden bench-worker command.
 	WorkerCommand []string
+	// WorkerConcurrency is how many jobs each worker runs at once; above 1
+	// the workers take jobs with job-take-batch. Defaults to 1.
+	WorkerConcurrency int
 	// WorkerEnv is extra environment for the worker processes.
 	WorkerEnv []string
-	// WorkerProfile, if set, returns extra environment for worker i (used
-	// to ask each worker for its own CPU profile).
+	// WorkerProfile, if set, returns extra environment for Sluice's worker
+	// i (used to ask each worker for its own CPU profile). The protocol
+	// floor's workers are not given it.
 	WorkerProfile func(i int) []string
+	// AfterSluice, if set, is called once the Sluice phases are done and
+	// Sluice's server and workers have stopped, before the protocol floor
+	// phase (used to end a CPU profile of Sluice's server).
+	AfterSluice func()
 	// Logger receives the server's log. Defaults to discarding it.
 	Logger *slog.Logger
 }
 
 // Report holds the figures of one run.
 type Report struct {
-	Workers, Jobs, Concurrency, Samples int
+	Workers, WorkerConcurrency, Jobs, Concurrency, Samples int
 	// Throughput is /run jobs per second, from the first submit to the last completion.
 	Throughput float64
+	// FloorThroughput is the same throughput phase against the protocol
+	// floor: an in-memory server answering the same HTTP exchanges with no
+	// engine, no persistence and no auth, with the same workers.
+	FloorThroughput float64
 	// RunsyncP50 and RunsyncP99 are /runsync latencies of a no-op job.
 	RunsyncP50, RunsyncP99 time.Duration
 	// DirectP50 and DirectP99 are the same handler called over plain HTTP.
@@ -70,10 +86,23 @@ func Handler(ctx context.Context, job *serverless.Job) (any, error) {
 	return map[string]int64{"started_ns": time.Now().UnixNano()}, nil
 }
 
+// WorkerConcurrencyEnv is the environment variable that tells WorkerMain
+// how many jobs to run at once (a whole number >= 1; 1 when unset).
+const WorkerConcurrencyEnv = "SLUICE_BENCH_WORKER_CONCURRENCY"
+
 // WorkerMain runs the no-op worker with the RUNPOD_* environment of the
 // process until ctx ends, and returns its exit code.
 func WorkerMain(ctx context.Context) int {
-	return serverless.Run(ctx, serverless.Config{Handler: Handler, Args: []string{}, Logger: slog.New(slog.DiscardHandler)})
+	cfg := serverless.Config{Handler: Handler, Args: []string{}, Logger: slog.New(slog.DiscardHandler)}
+	if v := os.Getenv(WorkerConcurrencyEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "bench worker: %s=%q is not a whole number >= 1\n", WorkerConcurrencyEnv, v)
+			return 2
+		}
+		cfg.ConcurrencyModifier = func(int) int { return n }
+	}
+	return serverless.Run(ctx, cfg)
 }
 
 func (o *Options) defaults() error {
@@ -89,6 +118,9 @@ func (o *Options) defaults() error {
 	if o.Samples <= 0 {
 		o.Samples = 200
 	}
+	if o.WorkerConcurrency <= 0 {
+		o.WorkerConcurrency = 1
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -99,14 +131,31 @@ func (o *Options) defaults() error {
 }
 
 // Run starts a server on a free loopback port with a temporary data
-// directory, starts the workers, measures, and stops everything.
+// directory, starts the workers, measures, and stops everything; then it
+// measures the protocol floor with as many workers.
 func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
+	rep := &Report{Workers: opts.Workers, WorkerConcurrency: opts.WorkerConcurrency, Jobs: opts.Jobs, Concurrency: opts.Concurrency, Samples: opts.Samples}
+	if err := runSluice(ctx, opts, rep); err != nil {
+		return nil, err
+	}
+	if opts.AfterSluice != nil {
+		opts.AfterSluice()
+	}
+	var err error
+	if rep.FloorThroughput, err = floorThroughput(ctx, opts); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// runSluice measures a Sluice server into rep: every figure but the floor's.
+func runSluice(ctx context.Context, opts Options, rep *Report) error {
 	dataDir, err := os.MkdirTemp("", "sluice-bench-")
 	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+		return fmt.Errorf("bench: %w", err)
 	}
 	defer os.RemoveAll(dataDir)
 
@@ -124,7 +173,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	select {
 	case addr = <-ready:
 	case err := <-served:
-		return nil, fmt.Errorf("bench: server: %w", err)
+		return fmt.Errorf("bench: server: %w", err)
 	}
 	defer func() {
 		cancel()
@@ -132,41 +181,48 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			opts.Logger.Error("bench server", "err", err)
 		}
 	}()
-	stopWorkers, err := startWorkers(ctx, opts, addr, dataDir)
+	stopWorkers, err := startWorkers(ctx, opts, sluiceWorkerEnv(addr, dataDir))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer stopWorkers()
 
-	c := &client{base: server.BaseURL(addr) + "/v2/" + endpoint, http: &http.Client{
-		Transport: &http.Transport{MaxIdleConnsPerHost: opts.Concurrency * 2},
-		Timeout:   2 * time.Minute,
-	}}
+	c := newClient(server.BaseURL(addr)+"/v2/"+endpoint, opts.Concurrency)
+	defer c.http.CloseIdleConnections()
 	// Warm up: every worker is polling once a few jobs have completed.
 	for range opts.Workers * 2 {
 		if _, err := c.runsync(ctx); err != nil {
-			return nil, fmt.Errorf("bench: warm-up: %w", err)
+			return fmt.Errorf("bench: warm-up: %w", err)
 		}
 	}
-	rep := &Report{Workers: opts.Workers, Jobs: opts.Jobs, Concurrency: opts.Concurrency, Samples: opts.Samples}
 	if rep.Throughput, err = c.throughput(ctx, opts.Jobs, opts.Concurrency); err != nil {
-		return nil, err
+		return err
 	}
 	if rep.StartP50, rep.StartP99, err = c.startLatency(ctx, opts.Samples); err != nil {
-		return nil, err
+		return err
 	}
 	if rep.RunsyncP50, rep.RunsyncP99, err = c.runsyncLatency(ctx, opts.Samples); err != nil {
-		return nil, err
+		return err
 	}
 	if rep.DirectP50, rep.DirectP99, err = directLatency(ctx, opts.Samples); err != nil {
-		return nil, err
+		return err
 	}
-	return rep, nil
+	return nil
 }
 
-// startWorkers starts opts.Workers processes and returns a func that stops
-// them (SIGTERM, then SIGKILL after 10 s).
-func startWorkers(ctx context.Context, opts Options, addr, dataDir string) (func(), error) {
+// sluiceWorkerEnv returns the RUNPOD_* environment of a worker of the
+// Sluice server at addr with data directory dataDir.
+func sluiceWorkerEnv(addr, dataDir string) func(workerID string) ([]string, error) {
+	return func(workerID string) ([]string, error) {
+		return server.WorkerEnv(server.WorkerEnvOptions{Endpoint: endpoint, Addr: addr, DataDir: dataDir, WorkerID: workerID})
+	}
+}
+
+// startWorkers starts opts.Workers processes, worker i with the
+// environment workerEnv("bench-<i>") and WorkerConcurrencyEnv set to
+// opts.WorkerConcurrency, and returns a func that stops them (SIGTERM,
+// then SIGKILL after 10 s).
+func startWorkers(ctx context.Context, opts Options, workerEnv func(workerID string) ([]string, error)) (func(), error) {
 	var cmds []*exec.Cmd
 	stop := func() {
 		for _, c := range cmds {
@@ -184,13 +240,16 @@ func startWorkers(ctx context.Context, opts Options, addr, dataDir string) (func
 		}
 	}
 	for i := range opts.Workers {
-		env, err := server.WorkerEnv(server.WorkerEnvOptions{Endpoint: endpoint, Addr: addr, DataDir: dataDir, WorkerID: fmt.Sprintf("bench-%d", i)})
+		env, err := workerEnv(fmt.Sprintf("bench-%d", i))
 		if err != nil {
 			stop()
 			return nil, fmt.Errorf("bench: worker env: %w", err)
 		}
 		cmd := exec.Command(opts.WorkerCommand[0], opts.WorkerCommand[1:]...)
 		cmd.Env = append(append(os.Environ(), env...), opts.WorkerEnv...)
+		if opts.WorkerConcurrency > 1 {
+			cmd.Env = append(cmd.Env, WorkerConcurrencyEnv+"="+strconv.Itoa(opts.WorkerConcurrency))
+		}
 		if opts.WorkerProfile != nil {
 			cmd.Env = append(cmd.Env, opts.WorkerProfile(i)...)
 		}
@@ -206,6 +265,15 @@ func startWorkers(ctx context.Context, opts Options, addr, dataDir string) (func
 type client struct {
 	base string
 	http *http.Client
+}
+
+// newClient returns a client of base (".../v2/<endpoint>") that keeps
+// enough idle connections for conc concurrent callers.
+func newClient(base string, conc int) *client {
+	return &client{base: base, http: &http.Client{
+		Transport: &http.Transport{MaxIdleConnsPerHost: conc * 2},
+		Timeout:   2 * time.Minute,
+	}}
 }
 
 type jobView struct {
@@ -252,6 +320,15 @@ func (c *client) runsync(ctx context.Context) (*jobView, error) {
 		err = fmt.Errorf("runsync %s ended %s", v.ID, v.Status)
 	}
 	return v, err
+}
+
+// runAndWait submits a no-op job with /run and waits for it to complete.
+func (c *client) runAndWait(ctx context.Context) (*jobView, error) {
+	v, err := c.post(ctx, "/run", noopBody)
+	if err != nil {
+		return nil, err
+	}
+	return c.waitDone(ctx, v.ID)
 }
 
 // waitDone long-polls status-sync until the job completes.
@@ -384,12 +461,22 @@ func percentiles(d []time.Duration) (p50, p99 time.Duration) {
 // Print writes r as a table.
 func (r *Report) Print(w io.Writer) error {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
-	_, err := fmt.Fprintf(w, `sluice bench: %d no-op workers, %d /run jobs from %d clients, %d samples per latency
+	each := ""
+	if r.WorkerConcurrency > 1 {
+		each = fmt.Sprintf(" (concurrency %d each)", r.WorkerConcurrency)
+	}
+	ratio := 0.0
+	if r.FloorThroughput > 0 {
+		ratio = 100 * r.Throughput / r.FloorThroughput
+	}
+	_, err := fmt.Fprintf(w, `sluice bench: %d no-op workers%s, %d /run jobs from %d clients, %d samples per latency
   /run + completion throughput   %8.0f jobs/s
+  protocol floor (no engine)     %8.0f jobs/s   same HTTP, workers, clients; in-memory server
+  Sluice / floor                 %8.0f%%
   /runsync latency               p50 %-10s p99 %s
   direct HTTP, same handler      p50 %-10s p99 %s
   /run -> handler start (idle)   p50 %-10s p99 %s
-`, r.Workers, r.Jobs, r.Concurrency, r.Samples, r.Throughput,
+`, r.Workers, each, r.Jobs, r.Concurrency, r.Samples, r.Throughput, r.FloorThroughput, ratio,
 		ms(r.RunsyncP50), ms(r.RunsyncP99), ms(r.DirectP50), ms(r.DirectP99), ms(r.StartP50), ms(r.StartP99))
 	return err
 }

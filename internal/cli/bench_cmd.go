@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -30,6 +31,11 @@ then report, side by side:
   - /runsync latency p50/p99 of a no-op job, next to a direct HTTP call to
     the same handler (the floor any server has);
   - /run to handler start on an idle worker (p50/p99);
+  - the protocol floor: the same throughput phase, with as many workers of
+    the same kind and the same clients, against an in-memory server that
+    answers the same HTTP exchanges (/run, job-take, job-done, status-sync)
+    with no engine, no persistence and no auth; Sluice / floor is the share
+    of that ceiling Sluice reaches;
   - with --cold-starts N, N cold starts (p50/p90): /run on an endpoint whose
     workers Sluice starts itself, scaled to zero, to handler start, split
     into Sluice's own part (the /run and the supervisor's reaction, then the
@@ -39,6 +45,7 @@ then report, side by side:
 Everything runs on this machine; the figures include the clients' cost.`,
 		Example: `  sluice bench
   sluice bench --workers 8 --jobs 5000 --concurrency 64
+  sluice bench --worker-concurrency 16
   sluice bench --cold-starts 30`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -56,6 +63,7 @@ Everything runs on this machine; the figures include the clients' cost.`,
 					return err
 				}
 				defer stop()
+				opts.AfterSluice = stop // server.pprof profiles Sluice, not the floor
 			}
 			rep, err := bench.Run(cmd.Context(), opts)
 			if err != nil {
@@ -75,6 +83,7 @@ Everything runs on this machine; the figures include the clients' cost.`,
 	c.Flags().IntVar(&opts.Jobs, "jobs", 2000, "jobs in the throughput phase")
 	c.Flags().IntVar(&opts.Concurrency, "concurrency", 32, "concurrent clients in the throughput phase")
 	c.Flags().IntVar(&opts.Samples, "samples", 200, "sequential requests per latency phase")
+	c.Flags().IntVar(&opts.WorkerConcurrency, "worker-concurrency", 1, "jobs each worker runs at once (above 1 the workers use job-take-batch), for Sluice and the floor")
 	c.Flags().IntVar(&coldStarts, "cold-starts", 0, "also measure this many cold starts (an endpoint scaled to zero; about 2 s each)")
 	c.Flags().BoolVar(&verbose, "verbose", false, "show the server's log")
 	c.Flags().StringVar(&profileDir, "cpuprofile", "", "write CPU profiles to this directory: server.pprof (server, engine and clients) and worker-N.pprof")
@@ -85,8 +94,8 @@ Everything runs on this machine; the figures include the clients' cost.`,
 const profileEnv = "SLUICE_BENCH_CPUPROFILE"
 
 // startProfiles starts a CPU profile of this process in dir and asks each
-// worker for its own (worker-N.pprof); the returned func stops this
-// process's profile.
+// of Sluice's workers for its own (worker-N.pprof); the returned func stops
+// this process's profile (once; later calls do nothing).
 func startProfiles(dir string, opts *bench.Options) (func(), error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("bench: profile dir: %w", err)
@@ -102,7 +111,7 @@ func startProfiles(dir string, opts *bench.Options) (func(), error) {
 	opts.WorkerProfile = func(i int) []string {
 		return []string{profileEnv + "=" + filepath.Join(dir, fmt.Sprintf("worker-%d.pprof", i))}
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return sync.OnceFunc(func() { pprof.StopCPUProfile(); f.Close() }), nil
 }
 
 // benchWorkerCommand is the no-op worker `sluice bench` starts (hidden).
