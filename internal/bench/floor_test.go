@@ -350,3 +350,33 @@ func TestFloorThroughput(t *testing.T) {
 		t.Errorf("floor throughput %v", tput)
 	}
 }
+
+// BenchmarkFloorThroughput is /run + completion against the protocol
+// floor with 16 clients and 4 worker processes; ns/op is the inverse of
+// throughput. Compare with BenchmarkRunThroughput.
+func BenchmarkFloorThroughput(b *testing.B) {
+	s := newFloorServer(endpoint, floorHold)
+	addr, stopServer, err := serveFloor(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stopServer()
+	opts := workerOptions(b)
+	opts.Workers = 4
+	stop, err := startWorkers(context.Background(), opts, floorWorkerEnv(addr))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stop()
+	c := newClient("http://"+addr+"/v2/"+endpoint, 16)
+	defer c.http.CloseIdleConnections()
+	for range opts.Workers * 2 {
+		if _, err := c.runAndWait(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	if _, err := c.throughput(context.Background(), b.N, 16); err != nil {
+		b.Fatal(err)
+	}
+}
