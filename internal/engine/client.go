@@ -192,6 +192,10 @@ func (e *Engine) current(ctx context.Context, endpoint, id string) (*Job, error)
 	return e.Get(ctx, endpoint, id)
 }
 
+// rememberedWait bounds Wait's first wait when it starts from the record this
+// engine remembers rather than a fresh read.
+const rememberedWait = 100 * time.Millisecond
+
 // Wait blocks until the job is terminal or ctx ends; then it returns the job as
 // it is (with a nil error when only ctx ended).
 func (e *Engine) Wait(ctx context.Context, endpoint, id string) (*Job, error) {
@@ -203,10 +207,21 @@ func (e *Engine) Wait(ctx context.Context, endpoint, id string) (*Job, error) {
 	}
 	for {
 		wake, done := e.nudges.wait(jobNudgeKey(endpoint, id)) // before the read
-		r, rev, err := e.load(ctx, endpoint, id)
+		// A job this engine queued or handed out (a /runsync, a status-sync
+		// right after /run) is waited for without a read: another replica's
+		// change to it makes this engine forget it (onJobNudge). The wait is
+		// short then, in case that nudge was lost.
+		d := recheck
+		r, rev, ok := e.mem.record(endpoint, id)
+		var err error
+		if ok {
+			d = rememberedWait
+		} else {
+			r, rev, err = e.load(ctx, endpoint, id)
+		}
 		if err == nil && !r.Status.Terminal() {
 			var woke bool
-			woke, err = e.sleepFor(ctx, wake, recheck)
+			woke, err = e.sleepFor(ctx, wake, d)
 			done()
 			if err == nil {
 				// Woken by this engine's own terminal write (a newer revision
@@ -358,6 +373,9 @@ func (e *Engine) Cancel(ctx context.Context, endpoint, id string) (*Job, error) 
 // queue and lease clean-up, the stop signal, the counters and the webhook.
 func (e *Engine) afterTerminal(ctx context.Context, r *record, was Status, owner string) {
 	ctx = context.WithoutCancel(ctx)
+	// The counter's write is sent first and awaited last, so it travels
+	// while the queue or lease is cleaned up.
+	counted := e.eventAsync(r.Endpoint, eventKind(r.Status))
 	switch was {
 	case StatusInQueue:
 		e.dequeue(ctx, r.Endpoint, r.ID)
@@ -367,16 +385,7 @@ func (e *Engine) afterTerminal(ctx context.Context, r *record, was Status, owner
 		}
 		e.dropLease(ctx, r.Endpoint, r.ID, r.Epoch)
 	}
-	switch r.Status {
-	case StatusCompleted:
-		e.event(ctx, r.Endpoint, "completed")
-	case StatusFailed:
-		e.event(ctx, r.Endpoint, "failed")
-	case StatusCancelled:
-		e.event(ctx, r.Endpoint, "cancelled")
-	case StatusTimedOut:
-		e.event(ctx, r.Endpoint, "timedout")
-	}
+	counted(ctx)
 	if r.Webhook != "" {
 		j, err := e.toJob(ctx, r, false)
 		if err != nil {

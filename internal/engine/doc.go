@@ -28,11 +28,14 @@
 //   - Stream chunks: stream sluice_chunks, subject sluice.chunk.<endpoint>.<id>,
 //     read by sequence; the read cursor lives in the job record, so each chunk
 //     is returned once whichever replica serves the read.
-//   - Leases (bucket sluice_leases, <endpoint>.<id>): the index of jobs that
-//     may be IN_PROGRESS, written before a take moves the job and removed after
-//     it leaves IN_PROGRESS. The reaper walks it. Key _keep (no job's) is
-//     rewritten by each reaper pass so the stream's last file block never
-//     empties (an empty block's file is deleted and created anew).
+//   - Leases ($KV.sluice_jobs.=lease.<endpoint>.<id>, in the jobs stream):
+//     the index of jobs that may be IN_PROGRESS, which the reaper walks. A
+//     take sends the lease and the IN_PROGRESS record together, lease first;
+//     one stream stores them in that order, so a stored IN_PROGRESS record
+//     always has its lease (a crash cannot split them). The lease is removed
+//     after the job leaves IN_PROGRESS and expires with the job's ttl.
+//     (Engines before this layout kept leases in bucket sluice_leases; Open
+//     moves them.)
 //   - Workers (bucket sluice_workers, <endpoint>.<worker>): last ping or take.
 //   - Stop signals: stream sluice_stops, sluice.stop.<endpoint>.<worker>; the
 //     replica that deletes a signal delivers it, so each is delivered once.

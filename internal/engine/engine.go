@@ -30,8 +30,9 @@ const (
 	eventPrefix  = "sluice.ev."
 	stopStream   = "sluice_stops" // stop signals: sluice.stop.<ep>.<worker>
 	stopPrefix   = "sluice.stop."
-	leaseBucket  = "sluice_leases"  // index of jobs that may be IN_PROGRESS: <ep>.<id>
-	workerBucket = "sluice_workers" // worker liveness: <ep>.<worker>
+	leasePrefix  = jobsPrefix + "=lease." // + <ep>.<id>: index of jobs that may be IN_PROGRESS ('=' is in no endpoint id)
+	oldLeases    = "KV_sluice_leases"     // where leases were kept before; moved at Open
+	workerBucket = "sluice_workers"       // worker liveness: <ep>.<worker>
 	prioNormal   = "n"
 	prioLow      = "l"
 )
@@ -63,8 +64,8 @@ type Engine struct {
 	js  jetstream.JetStream
 
 	jobs, queue, chunks, blobs, events, stops jetstream.Stream
-	leases, workers                           jetstream.KeyValue
-	leaseStr, workerStr                       jetstream.Stream // the streams behind leases and workers
+	workers                                   jetstream.KeyValue
+	workerStr                                 jetstream.Stream // the stream behind workers
 
 	mu        sync.RWMutex
 	endpoints map[string]EndpointSettings
@@ -165,7 +166,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 			return nil, err
 		}
 	} else {
-		e.nc, err = nats.Connect(cfg.NATSURL, nats.Name("sluice"), nats.MaxReconnects(-1))
+		e.nc, err = nats.Connect(cfg.NATSURL, nats.Name("sluice"), nats.MaxReconnects(-1), nats.NoEcho())
 		if err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", cfg.NATSURL, err)
 		}
@@ -192,7 +193,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 			break
 		}
 		var sub *nats.Subscription
-		sub, err = e.nc.Subscribe(prefix+">", func(m *nats.Msg) { e.nudges.fire(m.Subject) })
+		sub, err = e.nc.Subscribe(prefix+">", e.onNudge)
 		e.nudgeSubs = append(e.nudgeSubs, sub)
 	}
 	if err == nil {
@@ -207,7 +208,6 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("subscribe to queue nudges: %w", err)
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	e.keepLeaseBlock(ctx)
 	e.hooks = newWebhooks(e)
 	e.SetEndpoints(cfg.Endpoints)
 	e.wg.Add(1)
@@ -236,7 +236,7 @@ func startEmbedded(cfg Config) (*server.Server, *nats.Conn, error) {
 		srv.WaitForShutdown()
 		return nil, nil, errors.New("embedded nats: not ready in 30s")
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("sluice"))
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("sluice"), nats.NoEcho())
 	if err != nil {
 		srv.Shutdown()
 		srv.WaitForShutdown()
@@ -301,13 +301,8 @@ func (e *Engine) setup(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if e.leases, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: leaseBucket, Storage: jetstream.FileStorage, Replicas: r, TTL: maxBlobAge,
-	}); err != nil {
-		return fmt.Errorf("create bucket %s: %w", leaseBucket, err)
-	}
-	if e.leaseStr, err = js.Stream(ctx, "KV_"+leaseBucket); err != nil {
-		return fmt.Errorf("bucket %s: %w", leaseBucket, err)
+	if err := e.moveOldLeases(ctx); err != nil {
+		return err
 	}
 	if e.workers, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: workerBucket, Storage: jetstream.FileStorage, Replicas: r,

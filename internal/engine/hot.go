@@ -174,6 +174,15 @@ func (m *memory) forget(ep, id string) {
 	m.mu.Unlock()
 }
 
+// forgetKey drops everything remembered of the job with key k (ep.id):
+// another replica changed it.
+func (m *memory) forgetKey(k string) {
+	m.mu.Lock()
+	delete(m.recs, k)
+	delete(m.done, k)
+	m.mu.Unlock()
+}
+
 // leaseWritten notes the revision of the lease written for ep/id's epoch.
 func (m *memory) leaseWritten(ep, id string, epoch int, rev uint64) {
 	m.mu.Lock()

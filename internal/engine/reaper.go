@@ -34,7 +34,6 @@ func (e *Engine) reaper() {
 			return
 		case <-t.C:
 		}
-		e.keepLeaseBlock(e.ctx)
 		if err := e.reap(e.ctx); err != nil && e.ctx.Err() == nil {
 			e.log.Warn("engine: reaper", "err", err)
 		}
@@ -49,20 +48,6 @@ func (e *Engine) reaper() {
 				e.log.Warn("engine: input clean-up", "err", err)
 			}
 		}
-	}
-}
-
-// leaseKeep is a lease key that is never a job's (no '.'): see keepLeaseBlock.
-const leaseKeep = "_keep"
-
-// keepLeaseBlock rewrites the leaseKeep entry, so the lease stream's last
-// file block always holds a message. Without it, removing the last lease (every
-// job's end, when few run) empties the block, and the store deletes its file
-// and creates a new one: a file unlink, create and open per job. The reaper
-// and stats skip the key (it names no endpoint and job).
-func (e *Engine) keepLeaseBlock(ctx context.Context) {
-	if _, err := e.leases.Put(ctx, leaseKeep, nil); err != nil && ctx.Err() == nil {
-		e.log.Debug("engine: lease keeper", "err", err)
 	}
 }
 
@@ -117,12 +102,10 @@ func (e *Engine) reap(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		ent, err := e.leases.Get(ctx, k)
+		l, lrev, err := e.getLease(ctx, ep, id)
 		if err != nil {
 			continue // removed meanwhile
 		}
-		var l lease
-		_ = json.Unmarshal(ent.Value(), &l)
 		now := time.Now()
 		// A lease within its deadline and ttl whose worker is alive needs
 		// no look at its job, except every leaseCheck (a lease left behind
@@ -141,7 +124,7 @@ func (e *Engine) reap(ctx context.Context) error {
 			if l.Worker != "" {
 				e.signalStop(ctx, ep, l.Worker, id)
 			}
-			e.purgeLease(ctx, ep, id, ent.Revision())
+			e.purgeLease(ctx, ep, id, lrev)
 			continue
 		}
 		if err != nil {
@@ -150,7 +133,7 @@ func (e *Engine) reap(ctx context.Context) error {
 		}
 		if r.Status != StatusInProgress {
 			if r.Status.Terminal() || r.Epoch > l.Epoch || time.Since(l.At) > leaseGrace {
-				e.purgeLease(ctx, ep, id, ent.Revision())
+				e.purgeLease(ctx, ep, id, lrev)
 			}
 			continue
 		}

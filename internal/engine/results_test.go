@@ -313,7 +313,7 @@ func testStorageFlat(t *testing.T, b *backend) {
 			count(e.blobs, blobPrefix+ep+".>") == 0 &&
 			count(e.chunks, chunkPrefix+ep+".*") == 0 &&
 			count(e.queue, queuePrefix+ep+".>") == 0 &&
-			count(e.leaseStr, "$KV."+leaseBucket+"."+ep+".*") == 0 &&
+			count(e.jobs, leaseSubject(ep, "*")) == 0 &&
 			count(e.stops, stopPrefix+ep+".>") == 0
 	})
 }

@@ -92,23 +92,14 @@ func (e *Engine) QueueStats(ctx context.Context, endpoint string) (QueueStats, e
 	return qs, nil
 }
 
-// leaseKeys lists the lease keys of one endpoint ("" for all).
-func (e *Engine) leaseKeys(ctx context.Context, endpoint string) ([]string, error) {
-	filter := ">"
-	if endpoint != "" {
-		filter = endpoint + ".*"
-	}
-	return kvKeys(ctx, e.leaseStr, leaseBucket, filter)
-}
-
-// kvKeys lists the live keys of a bucket matching filter from the subject
-// counts of its stream: no consumer is created, and keys removed by purge
-// (which leaves no marker) or by age are gone.
-func kvKeys(ctx context.Context, s jetstream.Stream, bucket, filter string) ([]string, error) {
-	prefix := "$KV." + bucket + "."
+// subjectKeys lists the live subjects of stream s under prefix matching
+// filter, without the prefix, from the stream's subject counts: no consumer
+// is created, and subjects removed by purge (which leaves no marker) or by
+// age are gone.
+func subjectKeys(ctx context.Context, s jetstream.Stream, prefix, filter string) ([]string, error) {
 	info, err := s.Info(ctx, jetstream.WithSubjectFilter(prefix+filter))
 	if err != nil {
-		return nil, fmt.Errorf("list %s keys: %w", bucket, err)
+		return nil, fmt.Errorf("list %s%s: %w", prefix, filter, err)
 	}
 	keys := make([]string, 0, len(info.State.Subjects))
 	for subj := range info.State.Subjects {
@@ -130,7 +121,7 @@ func (e *Engine) Workers(ctx context.Context, endpoint string) ([]Worker, error)
 	if _, err := e.endpoint(endpoint); err != nil {
 		return nil, err
 	}
-	keys, err := kvKeys(ctx, e.workerStr, workerBucket, endpoint+".*")
+	keys, err := subjectKeys(ctx, e.workerStr, "$KV."+workerBucket+".", endpoint+".*")
 	if err != nil {
 		return nil, err
 	}

@@ -349,47 +349,39 @@ func (e *Engine) dequeue(ctx context.Context, ep, id string) {
 }
 
 // event records a transition for the /health counters.
-func (e *Engine) event(ctx context.Context, ep, kind string) {
-	if _, err := e.js.Publish(ctx, eventPrefix+ep+"."+kind, nil); err != nil {
-		e.log.Warn("engine: record event", "endpoint", ep, "kind", kind, "err", err)
+func (e *Engine) event(ctx context.Context, ep, kind string) { e.eventAsync(ep, kind)(ctx) }
+
+// eventAsync sends the counter event of a transition and returns a func that
+// waits for it to be stored (errors are logged: a counter is not worth
+// failing the transition that is already stored).
+func (e *Engine) eventAsync(ep, kind string) func(ctx context.Context) {
+	if kind == "" {
+		return func(context.Context) {}
+	}
+	f, err := e.js.PublishAsync(eventPrefix+ep+"."+kind, nil)
+	return func(ctx context.Context) {
+		if err == nil {
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			_, err = awaitAck(ctx, f)
+		}
+		if err != nil {
+			e.log.Warn("engine: record event", "endpoint", ep, "kind", kind, "err", err)
+		}
 	}
 }
 
-// lease is the index entry of a job that may be IN_PROGRESS.
-type lease struct {
-	Epoch    int       `json:"epoch"`
-	Worker   string    `json:"worker"`
-	At       time.Time `json:"at"`
-	Deadline time.Time `json:"deadline"` // execution deadline
-	Expire   time.Time `json:"expire"`   // end of the job's ttl
-}
-
-// dropLease deletes the lease of ep/id if it belongs to epoch (a newer take
-// of a retried job keeps its own lease).
-func (e *Engine) dropLease(ctx context.Context, ep, id string, epoch int) {
-	if l, ok := e.mem.takeLease(ep, id); ok && l.epoch == epoch {
-		// The revision this engine wrote for the epoch: purging up to it
-		// never removes a newer lease.
-		e.purgeLease(ctx, ep, id, l.rev)
-		return
+// eventKind is the counter event of a terminal status ("" for none).
+func eventKind(s Status) string {
+	switch s {
+	case StatusCompleted:
+		return "completed"
+	case StatusFailed:
+		return "failed"
+	case StatusCancelled:
+		return "cancelled"
+	case StatusTimedOut:
+		return "timedout"
 	}
-	ent, err := e.leases.Get(ctx, jobKey(ep, id))
-	if err != nil {
-		return
-	}
-	var l lease
-	if json.Unmarshal(ent.Value(), &l) == nil && l.Epoch > epoch {
-		return
-	}
-	e.purgeLease(ctx, ep, id, ent.Revision())
-}
-
-// purgeLease removes revision rev of a lease (and older ones) without leaving
-// a delete marker; a newer revision written meanwhile stays.
-func (e *Engine) purgeLease(ctx context.Context, ep, id string, rev uint64) {
-	err := e.leaseStr.Purge(ctx, jetstream.WithPurgeSubject("$KV."+leaseBucket+"."+jobKey(ep, id)),
-		jetstream.WithPurgeSequence(rev+1))
-	if err != nil {
-		e.log.Debug("engine: drop lease", "job", id, "err", err)
-	}
+	return ""
 }

@@ -21,7 +21,15 @@ const (
 	nudgeStop  = "sluice.n.s." // + ep.worker: a stop signal for the worker
 )
 
+// nudge wakes the waiters on subject: this engine's at once, in process, and
+// other replicas' through NATS (the connection does not echo its own
+// messages, so a local waiter is not woken twice).
 func (e *Engine) nudge(subject string) {
+	if ep, ok := strings.CutPrefix(subject, nudgeQueue); ok {
+		e.wakeQueue(ep)
+	} else {
+		e.nudges.fire(subject)
+	}
 	if err := e.nc.Publish(subject, nil); err != nil {
 		e.log.Debug("engine: nudge", "subject", subject, "err", err)
 	}
@@ -217,17 +225,11 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 		err = check(r)
 	}
 	if err == nil {
-		// The lease goes before the state change: an IN_PROGRESS job is
-		// always indexed for the reaper.
-		lb, _ := json.Marshal(lease{Epoch: epoch, Worker: wid, At: now,
-			Deadline: now.Add(r.Policy.ExecutionTimeout), Expire: r.CreatedAt.Add(r.Policy.TTL)})
-		lrev, err := e.leases.Put(ctx, jobKey(ep, id), lb)
-		if err != nil {
-			_ = m.Nak()
-			return nil, fmt.Errorf("take job %s: lease: %w", id, err)
-		}
-		e.mem.leaseWritten(ep, id, epoch, lrev)
-		r, err = e.mutateFrom(ctx, ep, id, r, rev, func(r *record) error {
+		// The lease is sent before the state change, and stored first: an
+		// IN_PROGRESS job is always indexed for the reaper.
+		l := lease{Epoch: epoch, Worker: wid, At: now,
+			Deadline: now.Add(r.Policy.ExecutionTimeout), Expire: r.CreatedAt.Add(r.Policy.TTL)}
+		apply := func(r *record) error {
 			if err := check(r); err != nil {
 				return err
 			}
@@ -237,16 +239,33 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 			r.Deadline = now.Add(r.Policy.ExecutionTimeout)
 			r.Output, r.OutputRef, r.Error = nil, nil, nil
 			return nil
-		})
+		}
+		if err = apply(r); err == nil {
+			var nrev uint64
+			nrev, err = e.claimWrite(ctx, r, rev, l)
+			switch {
+			case err == nil:
+				e.mem.stored(r, nrev)
+				e.nudge(jobNudgeKey(ep, id))
+			case errors.Is(err, errCAS):
+				// Changed meanwhile; the lease is stored: read and try again.
+				r, err = e.mutateFrom(ctx, ep, id, nil, 0, apply)
+			default:
+				e.mem.forget(ep, id)
+				r = nil
+			}
+		}
 		if err != nil && (r == nil || r.Status != StatusInProgress) {
 			e.dropLease(ctx, ep, id, epoch)
 		}
 	}
 	switch {
 	case err == nil:
-		// A confirmed ack: the entry is gone before the job is handed out, so
-		// queue counters are exact and no replica sees it again.
-		if aerr := m.DoubleAck(ctx); aerr != nil {
+		// The entry is acknowledged without waiting for the server's
+		// confirmation (a round trip off the hand-off): one lost on the way is
+		// delivered again after AckWait and dropped then as stale, since the
+		// record has left IN_QUEUE for this epoch.
+		if aerr := m.Ack(); aerr != nil {
 			e.log.Debug("engine: ack", "job", id, "err", aerr)
 		}
 		j, err := e.toJob(ctx, r, true)
@@ -326,9 +345,21 @@ func (e *Engine) queueWake(endpoint string) <-chan struct{} {
 	return c
 }
 
-// onQueueNudge wakes the Takes parked on an endpoint.
-func (e *Engine) onQueueNudge(m *nats.Msg) {
-	ep := strings.TrimPrefix(m.Subject, nudgeQueue)
+// onQueueNudge wakes the Takes parked on an endpoint for another replica's nudge.
+func (e *Engine) onQueueNudge(m *nats.Msg) { e.wakeQueue(strings.TrimPrefix(m.Subject, nudgeQueue)) }
+
+// onNudge handles another replica's job or stop nudge (the connection does
+// not echo this engine's own): a job changed elsewhere is forgotten, so the
+// next use of it reads it, and its waiters wake.
+func (e *Engine) onNudge(m *nats.Msg) {
+	if k, ok := strings.CutPrefix(m.Subject, nudgeJob); ok {
+		e.mem.forgetKey(k)
+	}
+	e.nudges.fire(m.Subject)
+}
+
+// wakeQueue wakes the Takes parked on endpoint ep.
+func (e *Engine) wakeQueue(ep string) {
 	e.wakeMu.Lock()
 	defer e.wakeMu.Unlock()
 	if c := e.wake[ep]; c != nil {
