@@ -59,6 +59,7 @@ type Engine interface {
 	Purge(ctx context.Context, endpoint string) (int, error)
 	Health(ctx context.Context, endpoint string) (engine.Health, error)
 	Take(ctx context.Context, endpoint, workerID string, max int) ([]*engine.Job, error)
+	Release(ctx context.Context, endpoint, workerID string, jobIDs []string) error
 	Finish(ctx context.Context, endpoint, workerID, jobID string, r engine.Result) error
 	Progress(ctx context.Context, endpoint, workerID, jobID string, output json.RawMessage) error
 	AppendStream(ctx context.Context, endpoint, workerID, jobID string, output json.RawMessage) error

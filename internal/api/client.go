@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/engine"
 )
 
 func (h *Handler) run(w http.ResponseWriter, r *http.Request, ep string) {
@@ -44,7 +46,10 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, ep string, sync
 	}
 	w.Header().Set(headerRequestID, job.ID)
 	if !sync {
-		writeJSON(w, http.StatusOK, SubmittedView{ID: job.ID, Status: job.Status})
+		// Runpod's /run always answers IN_QUEUE (accepted); the job may
+		// already be running (handed straight to an idle worker), which
+		// /status shows.
+		writeJSON(w, http.StatusOK, SubmittedView{ID: job.ID, Status: engine.StatusInQueue})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), wait)

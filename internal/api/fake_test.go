@@ -222,6 +222,10 @@ func (f *fakeEngine) Health(ctx context.Context, endpoint string) (engine.Health
 	return h, nil
 }
 
+func (f *fakeEngine) Release(ctx context.Context, endpoint, workerID string, jobIDs []string) error {
+	return nil
+}
+
 func (f *fakeEngine) Take(ctx context.Context, endpoint, workerID string, max int) ([]*engine.Job, error) {
 	var out []*engine.Job
 	f.await(ctx, func() bool {

@@ -139,6 +139,18 @@ func (h *Handler) take(w http.ResponseWriter, r *http.Request, ep, worker string
 		w.WriteHeader(http.StatusNoContent)
 		return nil, false
 	}
+	if r.Context().Err() != nil {
+		// The worker's request ended as the jobs were taken: nobody would
+		// get them, so they go back to the queue at once.
+		ids := make([]string, len(jobs))
+		for i, j := range jobs {
+			ids[i] = j.ID
+		}
+		if err := h.cfg.Engine.Release(context.WithoutCancel(r.Context()), ep, worker, ids); err != nil {
+			h.log.LogAttrs(r.Context(), slog.LevelWarn, "release jobs of a gone job-take", slog.String(attrWorker, worker), slog.Any(attrErr, err))
+		}
+		return nil, false
+	}
 	for _, j := range jobs {
 		h.log.LogAttrs(r.Context(), slog.LevelDebug, "job taken", slog.String(attrEndpoint, ep), slog.String(attrJob, j.ID), slog.String(attrWorker, worker))
 	}

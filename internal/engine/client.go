@@ -58,6 +58,9 @@ func (e *Engine) Submit(ctx context.Context, endpoint string, req SubmitRequest)
 	if err != nil {
 		return nil, fmt.Errorf("submit: %w", err)
 	}
+	if p := e.claimParked(endpoint); p != nil {
+		return e.submitTo(ctx, r, req.Input, p)
+	}
 	// The record and the queue entry are sent at once and both awaited: one
 	// round trip instead of two. An entry taken before its record is stored
 	// is put back for a moment (see claim).
@@ -205,15 +208,26 @@ func (e *Engine) Wait(ctx context.Context, endpoint, id string) (*Job, error) {
 	if !tokenRE.MatchString(id) {
 		return nil, fmt.Errorf("job %q: %w", id, ErrNotFound)
 	}
+	useMem := true
 	for {
 		wake, done := e.nudges.wait(jobNudgeKey(endpoint, id)) // before the read
 		// A job this engine queued or handed out (a /runsync, a status-sync
-		// right after /run) is waited for without a read: another replica's
-		// change to it makes this engine forget it (onJobNudge). The wait is
-		// short then, in case that nudge was lost.
+		// right after /run) is waited for without a read, at first and after
+		// each wake-up: another replica's change to it makes this engine
+		// forget it (onNudge), and this engine's own changes update it. The
+		// wait is short then, and a wait that ends without a nudge reads the
+		// record: the nudge may have been lost, or the remembered record may
+		// be older than a change made before this Wait began.
 		d := recheck
-		r, rev, ok := e.mem.record(endpoint, id)
-		var err error
+		var (
+			r   *record
+			rev uint64
+			ok  bool
+			err error
+		)
+		if useMem {
+			r, rev, ok = e.mem.record(endpoint, id)
+		}
 		if ok {
 			d = rememberedWait
 		} else {
@@ -222,6 +236,7 @@ func (e *Engine) Wait(ctx context.Context, endpoint, id string) (*Job, error) {
 		if err == nil && !r.Status.Terminal() {
 			var woke bool
 			woke, err = e.sleepFor(ctx, wake, d)
+			useMem = woke
 			done()
 			if err == nil {
 				// Woken by this engine's own terminal write (a newer revision

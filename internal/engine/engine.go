@@ -81,8 +81,10 @@ type Engine struct {
 	wakeSub   *nats.Subscription
 	nudges    *waker // job and stop nudges, one subscription each
 	nudgeSubs []*nats.Subscription
-	mem       *memory  // records and leases this engine stored (hints)
-	touched   sync.Map // worker key -> time of the last touch by a take
+	mem       *memory // records and leases this engine stored (hints)
+	parkMu    sync.Mutex
+	parked    map[string][]*parkedTake // per endpoint, longest-parked first (handoff.go)
+	touched   sync.Map                 // worker key -> time of the last touch by a take
 
 	reapMu  sync.Mutex
 	checked map[string]time.Time // lease key -> last look at its job (under reapMu)
@@ -156,7 +158,8 @@ func (c Config) withDefaults() Config {
 func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg = cfg.withDefaults()
 	e := &Engine{cfg: cfg, log: cfg.Logger, endpoints: map[string]EndpointSettings{}, consumers: map[string]*epConsumers{},
-		inputGrace: time.Minute, wake: map[string]chan struct{}{}, nudges: newWaker(), mem: newMemory()}
+		inputGrace: time.Minute, wake: map[string]chan struct{}{}, nudges: newWaker(), mem: newMemory(),
+		parked: map[string][]*parkedTake{}}
 	var err error
 	if cfg.NATSURL == "" {
 		if cfg.DataDir == "" {

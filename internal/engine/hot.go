@@ -132,6 +132,14 @@ func (m *memory) stored(r *record, rev uint64) {
 		r.Status == StatusInQueue && valuesSize(r) <= rememberQueuedMax
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// Stores can finish out of order (a submit's acknowledgement read after
+	// a worker already finished the job): never replace a newer revision.
+	if h, ok := m.done[k]; ok && h.rev > rev {
+		return
+	}
+	if h, ok := m.recs[k]; ok && h.rev > rev {
+		return
+	}
 	if r.Status.Terminal() && valuesSize(r) <= rememberFinishedMax {
 		if len(m.done) >= maxFinished {
 			clear(m.done)

@@ -87,3 +87,83 @@ func TestMoveOldLeases(t *testing.T) {
 		return err == nil && got.Status == StatusInQueue && got.Retries == 1
 	})
 }
+
+// TestHandOffToParkedTake: a job submitted while a Take is parked on the
+// engine goes straight to it: stored IN_PROGRESS for that worker with its
+// lease, no queue entry, and returned by the Take with its input.
+func TestHandOffToParkedTake(t *testing.T) {
+	ep := newEndpoint()
+	cfg := fastConfig(ep)
+	cfg.DataDir = t.TempDir()
+	e := openEngine(t, cfg)
+	ctx := ctxT(t, 30*time.Second)
+	type taken struct {
+		jobs []*Job
+		err  error
+	}
+	got := make(chan taken, 1)
+	go func() {
+		jobs, err := e.Take(ctx, ep, "w1", 4)
+		got <- taken{jobs, err}
+	}()
+	waitFor(t, 10*time.Second, "the Take parked", func() bool {
+		e.parkMu.Lock()
+		defer e.parkMu.Unlock()
+		return len(e.parked[ep]) == 1
+	})
+	j := must(e.Submit(ctx, ep, SubmitRequest{Input: json.RawMessage(`{"n":7}`)}))
+	tk := <-got
+	noErr(t, tk.err)
+	if len(tk.jobs) != 1 || tk.jobs[0].ID != j.ID || string(tk.jobs[0].Input) != `{"n":7}` {
+		t.Fatalf("take returned %+v", tk.jobs)
+	}
+	st := must(e.Get(ctx, ep, j.ID))
+	if st.Status != StatusInProgress || st.WorkerID != "w1" {
+		t.Fatalf("status %s worker %q, want IN_PROGRESS by w1", st.Status, st.WorkerID)
+	}
+	if l, _, err := e.getLease(ctx, ep, j.ID); err != nil || l.Worker != "w1" {
+		t.Fatalf("lease %+v, %v", l, err)
+	}
+	if qs := must(e.QueueStats(ctx, ep)); qs.Queued != 0 || qs.InProgress != 1 {
+		t.Fatalf("queue stats %+v, want nothing queued and 1 in progress", qs)
+	}
+	e.parkMu.Lock()
+	left := len(e.parked[ep])
+	e.parkMu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d Takes still parked", left)
+	}
+	noErr(t, e.Finish(ctx, ep, "w1", j.ID, Result{Output: json.RawMessage(`{"ok":1}`)}))
+	if done := must(e.Wait(ctx, ep, j.ID)); done.Status != StatusCompleted || string(done.Output) != `{"ok":1}` {
+		t.Fatalf("after finish: %s %s", done.Status, done.Output)
+	}
+}
+
+// TestUnparkWaitsForClaim: a Take that gives up after a Submit claimed it
+// still gets what that Submit hands over, so a handed job is never dropped.
+func TestUnparkWaitsForClaim(t *testing.T) {
+	e := &Engine{parked: map[string][]*parkedTake{}}
+	p := e.park("ep", "w1")
+	if c := e.claimParked("ep"); c != p {
+		t.Fatal("claimParked did not return the parked Take")
+	}
+	if e.claimParked("ep") != nil {
+		t.Fatal("a Take was claimed twice")
+	}
+	res := make(chan *Job, 1)
+	go func() { res <- e.unpark("ep", p) }()
+	select {
+	case j := <-res:
+		t.Fatalf("unpark returned %v before the claim was answered", j)
+	case <-time.After(20 * time.Millisecond): // unpark must still be waiting
+	}
+	p.c <- &Job{ID: "j1"}
+	if j := <-res; j == nil || j.ID != "j1" {
+		t.Fatalf("unpark returned %v, want j1", j)
+	}
+	// Not claimed: unpark withdraws it and returns nil at once.
+	q := e.park("ep", "w2")
+	if j := e.unpark("ep", q); j != nil || e.claimParked("ep") != nil {
+		t.Fatal("an unclaimed Take was not withdrawn")
+	}
+}

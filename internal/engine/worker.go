@@ -130,7 +130,11 @@ func (e *Engine) Take(ctx context.Context, endpoint, workerID string, n int) ([]
 			d = quick[q]
 			q++
 		}
-		woke, err := e.sleepFor(ctx, wake, d)
+		handed, woke, err := e.parkFor(ctx, endpoint, workerID, wake, d)
+		if handed != nil {
+			// Returned even if ctx ended meanwhile (see the doc comment).
+			return []*Job{handed}, nil
+		}
 		if err != nil {
 			if errors.Is(err, ErrClosed) {
 				return nil, err
@@ -141,6 +145,30 @@ func (e *Engine) Take(ctx context.Context, endpoint, workerID string, n int) ([]
 			q = 0
 		}
 	}
+}
+
+// parkFor waits like sleepFor, parked so that a Submit on this engine can
+// hand the job straight to this Take (handoff.go); handed is that job.
+func (e *Engine) parkFor(ctx context.Context, ep, wid string, wake <-chan struct{}, d time.Duration) (handed *Job, woke bool, err error) {
+	p := e.park(ep, wid)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	claimed := false
+	select {
+	case <-wake:
+		woke = true
+	case handed = <-p.c:
+		claimed, woke = true, true // nil: the Submit failed; look again
+	case <-t.C:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-e.ctx.Done():
+		err = ErrClosed
+	}
+	if !claimed {
+		handed = e.unpark(ep, p)
+	}
+	return handed, woke, err
 }
 
 // takeFrom fetches what one consumer has right now and claims it. seen reports
