@@ -65,6 +65,7 @@ Everything runs on this machine; the figures include the clients' cost.`,
 				defer stop()
 				opts.AfterSluice = stop // server.pprof profiles Sluice, not the floor
 			}
+			tuneServerGC()
 			rep, err := bench.Run(cmd.Context(), opts)
 			if err != nil {
 				return err

@@ -97,6 +97,7 @@ pingIntervalMs, maxRetries and the retentions apply only after a restart.`,
 			if cmd.Flags().Changed("max-retries") {
 				opts.Overrides.MaxRetries = &maxRetries
 			}
+			tuneServerGC()
 			return server.Serve(cmd.Context(), opts)
 		},
 	}

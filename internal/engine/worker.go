@@ -23,12 +23,17 @@ const (
 
 // nudge wakes the waiters on subject: this engine's at once, in process, and
 // other replicas' through NATS (the connection does not echo its own
-// messages, so a local waiter is not woken twice).
+// messages, so a local waiter is not woken twice). The embedded server
+// listens on no port, so no other replica can be connected to it: nothing is
+// published then.
 func (e *Engine) nudge(subject string) {
 	if ep, ok := strings.CutPrefix(subject, nudgeQueue); ok {
 		e.wakeQueue(ep)
 	} else {
 		e.nudges.fire(subject)
+	}
+	if e.srv != nil {
+		return
 	}
 	if err := e.nc.Publish(subject, nil); err != nil {
 		e.log.Debug("engine: nudge", "subject", subject, "err", err)
