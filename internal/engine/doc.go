@@ -51,7 +51,16 @@
 // subjects under sluice.n. that are published after a change is stored, so a
 // waiter on any replica wakes within milliseconds; a slow periodic re-check
 // covers a lost nudge. Each engine subscribes once (queue, job and stop
-// nudges) and hands the nudges to its waiters.
+// nudges) and hands the nudges to its waiters. An engine wakes its own
+// waiters in process (its connection does not echo its nudges), and the
+// embedded server, which no other replica can reach, gets no nudges at all.
+//
+// # Hand-off
+//
+// A job submitted while a worker's Take is parked on the same engine is
+// stored IN_PROGRESS for that worker, with its lease, and given to the Take
+// directly (handoff.go): no queue entry, no fetch. Takes parked on other
+// replicas get jobs through the queue.
 //
 // # Time-based transitions
 //
@@ -64,8 +73,9 @@
 //
 // # Durability
 //
-// Submit returns only after the record and the queue entry are stored
-// (acknowledged by JetStream; on a cluster by a quorum of replicas).
+// Submit returns only after the record and the queue entry (or, handed off,
+// the record and the lease) are stored (acknowledged by JetStream; on a
+// cluster by a quorum of replicas).
 // Embedded, the server fsyncs on an interval (data survives a kill -9 of the
 // process) or, with Config.StrictSync, on every write.
 package engine

@@ -81,6 +81,16 @@ func openEngine(t *testing.T, cfg Config) *Engine {
 	return e
 }
 
+// soloEngine opens an embedded engine on a fresh data directory with one new
+// endpoint, and a context for the test's calls.
+func soloEngine(t *testing.T) (*Engine, string, context.Context) {
+	t.Helper()
+	ep := newEndpoint()
+	cfg := fastConfig(ep)
+	cfg.DataDir = t.TempDir()
+	return openEngine(t, cfg), ep, ctxT(t, 30*time.Second)
+}
+
 func embeddedBackend(t *testing.T) *backend {
 	dir := t.TempDir()
 	return &backend{

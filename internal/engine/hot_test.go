@@ -33,11 +33,7 @@ func TestMemoryKeepsNewest(t *testing.T) {
 // newer revision no longer remembered) does not hold Wait: without a nudge,
 // Wait reads the record after its short first wait.
 func TestWaitStaleMemory(t *testing.T) {
-	ep := newEndpoint()
-	cfg := fastConfig(ep)
-	cfg.DataDir = t.TempDir()
-	e := openEngine(t, cfg)
-	ctx := ctxT(t, 30*time.Second)
+	e, ep, ctx := soloEngine(t)
 	j := must(e.Submit(ctx, ep, SubmitRequest{Input: json.RawMessage(`{}`)}))
 	stale, rev, ok := e.mem.record(ep, j.ID)
 	if !ok {

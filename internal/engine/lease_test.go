@@ -14,11 +14,7 @@ import (
 // jobs stream (worker, epoch, deadline), counted as in progress; the result
 // removes the lease.
 func TestTakeStoresLease(t *testing.T) {
-	ep := newEndpoint()
-	cfg := fastConfig(ep)
-	cfg.DataDir = t.TempDir()
-	e := openEngine(t, cfg)
-	ctx := ctxT(t, 30*time.Second)
+	e, ep, ctx := soloEngine(t)
 	j := must(e.Submit(ctx, ep, SubmitRequest{Input: json.RawMessage(`{}`)}))
 	jobs := must(e.Take(ctx, ep, "w1", 1))
 	if len(jobs) != 1 || jobs[0].ID != j.ID {
@@ -92,11 +88,7 @@ func TestMoveOldLeases(t *testing.T) {
 // engine goes straight to it: stored IN_PROGRESS for that worker with its
 // lease, no queue entry, and returned by the Take with its input.
 func TestHandOffToParkedTake(t *testing.T) {
-	ep := newEndpoint()
-	cfg := fastConfig(ep)
-	cfg.DataDir = t.TempDir()
-	e := openEngine(t, cfg)
-	ctx := ctxT(t, 30*time.Second)
+	e, ep, ctx := soloEngine(t)
 	type taken struct {
 		jobs []*Job
 		err  error
