@@ -1,11 +1,15 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/engine"
 )
 
 // TestWorkerQuirks sends what runpod-python really sends (spec section 6)
@@ -93,5 +97,62 @@ func TestWorkerQuirks(t *testing.T) {
 	}
 	if r.code != 200 || strings.TrimSpace(string(r.body)) != `{"jobsToStop":["job-4"]}` {
 		t.Errorf("job-stop: %d %s", r.code, r.body)
+	}
+}
+
+// lateTake is an engine whose Take claims a job just as the request's
+// context ends, as a real engine may, and records what is released.
+type lateTake struct {
+	*fakeEngine
+	parked   chan struct{}
+	released chan []string
+}
+
+func (l lateTake) Take(ctx context.Context, endpoint, workerID string, max int) ([]*engine.Job, error) {
+	close(l.parked)
+	<-ctx.Done()
+	return []*engine.Job{{ID: "late-1", Endpoint: endpoint, Status: engine.StatusInProgress, Input: json.RawMessage(`{}`)}}, nil
+}
+
+func (l lateTake) Release(ctx context.Context, endpoint, workerID string, jobIDs []string) error {
+	l.released <- jobIDs
+	return nil
+}
+
+// TestTakeGoneReleases: jobs taken for a job-take whose worker went away
+// are released, not written to the closed connection and lost.
+func TestTakeGoneReleases(t *testing.T) {
+	lt := lateTake{fakeEngine: newFakeEngine("ep"), parked: make(chan struct{}), released: make(chan []string, 1)}
+	srv, _ := newTestServer(t, testKeys(), func(c *Config) { c.Engine = lt; c.TakeHold = time.Minute })
+	ctx, cancel := context.WithCancel(t.Context())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v2/ep/job-take/w1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", testWorkerKey)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := srv.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	select {
+	case <-lt.parked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job-take never reached the engine")
+	}
+	cancel() // the worker goes away
+	if err := <-done; err == nil {
+		t.Fatal("the cancelled job-take got an answer")
+	}
+	select {
+	case ids := <-lt.released:
+		if len(ids) != 1 || ids[0] != "late-1" {
+			t.Fatalf("released %v, want [late-1]", ids)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job taken for the gone job-take was not released")
 	}
 }
