@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 )
@@ -77,8 +78,14 @@ func BenchmarkPipelined(b *testing.B) {
 	defer cancel()
 	const workers = 8
 	done := make(chan struct{}, 1024)
+	var wg sync.WaitGroup
+	// Workers stop before the engine closes, so none is left running.
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	for w := range workers {
-		go func() {
+		wg.Go(func() {
 			wid := "w" + string(rune('a'+w))
 			for ctx.Err() == nil {
 				jobs, err := e.Take(ctx, ep, wid, 4)
@@ -87,11 +94,14 @@ func BenchmarkPipelined(b *testing.B) {
 				}
 				for _, j := range jobs {
 					if e.Finish(context.Background(), ep, wid, j.ID, Result{Output: j.Input}) == nil {
-						done <- struct{}{}
+						select {
+						case done <- struct{}{}:
+						case <-ctx.Done():
+						}
 					}
 				}
 			}
-		}()
+		})
 	}
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

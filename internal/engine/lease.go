@@ -130,6 +130,9 @@ func (e *Engine) claimWrite(ctx context.Context, r *record, rev uint64, l lease)
 	}
 	switch {
 	case lerr == nil:
+		if rerr != nil && !errors.Is(rerr, errCAS) && !answered(rerr) {
+			return 0, fmt.Errorf("%w: %w", errUnknownOutcome, rerr)
+		}
 		return nrev, rerr
 	case rerr != nil:
 		return 0, fmt.Errorf("take job %s: lease: %w", id, lerr)
@@ -146,6 +149,33 @@ func (e *Engine) claimWrite(ctx context.Context, r *record, rev uint64, l lease)
 		err = errors.Join(err, rerr)
 	}
 	return 0, fmt.Errorf("take job %s: %w", id, err)
+}
+
+// errUnknownOutcome: a record write got no answer (a timeout, a lost
+// connection), so it may or may not be stored.
+var errUnknownOutcome = errors.New("record write without an answer")
+
+// answered reports whether err is the server's answer to a request (so the
+// write it answers was not applied), rather than a missing answer.
+func answered(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr)
+}
+
+// resolveClaim finds out whether the IN_PROGRESS record of a take whose
+// write got no answer (errUnknownOutcome; its lease is stored) was stored
+// after all, by reading it: stored is true when the record is the one the
+// take wrote (same worker, epoch and start). unknown is true when even the
+// read failed; the lease must then stay, so the reaper settles the job.
+func (e *Engine) resolveClaim(ctx context.Context, want *record) (r *record, rev uint64, stored, unknown bool) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	r, rev, err := e.load(ctx, want.Endpoint, want.ID)
+	if err != nil {
+		return nil, 0, false, !errors.Is(err, ErrNotFound)
+	}
+	stored = r.Status == StatusInProgress && r.Owner == want.Owner && r.Epoch == want.Epoch && r.StartedAt.Equal(want.StartedAt)
+	return r, rev, stored, false
 }
 
 // moveOldLeases moves the leases of an engine before leases moved into the

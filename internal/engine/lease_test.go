@@ -159,3 +159,32 @@ func TestUnparkWaitsForClaim(t *testing.T) {
 		t.Fatal("an unclaimed Take was not withdrawn")
 	}
 }
+
+// TestResolveClaim: a take whose record write got no answer reads the record
+// back: its own IN_PROGRESS record counts as stored, anything else does not,
+// and a missing record is not "unknown" (the lease may go).
+func TestResolveClaim(t *testing.T) {
+	e, ep, ctx := soloEngine(t)
+	j := must(e.Submit(ctx, ep, SubmitRequest{Input: json.RawMessage(`{}`)}))
+	if jobs := must(e.Take(ctx, ep, "w1", 1)); len(jobs) != 1 {
+		t.Fatalf("take: %d jobs", len(jobs))
+	}
+	want, _, err := e.load(ctx, ep, j.ID)
+	noErr(t, err)
+	if _, _, stored, unknown := e.resolveClaim(ctx, want); !stored || unknown {
+		t.Fatalf("the take's own record: stored %v unknown %v, want stored", stored, unknown)
+	}
+	other := *want
+	other.StartedAt = other.StartedAt.Add(time.Millisecond)
+	if _, _, stored, unknown := e.resolveClaim(ctx, &other); stored || unknown {
+		t.Fatalf("another take's record: stored %v unknown %v, want neither", stored, unknown)
+	}
+	gone := *want
+	gone.ID = "no-such-job"
+	if r, _, stored, unknown := e.resolveClaim(ctx, &gone); r != nil || stored || unknown {
+		t.Fatalf("missing record: %v stored %v unknown %v, want nothing", r, stored, unknown)
+	}
+	if !answered(&jetstream.APIError{Code: 400}) || answered(context.DeadlineExceeded) {
+		t.Fatal("answered: a server error is an answer, a timeout is not")
+	}
+}

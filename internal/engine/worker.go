@@ -273,9 +273,21 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 			r.Output, r.OutputRef, r.Error = nil, nil, nil
 			return nil
 		}
+		keepLease := false
 		if err = apply(r); err == nil {
 			var nrev uint64
 			nrev, err = e.claimWrite(ctx, r, rev, l)
+			resolved := false
+			if errors.Is(err, errUnknownOutcome) {
+				// No answer to the record write: read what was stored.
+				want := r
+				var stored bool
+				r, nrev, stored, keepLease = e.resolveClaim(ctx, want)
+				resolved = true
+				if stored {
+					err = nil
+				}
+			}
 			switch {
 			case err == nil:
 				e.mem.stored(r, nrev)
@@ -285,10 +297,12 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 				r, err = e.mutateFrom(ctx, ep, id, nil, 0, apply)
 			default:
 				e.mem.forget(ep, id)
-				r = nil
+				if !resolved {
+					r = nil // r holds the change that was not stored
+				}
 			}
 		}
-		if err != nil && (r == nil || r.Status != StatusInProgress) {
+		if err != nil && !keepLease && (r == nil || r.Status != StatusInProgress || r.Epoch != epoch) {
 			e.dropLease(ctx, ep, id, epoch)
 		}
 	}
