@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -49,44 +50,77 @@ func (p *platform) pingURL(ids []string) string {
 	return p.env.pingURL + sep + q.Encode()
 }
 
-// ping sends one heartbeat, retrying 429, 5xx and connection errors.
+// maxPingRetryAfter caps the pause a ping's Retry-After asks for.
+var maxPingRetryAfter = time.Minute
+
+// ping sends one heartbeat, retrying 429, 5xx and connection errors. A 429
+// or 503 with Retry-After waits as asked (up to maxPingRetryAfter) instead
+// of the backoff, as urllib3 does for runpod-python.
 func (p *platform) ping(ctx context.Context, ids []string) error {
 	u := p.pingURL(ids)
 	wait := pingBackoff
 	var err error
+	var asked time.Duration // Retry-After of the previous answer, if any
 	for attempt := 0; attempt <= pingRetries; attempt++ {
 		if attempt > 0 {
-			if serr := sleepCtx(ctx, wait); serr != nil {
+			d := wait
+			if asked > 0 {
+				d = asked
+			}
+			if serr := sleepCtx(ctx, d); serr != nil {
 				return fmt.Errorf("ping: %w", serr)
 			}
 			wait *= 2
 		}
 		var code int
-		code, err = p.pingOnce(ctx, u)
+		var ra string
+		code, ra, err = p.pingOnce(ctx, u)
 		if err == nil && code < 500 && code != http.StatusTooManyRequests {
 			return nil
 		}
+		asked = 0
 		if err == nil {
 			err = &statusError{code: code}
+			if d, ok := parseRetryAfter(ra, time.Now()); ok && (code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable) {
+				asked = min(max(d, time.Millisecond), maxPingRetryAfter)
+			}
 		}
 	}
 	return fmt.Errorf("ping: %w", err)
 }
 
-func (p *platform) pingOnce(ctx context.Context, u string) (int, error) {
+// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date.
+func parseRetryAfter(h string, now time.Time) (time.Duration, bool) {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(h); err == nil {
+		if s < 0 {
+			return 0, false
+		}
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+func (p *platform) pingOnce(ctx context.Context, u string) (code int, retryAfter string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, max(2*p.env.pingInterval, time.Second))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	req.Header.Set("Authorization", p.env.apiKey)
 	req.Header.Set("User-Agent", userAgent)
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
-	return resp.StatusCode, nil
+	return resp.StatusCode, resp.Header.Get("Retry-After"), nil
 }
