@@ -407,7 +407,7 @@ func (e *Engine) afterTerminal(ctx context.Context, r *record, was Status, owner
 			e.log.Warn("engine: webhook payload", "job", r.ID, "err", err)
 			return
 		}
-		e.hooks.send(j)
+		e.hooks.send(ctx, j)
 	}
 }
 

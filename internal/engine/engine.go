@@ -30,6 +30,8 @@ const (
 	eventPrefix  = "sluice.ev."
 	stopStream   = "sluice_stops" // stop signals: sluice.stop.<ep>.<worker>
 	stopPrefix   = "sluice.stop."
+	hookStream   = "sluice_hooks" // webhook deliveries (work queue): sluice.hook.<ep>.<id>
+	hookPrefix   = "sluice.hook."
 	leasePrefix  = jobsPrefix + "=lease." // + <ep>.<id>: index of jobs that may be IN_PROGRESS ('=' is in no endpoint id)
 	oldLeases    = "KV_sluice_leases"     // where leases were kept before; moved at Open
 	workerBucket = "sluice_workers"       // worker liveness: <ep>.<worker>
@@ -64,6 +66,7 @@ type Engine struct {
 	js  jetstream.JetStream
 
 	jobs, queue, chunks, blobs, events, stops jetstream.Stream
+	hookStr                                   jetstream.Stream
 	workers                                   jetstream.KeyValue
 	workerStr                                 jetstream.Stream // the stream behind workers
 
@@ -212,6 +215,15 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.hooks = newWebhooks(e)
+	if err := e.hooks.start(ctx); err != nil {
+		e.cancel()
+		e.nc.Close()
+		if e.srv != nil {
+			e.srv.Shutdown()
+			e.srv.WaitForShutdown()
+		}
+		return nil, err
+	}
 	e.SetEndpoints(cfg.Endpoints)
 	e.wg.Add(1)
 	go e.reaper()
@@ -301,6 +313,12 @@ func (e *Engine) setup(ctx context.Context) error {
 	}
 	if e.stops, err = mk(jetstream.StreamConfig{
 		Name: stopStream, Subjects: []string{stopPrefix + ">"}, MaxAge: time.Hour,
+	}); err != nil {
+		return err
+	}
+	if e.hookStr, err = mk(jetstream.StreamConfig{
+		Name: hookStream, Subjects: []string{hookPrefix + ">"}, Retention: jetstream.WorkQueuePolicy,
+		MaxAge: 24 * time.Hour, Duplicates: 2 * time.Minute,
 	}); err != nil {
 		return err
 	}

@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // WebhookPayload is the default body POSTed to a job's webhook: the job as
@@ -38,28 +41,100 @@ func WebhookPayload(j *Job) ([]byte, error) {
 	return b, nil
 }
 
-// webhooks delivers the webhooks of the terminal transitions this engine made:
-// POST, retried WebhookRetries times WebhookRetryDelay apart until a 2xx.
-type webhooks struct {
-	e   *Engine
-	wg  sync.WaitGroup
-	mu  sync.Mutex
-	sem chan struct{}
+// Webhook deliveries are durable: a terminal transition stores a delivery
+// entry in the work-queue stream sluice_hooks (subject
+// sluice.hook.<endpoint>.<id>) before anything is sent, and every replica
+// pulls entries from one shared consumer and POSTs them. An entry is acked
+// after a 2xx, tried again WebhookRetryDelay later after a failure (up to
+// WebhookRetries times), and stored anew when its engine closes
+// mid-delivery, so a restart or another replica delivers it at once (one
+// cut off by a crash waits out the consumer's AckWait): at least once.
+// The body is stored in the entry up to 64 KiB; a larger one is rebuilt
+// from the job's record when it is sent.
+
+// hookEntry is a stored webhook delivery.
+type hookEntry struct {
+	ID       string          `json:"id"`
+	Endpoint string          `json:"endpoint"`
+	URL      string          `json:"url"`
+	Body     json.RawMessage `json:"body,omitempty"` // absent: rebuild from the record
 }
+
+// webhooks stores and delivers webhooks (see above).
+type webhooks struct {
+	e    *Engine
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	sem  chan struct{}
+	cons jetstream.ConsumeContext
+}
+
+// hookDeliveries bounds the webhooks one engine sends at once.
+const hookDeliveries = 64
 
 func newWebhooks(e *Engine) *webhooks {
-	return &webhooks{e: e, sem: make(chan struct{}, 64)}
+	return &webhooks{e: e, sem: make(chan struct{}, hookDeliveries)}
 }
 
-func (h *webhooks) send(j *Job) {
+// start creates (or joins) the shared delivery consumer and starts pulling.
+func (h *webhooks) start(ctx context.Context) error {
+	cfg := h.e.cfg
+	cons, err := h.e.hookStr.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       "hooks",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.WebhookTimeout + 30*time.Second,
+		MaxDeliver:    -1, // tries are counted here (Term after the last)
+		MaxAckPending: 4 * hookDeliveries,
+	})
+	if err != nil {
+		return fmt.Errorf("webhook consumer: %w", err)
+	}
+	cc, err := cons.Consume(h.receive, jetstream.PullMaxMessages(hookDeliveries),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !h.e.closed() {
+				h.e.log.Debug("engine: webhook consumer", "err", err)
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("webhook consumer: %w", err)
+	}
+	h.cons = cc
+	return nil
+}
+
+// send stores the webhook delivery of terminal job j (best effort: a failure
+// is logged; the job's state is already stored).
+func (h *webhooks) send(ctx context.Context, j *Job) {
+	ent := hookEntry{ID: j.ID, Endpoint: j.Endpoint, URL: j.Webhook}
 	body, err := h.e.cfg.WebhookBody(j)
 	if err != nil {
 		h.e.log.Warn("engine: webhook", "job", j.ID, "err", err)
 		return
 	}
+	if len(body) <= inlineMax {
+		ent.Body = body
+	}
+	data, err := json.Marshal(ent)
+	if err != nil {
+		h.e.log.Warn("engine: webhook", "job", j.ID, "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	// One delivery per terminal state: the same transition stored twice
+	// (a retried write) is one entry.
+	msgID := j.ID + "." + string(j.Status) + "." + strconv.FormatInt(j.FinishedAt.UnixNano(), 10)
+	if _, err := h.e.js.Publish(ctx, hookPrefix+j.Endpoint+"."+j.ID, data, jetstream.WithMsgID(msgID)); err != nil {
+		h.e.log.Warn("engine: store webhook", "job", j.ID, "err", err)
+	}
+}
+
+// receive hands a stored delivery to a goroutine (at most hookDeliveries at once).
+func (h *webhooks) receive(m jetstream.Msg) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.e.closed() {
+		_ = m.Nak()
 		return
 	}
 	h.wg.Add(1)
@@ -68,32 +143,85 @@ func (h *webhooks) send(j *Job) {
 		select {
 		case h.sem <- struct{}{}:
 		case <-h.e.ctx.Done():
+			_ = m.Nak()
 			return
 		}
 		defer func() { <-h.sem }()
-		h.deliver(j.ID, j.Webhook, body)
+		h.deliver(m)
 	}()
 }
 
-func (h *webhooks) deliver(id, url string, body []byte) {
+// deliver POSTs one stored delivery and settles it.
+func (h *webhooks) deliver(m jetstream.Msg) {
+	var ent hookEntry
+	if err := json.Unmarshal(m.Data(), &ent); err != nil {
+		h.e.log.Warn("engine: bad webhook entry dropped", "subject", m.Subject(), "err", err)
+		_ = m.Term()
+		return
+	}
 	ctx := h.e.ctx
-	cfg := h.e.cfg
-	for try := 0; try <= cfg.WebhookRetries; try++ {
-		if try > 0 {
-			t := time.NewTimer(cfg.WebhookRetryDelay)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-		}
-		err := h.post(ctx, url, body)
-		if err == nil {
+	body := []byte(ent.Body)
+	if len(body) == 0 {
+		var err error
+		if body, err = h.rebuild(ctx, ent); err != nil {
+			h.e.log.Warn("engine: webhook dropped", "job", ent.ID, "err", err)
+			_ = m.Term()
 			return
 		}
-		h.e.log.Warn("engine: webhook failed", "job", id, "try", try+1, "err", err)
 	}
+	err := h.post(ctx, ent.URL, body)
+	switch {
+	case err == nil:
+		_ = m.Ack()
+	case h.e.closed():
+		h.putBack(m) // closing: another replica or the next start sends it
+	default:
+		try := 1
+		if meta, merr := m.Metadata(); merr == nil {
+			try = int(meta.NumDelivered)
+		}
+		h.e.log.Warn("engine: webhook failed", "job", ent.ID, "try", try, "err", err)
+		if try > h.e.cfg.WebhookRetries {
+			_ = m.Term()
+			return
+		}
+		_ = m.NakWithDelay(h.e.cfg.WebhookRetryDelay)
+	}
+}
+
+// putBack stores a delivery cut off by Close as a new entry and acks the
+// old one, so the next engine to pull sends it at once (a Nak'd entry of a
+// stopped server would wait out AckWait).
+func (h *webhooks) putBack(m jetstream.Msg) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	id := m.Subject() + ".back"
+	if meta, err := m.Metadata(); err == nil {
+		id += "." + strconv.FormatUint(meta.Sequence.Stream, 10)
+	}
+	if _, err := h.e.js.Publish(ctx, m.Subject(), m.Data(), jetstream.WithMsgID(id)); err != nil {
+		h.e.log.Debug("engine: put back webhook", "subject", m.Subject(), "err", err)
+		_ = m.Nak()
+		return
+	}
+	_ = m.Ack()
+}
+
+// rebuild renders the body of a delivery stored without one (too large)
+// from the job's record, which must still be in the terminal state.
+func (h *webhooks) rebuild(ctx context.Context, ent hookEntry) ([]byte, error) {
+	r, _, err := h.e.load(ctx, ent.Endpoint, ent.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !r.Status.Terminal() {
+		return nil, fmt.Errorf("job %s is %s again", ent.ID, r.Status)
+	}
+	j, err := h.e.toJob(ctx, r, false)
+	if err != nil {
+		return nil, err
+	}
+	return h.e.cfg.WebhookBody(j)
 }
 
 func (h *webhooks) post(ctx context.Context, url string, body []byte) error {
@@ -115,9 +243,16 @@ func (h *webhooks) post(ctx context.Context, url string, body []byte) error {
 	return nil
 }
 
-// wait blocks until deliveries end (Close cancels them).
+// wait stops pulling and blocks until deliveries end (Close cancels them;
+// unfinished ones are put back).
 func (h *webhooks) wait() {
+	if h.cons != nil {
+		h.cons.Stop()
+	}
 	h.mu.Lock()
-	h.mu.Unlock() //nolint:staticcheck // barrier: no send starts after this
+	h.mu.Unlock() //nolint:staticcheck // barrier: no delivery starts after this
 	h.wg.Wait()
+	// The put-backs of cut-off deliveries must reach the server before the
+	// connection closes, or they wait out AckWait.
+	_ = h.e.nc.FlushTimeout(2 * time.Second)
 }

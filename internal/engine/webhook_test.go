@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -54,5 +59,64 @@ func TestWebhookPayloadGolden(t *testing.T) {
 				t.Fatalf("webhook body\n%s\nwant\n%s", buf.Bytes(), want)
 			}
 		})
+	}
+}
+
+// TestWebhookSurvivesRestart: a webhook whose delivery is cut off by the
+// engine closing is sent after the engine opens again on the same data.
+func TestWebhookSurvivesRestart(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []map[string]any
+	first := make(chan struct{})
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body) // read first: the server notices a gone client only then
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n == 1 {
+			close(first)
+			<-r.Context().Done() // held until the engine gives up (closes)
+			return
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Errorf("webhook body %q: %v", raw, err)
+		}
+		mu.Lock()
+		bodies = append(bodies, m)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+
+	ep := newEndpoint()
+	cfg := fastConfig(ep)
+	cfg.DataDir = t.TempDir()
+	ctx := ctxT(t, 60*time.Second)
+	e1, err := Open(ctx, cfg)
+	noErr(t, err)
+	j := must(e1.Submit(ctx, ep, SubmitRequest{Input: json.RawMessage(`{}`), Webhook: srv.URL}))
+	if jobs := must(e1.Take(ctx, ep, "w1", 1)); len(jobs) != 1 {
+		t.Fatalf("take: %d jobs", len(jobs))
+	}
+	noErr(t, e1.Finish(ctx, ep, "w1", j.ID, Result{Output: json.RawMessage(`{"v":1}`)}))
+	select {
+	case <-first:
+	case <-ctx.Done():
+		t.Fatal("the webhook was never tried")
+	}
+	noErr(t, e1.Close())
+
+	openEngine(t, cfg)
+	waitFor(t, 30*time.Second, "the webhook after the restart", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(bodies) > 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if m := bodies[0]; m["id"] != j.ID || m["status"] != "COMPLETED" || fmt.Sprint(m["output"]) != "map[v:1]" {
+		t.Fatalf("webhook after restart: %v", m)
 	}
 }
