@@ -399,6 +399,9 @@ func (e *Engine) endpoint(id string) (EndpointSettings, error) {
 	return ep, nil
 }
 
+// consumerAttempt bounds one request creating an endpoint's consumer.
+const consumerAttempt = 5 * time.Second
+
 // consumersFor returns (creating on first use) the durable pull consumers of
 // an endpoint, shared by every replica.
 func (e *Engine) consumersFor(ctx context.Context, ep string) (*epConsumers, error) {
@@ -416,19 +419,30 @@ func (e *Engine) consumersFor(ctx context.Context, ep string) (*epConsumers, err
 	defer stop()
 	mk := func(prio string) (jetstream.Consumer, error) {
 		name := "q_" + ep + "_" + prio
-		cons, err := e.queue.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable:       name,
-			FilterSubject: queuePrefix + ep + "." + prio + ".*",
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       e.cfg.AckWait,
-			MaxDeliver:    -1,
-			MaxAckPending: 100000,
-			Replicas:      0,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("consumer %s: %w", name, err)
+		for {
+			// A request whose answer is lost (a busy or changing meta
+			// leader) is sent again after consumerAttempt rather than
+			// holding the caller for the whole budget.
+			actx, acancel := context.WithTimeout(ctx, consumerAttempt)
+			cons, err := e.queue.CreateOrUpdateConsumer(actx, jetstream.ConsumerConfig{
+				Durable:       name,
+				FilterSubject: queuePrefix + ep + "." + prio + ".*",
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				AckWait:       e.cfg.AckWait,
+				MaxDeliver:    -1,
+				MaxAckPending: 100000,
+				Replicas:      0,
+			})
+			acancel()
+			if err == nil {
+				return cons, nil
+			}
+			noAnswer := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
+			if !noAnswer || ctx.Err() != nil {
+				return nil, fmt.Errorf("consumer %s: %w", name, err)
+			}
+			e.log.Debug("engine: create consumer again", "consumer", name, "err", err)
 		}
-		return cons, nil
 	}
 	n, err := mk(prioNormal)
 	if err != nil {

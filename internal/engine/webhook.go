@@ -47,8 +47,8 @@ func WebhookPayload(j *Job) ([]byte, error) {
 // pulls entries from one shared consumer and POSTs them. An entry is acked
 // after a 2xx, tried again WebhookRetryDelay later after a failure (up to
 // WebhookRetries times), and stored anew when its engine closes
-// mid-delivery, so a restart or another replica delivers it at once (one
-// cut off by a crash waits out the consumer's AckWait): at least once.
+// mid-delivery, so a restart or another replica delivers it at once; one
+// cut off by a crash is sent again after hookAckWait: at least once.
 // The body is stored in the entry up to 64 KiB; a larger one is rebuilt
 // from the job's record when it is sent.
 
@@ -72,17 +72,21 @@ type webhooks struct {
 // hookDeliveries bounds the webhooks one engine sends at once.
 const hookDeliveries = 64
 
+// hookAckWait is how soon a delivery nobody settled (its engine crashed, or
+// it reached an engine that was stopping) is sent again. A POST that runs
+// longer keeps extending it.
+const hookAckWait = 5 * time.Second
+
 func newWebhooks(e *Engine) *webhooks {
 	return &webhooks{e: e, sem: make(chan struct{}, hookDeliveries)}
 }
 
 // start creates (or joins) the shared delivery consumer and starts pulling.
 func (h *webhooks) start(ctx context.Context) error {
-	cfg := h.e.cfg
 	cons, err := h.e.hookStr.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       "hooks",
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       cfg.WebhookTimeout + 30*time.Second,
+		AckWait:       hookAckWait, // extended while a POST runs (deliver)
 		MaxDeliver:    -1, // tries are counted here (Term after the last)
 		MaxAckPending: 4 * hookDeliveries,
 	})
@@ -169,7 +173,7 @@ func (h *webhooks) deliver(m jetstream.Msg) {
 			return
 		}
 	}
-	err := h.post(ctx, ent.URL, body)
+	err := h.postHolding(ctx, m, ent.URL, body)
 	switch {
 	case err == nil:
 		_ = m.Ack()
@@ -222,6 +226,29 @@ func (h *webhooks) rebuild(ctx context.Context, ent hookEntry) ([]byte, error) {
 		return nil, err
 	}
 	return h.e.cfg.WebhookBody(j)
+}
+
+// postHolding posts while telling the server, every third of hookAckWait,
+// that the delivery is still in progress.
+func (h *webhooks) postHolding(ctx context.Context, m jetstream.Msg, url string, body []byte) error {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(hookAckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	})
+	err := h.post(ctx, url, body)
+	close(done)
+	wg.Wait()
+	return err
 }
 
 func (h *webhooks) post(ctx context.Context, url string, body []byte) error {
