@@ -87,7 +87,7 @@ func (h *webhooks) start(ctx context.Context) error {
 		Durable:       "hooks",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       hookAckWait, // extended while a POST runs (deliver)
-		MaxDeliver:    -1, // tries are counted here (Term after the last)
+		MaxDeliver:    -1,          // tries are counted here (Term after the last)
 		MaxAckPending: 4 * hookDeliveries,
 	})
 	if err != nil {
