@@ -402,12 +402,7 @@ func (e *Engine) afterTerminal(ctx context.Context, r *record, was Status, owner
 	}
 	counted(ctx)
 	if r.Webhook != "" {
-		j, err := e.toJob(ctx, r, false)
-		if err != nil {
-			e.log.Warn("engine: webhook payload", "job", r.ID, "err", err)
-			return
-		}
-		e.hooks.send(ctx, j)
+		e.hooks.send(ctx, r)
 	}
 }
 

@@ -46,9 +46,9 @@ func WebhookPayload(j *Job) ([]byte, error) {
 // sluice.hook.<endpoint>.<id>) before anything is sent, and every replica
 // pulls entries from one shared consumer and POSTs them. An entry is acked
 // after a 2xx, tried again WebhookRetryDelay later after a failure (up to
-// WebhookRetries times), and stored anew when its engine closes
-// mid-delivery, so a restart or another replica delivers it at once; one
-// cut off by a crash is sent again after hookAckWait: at least once.
+// WebhookRetries times), and put back when its engine closes mid-delivery;
+// one nobody settles (a crash, or a put-back that reached a stopping server's
+// pull) is sent again after hookAckWait: at least once.
 // The body is stored in the entry up to 64 KiB; a larger one is rebuilt
 // from the job's record when it is sent.
 
@@ -108,15 +108,20 @@ func (h *webhooks) start(ctx context.Context) error {
 
 // send stores the webhook delivery of terminal job j (best effort: a failure
 // is logged; the job's state is already stored).
-func (h *webhooks) send(ctx context.Context, j *Job) {
+func (h *webhooks) send(ctx context.Context, r *record) {
+	j := &r.Job
 	ent := hookEntry{ID: j.ID, Endpoint: j.Endpoint, URL: j.Webhook}
-	body, err := h.e.cfg.WebhookBody(j)
-	if err != nil {
-		h.e.log.Warn("engine: webhook", "job", j.ID, "err", err)
-		return
-	}
-	if len(body) <= inlineMax {
-		ent.Body = body
+	// An output kept as a blob is not read here only to be left out of the
+	// entry: such a body is rebuilt from the record when it is sent.
+	if r.OutputRef == nil {
+		body, err := h.e.cfg.WebhookBody(j)
+		if err != nil {
+			h.e.log.Warn("engine: webhook", "job", j.ID, "err", err)
+			return
+		}
+		if len(body) <= inlineMax {
+			ent.Body = body
+		}
 	}
 	data, err := json.Marshal(ent)
 	if err != nil {
@@ -178,7 +183,7 @@ func (h *webhooks) deliver(m jetstream.Msg) {
 	case err == nil:
 		_ = m.Ack()
 	case h.e.closed():
-		h.putBack(m) // closing: another replica or the next start sends it
+		_ = m.Nak() // closing: another replica, or the next start after hookAckWait, sends it
 	default:
 		try := 1
 		if meta, merr := m.Metadata(); merr == nil {
@@ -191,24 +196,6 @@ func (h *webhooks) deliver(m jetstream.Msg) {
 		}
 		_ = m.NakWithDelay(h.e.cfg.WebhookRetryDelay)
 	}
-}
-
-// putBack stores a delivery cut off by Close as a new entry and acks the
-// old one, so the next engine to pull sends it at once (a Nak'd entry of a
-// stopped server would wait out AckWait).
-func (h *webhooks) putBack(m jetstream.Msg) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	id := m.Subject() + ".back"
-	if meta, err := m.Metadata(); err == nil {
-		id += "." + strconv.FormatUint(meta.Sequence.Stream, 10)
-	}
-	if _, err := h.e.js.Publish(ctx, m.Subject(), m.Data(), jetstream.WithMsgID(id)); err != nil {
-		h.e.log.Debug("engine: put back webhook", "subject", m.Subject(), "err", err)
-		_ = m.Nak()
-		return
-	}
-	_ = m.Ack()
 }
 
 // rebuild renders the body of a delivery stored without one (too large)

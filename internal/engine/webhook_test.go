@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -118,5 +119,43 @@ func TestWebhookSurvivesRestart(t *testing.T) {
 	defer mu.Unlock()
 	if m := bodies[0]; m["id"] != j.ID || m["status"] != "COMPLETED" || fmt.Sprint(m["output"]) != "map[v:1]" {
 		t.Fatalf("webhook after restart: %v", m)
+	}
+}
+
+// TestWebhookLargeOutput: a result too large to store in the delivery entry
+// (over 64 KiB) reaches the webhook whole, rebuilt from the job's record.
+func TestWebhookLargeOutput(t *testing.T) {
+	got := make(chan []byte, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		select {
+		case got <- raw:
+		default:
+		}
+	}))
+	defer srv.Close()
+	e, ep, ctx := soloEngine(t)
+	j := must(e.Submit(ctx, ep, SubmitRequest{Input: json.RawMessage(`{}`), Webhook: srv.URL}))
+	if jobs := must(e.Take(ctx, ep, "w1", 1)); len(jobs) != 1 {
+		t.Fatalf("take: %d jobs", len(jobs))
+	}
+	big := strings.Repeat("x", 100<<10)
+	out, _ := json.Marshal(map[string]string{"text": big})
+	noErr(t, e.Finish(ctx, ep, "w1", j.ID, Result{Output: out}))
+	var raw []byte
+	select {
+	case raw = <-got:
+	case <-ctx.Done():
+		t.Fatal("no webhook")
+	}
+	var m struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+		Output struct {
+			Text string `json:"text"`
+		} `json:"output"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil || m.ID != j.ID || m.Status != "COMPLETED" || m.Output.Text != big {
+		t.Fatalf("webhook of %d bytes: id %q status %q output of %d bytes (%v)", len(raw), m.ID, m.Status, len(m.Output.Text), err)
 	}
 }
