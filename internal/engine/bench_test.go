@@ -17,20 +17,7 @@ func BenchmarkSubmitTakeFinish(b *testing.B) {
 			name = "strict-sync"
 		}
 		b.Run(name, func(b *testing.B) {
-			ep := newEndpoint()
-			cfg := fastConfig(ep)
-			cfg.WorkerLostAfter = time.Minute
-			cfg.DataDir = b.TempDir()
-			cfg.StrictSync = strict
-			e, err := Open(context.Background(), cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer func() {
-				if err := e.Close(); err != nil {
-					b.Error(err)
-				}
-			}()
+			e, ep := benchEngine(b, strict)
 			ctx := context.Background()
 			in := json.RawMessage(`{"prompt":"hello"}`)
 			out := json.RawMessage(`{"text":"world"}`)
@@ -65,15 +52,7 @@ func BenchmarkSubmitTakeFinish(b *testing.B) {
 // BenchmarkPipelined measures throughput with several submitters and workers
 // working at once on the embedded engine.
 func BenchmarkPipelined(b *testing.B) {
-	ep := newEndpoint()
-	cfg := fastConfig(ep)
-	cfg.WorkerLostAfter = time.Minute
-	cfg.DataDir = b.TempDir()
-	e, err := Open(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
+	e, ep := benchEngine(b, false)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const workers = 8
@@ -123,15 +102,7 @@ func BenchmarkPipelined(b *testing.B) {
 // BenchmarkSubmitToTake measures the time from Submit returning to a parked
 // Take (long poll already waiting) returning the job, embedded.
 func BenchmarkSubmitToTake(b *testing.B) {
-	ep := newEndpoint()
-	cfg := fastConfig(ep)
-	cfg.WorkerLostAfter = time.Minute
-	cfg.DataDir = b.TempDir()
-	e, err := Open(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
+	e, ep := benchEngine(b, false)
 	ctx := context.Background()
 	var total time.Duration
 	for b.Loop() {
@@ -160,4 +131,16 @@ func BenchmarkSubmitToTake(b *testing.B) {
 		total += (<-got).Sub(start)
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs-submit-to-take")
+}
+
+// benchEngine opens an embedded engine for a benchmark on a fresh data
+// directory with one new endpoint, whose workers are never declared lost
+// while it runs; strict fsyncs every write. It closes when b ends.
+func benchEngine(b *testing.B, strict bool) (*Engine, string) {
+	ep := newEndpoint()
+	cfg := fastConfig(ep)
+	cfg.WorkerLostAfter = time.Minute
+	cfg.DataDir = b.TempDir()
+	cfg.StrictSync = strict
+	return openEngine(b, cfg), ep
 }

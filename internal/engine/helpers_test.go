@@ -65,7 +65,7 @@ func fastConfig(eps ...string) Config {
 	return cfg
 }
 
-func openEngine(t *testing.T, cfg Config) *Engine {
+func openEngine(t testing.TB, cfg Config) *Engine {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
