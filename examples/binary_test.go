@@ -4,7 +4,6 @@ package examples_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -91,14 +90,11 @@ func runExample(t *testing.T, name, dir string, env []string, args ...string) ru
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, name), args...)
 	cmd.Dir, cmd.Env = dir, env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exitErr *exec.ExitError
-	if err != nil && !errorsAs(err, &exitErr) {
+	stdout, stderr, code, err := testutil.Run(cmd)
+	if err != nil {
 		t.Fatalf("run %s: %v", name, err)
 	}
-	r := runResult{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	r := runResult{code: code, stdout: stdout, stderr: stderr}
 	for line := range strings.Lines(r.stdout) {
 		var obj map[string]json.RawMessage
 		if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &obj) == nil {
@@ -106,14 +102,6 @@ func runExample(t *testing.T, name, dir string, env []string, args ...string) ru
 		}
 	}
 	return r
-}
-
-func errorsAs(err error, target **exec.ExitError) bool {
-	e, ok := err.(*exec.ExitError)
-	if ok {
-		*target = e
-	}
-	return ok
 }
 
 // final returns the last JSON line, the job's result.

@@ -166,16 +166,11 @@ func sluiceProc(t *testing.T, env []string, stdin string, args ...string) result
 	cmd := exec.CommandContext(ctx, filepath.Join(buildBinaries(t), "sluice"), args...)
 	cmd.Env = env
 	cmd.Stdin = strings.NewReader(stdin)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
+	out, errOut, code, err := testutil.Run(cmd)
+	if err != nil {
 		t.Fatalf("sluice %v: %v", args, err)
 	}
-	return result{code, out.String(), errOut.String()}
+	return result{code, out, errOut}
 }
 
 func TestEndToEnd(t *testing.T) {

@@ -1,11 +1,12 @@
 package e2e
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // TestCLIClient drives the sluice client commands against the real server:
@@ -17,19 +18,14 @@ func TestCLIClient(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command(bins.sluice, args...)
 		cmd.Env = append(os.Environ(), "SLUICE_URL="+s.url, "SLUICE_API_KEY="+clientKey)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
+		out, errb, code, err := testutil.Run(cmd)
+		if err != nil {
 			t.Fatalf("sluice %v: %v", args, err)
 		}
 		if code != 0 {
-			t.Logf("sluice %v: exit %d, stderr: %s", args, code, errb.String())
+			t.Logf("sluice %v: exit %d, stderr: %s", args, code, errb)
 		}
-		return out.String(), code
+		return out, code
 	}
 	if out, code := sluice("runsync", "ep", `{"echo":"from-cli"}`); code != 0 || !strings.Contains(out, "from-cli") {
 		t.Errorf("runsync: exit %d, %q", code, out)
