@@ -15,7 +15,15 @@ import (
 // over the last Retention) and worker counters.
 func (e *Engine) Health(ctx context.Context, endpoint string) (Health, error) {
 	var h Health
-	qs, err := e.QueueStats(ctx, endpoint)
+	if _, err := e.endpoint(endpoint); err != nil {
+		return h, err
+	}
+	// One listing of the leases serves both the counts and the workers.
+	leases, err := e.leaseKeys(ctx, endpoint)
+	if err != nil {
+		return h, err
+	}
+	qs, err := e.queueStats(ctx, endpoint, leases)
 	if err != nil {
 		return h, err
 	}
@@ -35,7 +43,7 @@ func (e *Engine) Health(ctx context.Context, endpoint string) (Health, error) {
 			h.Jobs.Retried = int(n)
 		}
 	}
-	ws, err := e.Workers(ctx, endpoint)
+	ws, err := e.liveWorkers(ctx, endpoint, leases)
 	if err != nil {
 		return h, err
 	}
@@ -52,10 +60,19 @@ func (e *Engine) Health(ctx context.Context, endpoint string) (Health, error) {
 
 // QueueStats returns the queue figures of an endpoint.
 func (e *Engine) QueueStats(ctx context.Context, endpoint string) (QueueStats, error) {
-	var qs QueueStats
 	if _, err := e.endpoint(endpoint); err != nil {
-		return qs, err
+		return QueueStats{}, err
 	}
+	leases, err := e.leaseKeys(ctx, endpoint)
+	if err != nil {
+		return QueueStats{}, err
+	}
+	return e.queueStats(ctx, endpoint, leases)
+}
+
+// queueStats is QueueStats with the endpoint's leases already listed.
+func (e *Engine) queueStats(ctx context.Context, endpoint string, leases []string) (QueueStats, error) {
+	var qs QueueStats
 	var ni, li *jetstream.ConsumerInfo
 	for attempt := 0; ; attempt++ {
 		c, err := e.consumersFor(ctx, endpoint)
@@ -84,11 +101,7 @@ func (e *Engine) QueueStats(ctx context.Context, endpoint string) (QueueStats, e
 			return qs, fmt.Errorf("queue stats %s: %w", endpoint, err)
 		}
 	}
-	keys, err := e.leaseKeys(ctx, endpoint)
-	if err != nil {
-		return qs, err
-	}
-	qs.InProgress = len(keys)
+	qs.InProgress = len(leases)
 	return qs, nil
 }
 
@@ -121,6 +134,15 @@ func (e *Engine) Workers(ctx context.Context, endpoint string) ([]Worker, error)
 	if _, err := e.endpoint(endpoint); err != nil {
 		return nil, err
 	}
+	leases, err := e.leaseKeys(ctx, endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return e.liveWorkers(ctx, endpoint, leases)
+}
+
+// liveWorkers is Workers with the endpoint's leases already listed.
+func (e *Engine) liveWorkers(ctx context.Context, endpoint string, leases []string) ([]Worker, error) {
 	keys, err := subjectKeys(ctx, e.workerStr, "$KV."+workerBucket+".", endpoint+".*")
 	if err != nil {
 		return nil, err
@@ -138,14 +160,13 @@ func (e *Engine) Workers(ctx context.Context, endpoint string) ([]Worker, error)
 		}
 		out = append(out, Worker{ID: w.ID, Endpoint: endpoint, LastSeen: w.LastSeen, Jobs: []string{}})
 	}
+	if len(out) == 0 {
+		return out, nil // no live worker to give jobs to: no record to read
+	}
 	for i := range out {
 		byID[out[i].ID] = &out[i]
 	}
-	lks, err := e.leaseKeys(ctx, endpoint)
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range lks {
+	for _, k := range leases {
 		id := k[strings.LastIndexByte(k, '.')+1:]
 		r, _, err := e.load(ctx, endpoint, id)
 		if err != nil || r.Status != StatusInProgress {
