@@ -253,16 +253,14 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 		if err = apply(r); err == nil {
 			var nrev uint64
 			nrev, err = e.claimWrite(ctx, r, rev, l)
-			resolved := false
 			if errors.Is(err, errUnknownOutcome) {
 				// No answer to the record write: read what was stored.
-				want := r
 				var stored bool
-				r, nrev, stored, keepLease = e.resolveClaim(ctx, want)
-				resolved = true
-				if stored {
+				if r, nrev, stored, keepLease = e.resolveClaim(ctx, r); stored {
 					err = nil
 				}
+			} else if err != nil && !errors.Is(err, errCAS) {
+				r = nil // r holds the change that was not stored
 			}
 			switch {
 			case err == nil:
@@ -273,9 +271,6 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 				r, err = e.mutateFrom(ctx, ep, id, nil, 0, apply)
 			default:
 				e.mem.forget(ep, id)
-				if !resolved {
-					r = nil // r holds the change that was not stored
-				}
 			}
 		}
 		if err != nil && !keepLease && (r == nil || r.Status != StatusInProgress || r.Epoch != epoch) {
