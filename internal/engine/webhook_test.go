@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -157,5 +158,35 @@ func TestWebhookLargeOutput(t *testing.T) {
 	}
 	if err := json.Unmarshal(raw, &m); err != nil || m.ID != j.ID || m.Status != "COMPLETED" || m.Output.Text != big {
 		t.Fatalf("webhook of %d bytes: id %q status %q output of %d bytes (%v)", len(raw), m.ID, m.Status, len(m.Output.Text), err)
+	}
+}
+
+// TestWebhookGivesUp: a webhook target that always fails gets the first try
+// and WebhookRetries more, and then the delivery is dropped from the store.
+func TestWebhookGivesUp(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	e, ep, ctx := soloEngine(t) // WebhookRetries 2 (the default), 20 ms apart
+	j := must(e.Submit(ctx, ep, SubmitRequest{Input: json.RawMessage(`{}`), Webhook: srv.URL}))
+	must(e.Cancel(ctx, ep, j.ID))
+	waitFor(t, 20*time.Second, "three tries and the delivery dropped", func() bool {
+		mu.Lock()
+		n := calls
+		mu.Unlock()
+		info, err := e.hookStr.Info(context.Background())
+		return err == nil && n >= 3 && info.State.Msgs == 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 3 {
+		t.Fatalf("%d tries, want 3 (1 + WebhookRetries)", calls)
 	}
 }
