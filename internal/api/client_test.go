@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -177,5 +178,28 @@ func TestAuth(t *testing.T) {
 	}
 	if r := call(t, perEP, "POST", "/v2/ep/run", "", body); r.code != http.StatusUnauthorized {
 		t.Errorf("endpoint with keys needs one: %d", r.code)
+	}
+}
+
+// handedOff is an engine whose Submit hands the job straight to a waiting
+// worker, as the real engine does when one is parked.
+type handedOff struct{ *fakeEngine }
+
+func (h handedOff) Submit(ctx context.Context, endpoint string, req engine.SubmitRequest) (*engine.Job, error) {
+	j, err := h.fakeEngine.Submit(ctx, endpoint, req)
+	if j != nil {
+		j.Status = engine.StatusInProgress
+	}
+	return j, err
+}
+
+// TestRunAnswersInQueue: /run answers IN_QUEUE as Runpod does, even for a job
+// that a waiting worker already took.
+func TestRunAnswersInQueue(t *testing.T) {
+	srv, _ := newTestServer(t, testKeys(), func(c *Config) { c.Engine = handedOff{newFakeEngine("ep")} })
+	r := call(t, srv, "POST", "/v2/ep/run", bearer, []byte(`{"input":{}}`))
+	var v struct{ ID, Status string }
+	if err := json.Unmarshal(r.body, &v); err != nil || r.code != 200 || v.ID == "" || v.Status != "IN_QUEUE" {
+		t.Fatalf("/run: %d %s", r.code, r.body)
 	}
 }
