@@ -20,6 +20,16 @@ func reloadConfig(t *testing.T, path, yaml string) {
 	}
 }
 
+// serveConfig writes yaml as the config file of a new server (data in a
+// temporary directory), starts it with env and returns it and the file's path.
+func serveConfig(t *testing.T, yaml string, env []string) (*server, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sluice.yaml")
+	reloadConfig(t, cfg, yaml)
+	return startServer(t, "", filepath.Join(dir, "data"), env, "--config", cfg), cfg
+}
+
 // countIn counts the occurrences of sub in the server's log.
 func (s *server) countIn(sub string) int { return strings.Count(s.log.String(), sub) }
 
@@ -51,20 +61,17 @@ func (s *server) runAuthed(t *testing.T, auth, ep, input string) string {
 // refused with its file:line message in the log and the old config keeps
 // serving.
 func TestReloadSIGHUP(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "sluice.yaml")
-	reloadConfig(t, cfg, fmt.Sprintf(`apiKeys: [key-one]
+	s, cfg := serveConfig(t, fmt.Sprintf(`apiKeys: [key-one]
 pingIntervalMs: 1000
 endpoints:
   - id: a
     command: [%q]
     workersMax: 1
     idleTimeout: 60
-`, bins.worker))
-	s := startServer(t, "", filepath.Join(dir, "data"), []string{"SLUICE_API_KEYS=env-key"}, "--config", cfg)
+`, bins.worker), []string{"SLUICE_API_KEYS=env-key"})
 	const one, two, env = "Bearer key-one", "Bearer key-two", "Bearer env-key"
 
-	started := filepath.Join(dir, "long-started")
+	started := filepath.Join(t.TempDir(), "long-started")
 	long := s.runAuthed(t, one, "a", fmt.Sprintf(`{"sleep_ms": 6000, "echo": "long", "started": %q}`, started))
 	eventually(t, 60*time.Second, "the long job to start", func() bool { _, err := os.Stat(started); return err == nil })
 	if r := s.do(t, "POST", "/v2/b/run", one, []byte(`{"input":{}}`)); r.code != 404 {
@@ -152,9 +159,7 @@ endpoints:
 // answers an invalid file 400 naming its line. A removed endpoint takes no
 // new job (404) but its finished jobs stay readable by id.
 func TestReloadAdminRoute(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "sluice.yaml")
-	reloadConfig(t, cfg, fmt.Sprintf(`apiKeys: [admin-key]
+	s, cfg := serveConfig(t, fmt.Sprintf(`apiKeys: [admin-key]
 pingIntervalMs: 1000
 endpoints:
   - id: a
@@ -162,8 +167,7 @@ endpoints:
     workersMax: 1
     idleTimeout: 60
     apiKeys: [a-only]
-`, bins.worker))
-	s := startServer(t, "", filepath.Join(dir, "data"), []string{"SLUICE_API_KEYS="}, "--config", cfg)
+`, bins.worker), []string{"SLUICE_API_KEYS="})
 	const admin = "Bearer admin-key"
 
 	r := s.do(t, "POST", "/v2/a/runsync?wait=60000", admin, []byte(`{"input":{"echo":"before"}}`))
@@ -171,7 +175,7 @@ endpoints:
 	if r.code != 200 || first == "" {
 		t.Fatalf("runsync on a: %d %s", r.code, r.body)
 	}
-	started := filepath.Join(dir, "long-started")
+	started := filepath.Join(t.TempDir(), "long-started")
 	long := s.runAuthed(t, admin, "a", fmt.Sprintf(`{"sleep_ms": 5000, "echo": "long", "started": %q}`, started))
 	eventually(t, 60*time.Second, "the long job to start", func() bool { _, err := os.Stat(started); return err == nil })
 
@@ -260,12 +264,9 @@ endpoints:
 // accepted, but the old key takes no new job, while a worker with the new
 // key does.
 func TestReloadWorkerKey(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "sluice.yaml")
-	reloadConfig(t, cfg, "pingIntervalMs: 1000\nendpoints:\n  - id: ext\n    workerKey: old-worker-key\n")
-	s := startServer(t, "", filepath.Join(dir, "data"), []string{"SLUICE_API_KEYS="}, "--config", cfg)
+	s, cfg := serveConfig(t, "pingIntervalMs: 1000\nendpoints:\n  - id: ext\n    workerKey: old-worker-key\n", []string{"SLUICE_API_KEYS="})
 	old := s.startWorker(t, "ext", "old-1", nil, "--config", cfg)
-	started := filepath.Join(dir, "held-started")
+	started := filepath.Join(t.TempDir(), "held-started")
 	held := s.runAuthed(t, "", "ext", fmt.Sprintf(`{"sleep_ms": 3000, "echo": "held", "started": %q}`, started))
 	eventually(t, 60*time.Second, "the held job to start", func() bool { _, err := os.Stat(started); return err == nil })
 
