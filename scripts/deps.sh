@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what Sluice's tests need, idempotently; sourced by scripts/test.sh.
+# Each part adds what its tests use: Debian packages (need_apt), Go tools at
+# pinned versions built into .bin/ (need_go_tool), Python packages in .venv.
+
+apt_updated=""
+# need_apt PKG... installs the Debian packages not installed yet.
+need_apt() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "== installing Debian packages: ${missing[*]}"
+  if [ -z "$apt_updated" ]; then $sudo apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# need_go_tool NAME MODULE@VERSION builds a Go program into .bin/ unless the
+# same version is there already.
+need_go_tool() {
+  local name="$1" mod="$2" stamp
+  stamp=".bin/.$name.version"
+  if [ -x ".bin/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$mod" ]; then return 0; fi
+  echo "== building $mod into .bin/"
+  mkdir -p .bin
+  GOBIN="$PWD/.bin" go install "$mod"
+  echo "$mod" >"$stamp"
+}
+export PATH="$PWD/.bin:$PATH"
+
+# runpod-python from PyPI (conformance tests against the real SDK).
+venv="${SLUICE_VENV:-$PWD/.venv}"
+if ! "$venv/bin/python" -c 'import runpod, sys; sys.exit(runpod.__version__ != "1.12.0")' 2>/dev/null; then
+  echo "== installing runpod==1.12.0 into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check runpod==1.12.0
+fi
+export SLUICE_VENV="$venv"
