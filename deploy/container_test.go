@@ -121,8 +121,8 @@ func TestContainerImage(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	var job struct {
-		Status   string         `json:"status"`
-		WorkerID string         `json:"workerId"`
+		Status   string          `json:"status"`
+		WorkerID string          `json:"workerId"`
 		Output   json.RawMessage `json:"output"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&job); err != nil {
