@@ -53,13 +53,20 @@ type probes struct {
 	log      *slog.Logger
 }
 
-// handler serves the probes and passes every other request to next.
+// handler serves the probes and passes every other request to next as it
+// came (no ServeMux in front: it would clean and redirect the API's paths).
 func (p *probes) handler(next http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc(routeHealthz, getOnly(p.healthz))
-	mux.HandleFunc(routeReadyz, getOnly(p.readyz))
-	mux.Handle("/", next)
-	return mux
+	healthz, readyz := getOnly(p.healthz), getOnly(p.readyz)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case routeHealthz:
+			healthz(w, r)
+		case routeReadyz:
+			readyz(w, r)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
 }
 
 // getOnly answers 405 with a JSON error to anything but GET and HEAD (the

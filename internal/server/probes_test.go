@@ -202,3 +202,19 @@ func TestReadyzReasons(t *testing.T) {
 		}
 	}
 }
+
+// TestProbesPassThrough: any other request reaches the API with its path
+// untouched (no cleaning or redirect in front of it).
+func TestProbesPassThrough(t *testing.T) {
+	cur := new(atomic.Pointer[live])
+	p := &probes{eng: reachable{}, cur: cur, log: slog.New(slog.DiscardHandler)}
+	var got string
+	h := p.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.URL.Path; w.WriteHeader(http.StatusTeapot) }))
+	for _, path := range []string{"/v2/a//run", "/v2/a/../b/health", "/healthz/", "/readyz/x"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != http.StatusTeapot || got != path {
+			t.Errorf("GET %s: %d, API saw %q", path, rec.Code, got)
+		}
+	}
+}
