@@ -39,3 +39,10 @@ if ! "$venv/bin/python" -c 'import runpod, sys; sys.exit(runpod.__version__ != "
   "$venv/bin/pip" install --quiet --disable-pip-version-check runpod==1.12.0
 fi
 export SLUICE_VENV="$venv"
+
+# issue 17: install and deploy tests (deploy/): Podman and runc build and run the
+# container image, systemd-analyze verifies the unit, Helm lints and renders the
+# chart, GoReleaser checks .goreleaser.yaml and builds a snapshot.
+need_apt podman runc systemd
+need_go_tool helm helm.sh/helm/v4/cmd/helm@v4.3.2
+need_go_tool goreleaser github.com/goreleaser/goreleaser/v2@v2.17.0

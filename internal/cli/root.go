@@ -30,5 +30,6 @@ func Execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	root.SetErr(stderr)
 	addServerCommands(root, s) // serve, worker-env (server_cmd.go)
 	addClientCommands(root, s) // run, runsync, status, ... (client_cmd.go)
+	addVersion(root, s)        // version, --version (version_cmd.go)
 	return runRoot(ctx, root, s)
 }

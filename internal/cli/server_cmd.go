@@ -74,7 +74,11 @@ jobs: new endpoints start, changed ones replace their workers as each holds
 no job, new keys open the API at once. A removed endpoint takes no new job
 (404) while its workers drain; its jobs stay readable by id until restart.
 An invalid file is refused (logged, or answered 400) and nothing changes.
-pingIntervalMs, maxRetries and the retentions apply only after a restart.`,
+pingIntervalMs, maxRetries and the retentions apply only after a restart.
+
+Probes (no key): GET /healthz answers 200 while the process runs; GET /readyz
+answers 200 once the config is loaded and the job engine answers, else 503
+with {"status":"unavailable","reason":"..."} (also while shutting down).`,
 		Example: `  sluice serve                                  # endpoint "default" on 127.0.0.1:8080
   sluice serve --endpoint echo --endpoint sd    # two endpoints, no config file
   SLUICE_API_KEYS=secret sluice serve --addr 0.0.0.0:8080 --config sluice.yaml

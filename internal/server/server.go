@@ -1,8 +1,9 @@
 // Package server assembles `sluice serve`: it loads the config, opens the
 // job engine, sets up client and worker keys, serves the /v2 API and shuts
 // everything down gracefully. It reloads its config file on SIGHUP and on
-// POST /v2/admin/reload (reload.go). It also computes the worker environment
-// that `sluice worker-env` prints.
+// POST /v2/admin/reload (reload.go). GET /healthz and /readyz answer without
+// a key (probes.go). It also computes the worker environment that
+// `sluice worker-env` prints.
 package server
 
 import (
@@ -197,8 +198,10 @@ func Serve(ctx context.Context, opts Options) error {
 	})
 	stopHUP := rl.watchHUP(baseCtx)
 	defer stopHUP()
+	// /healthz and /readyz answer without a key (probes.go).
+	pr := &probes{eng: eng, cur: cur, log: log}
 	srv := &http.Server{
-		Handler:           rl.api,
+		Handler:           pr.handler(rl.api),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // a 20 MiB body on a slow link; long polls are not reads
 		IdleTimeout:       2 * time.Minute,
@@ -230,6 +233,7 @@ func Serve(ctx context.Context, opts Options) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: stopping workers")
+	pr.stopping.Store(true)
 	stopHUP()
 	stopWorkers()
 	release()

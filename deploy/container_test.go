@@ -1,0 +1,153 @@
+package deploy
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
+)
+
+// TestContainerImage builds the image with Podman from a static binary
+// (deploy/container/build.sh, base scratch: nothing is pulled), runs it
+// with a mounted config and a named volume on /data, waits for /readyz, and
+// runs a job on a Go SDK worker on the host started with the environment
+// `sluice worker-env` prints.
+func TestContainerImage(t *testing.T) {
+	podman := testutil.NeedBinary(t, "podman")
+	testutil.NeedBinary(t, "runc", "/usr/sbin/runc")
+	dir := t.TempDir()
+
+	run(t, "", []string{"CGO_ENABLED=0"}, "go", "build", "-trimpath", "-o", filepath.Join(dir, "sluice"), "./cmd/sluice")
+	run(t, "", nil, "go", "build", "-o", filepath.Join(dir, "echo-worker"), "./examples/basic")
+
+	// Podman state lives in dir: storage, run root and containers.conf
+	// (no ulimits: the machine's may not be raisable inside a container).
+	conf := filepath.Join(dir, "containers.conf")
+	if err := os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	global := []string{"--root", filepath.Join(dir, "storage"), "--runroot", filepath.Join(dir, "run"),
+		"--runtime", "runc", "--cgroup-manager", "cgroupfs"}
+	env := []string{"CONTAINERS_CONF=" + conf}
+	pod := func(args ...string) string {
+		t.Helper()
+		return run(t, dir, env, podman, append(global, args...)...)
+	}
+	const image = "localhost/sluice:test"
+	run(t, "", append(env, "CONTAINER_BUILDER="+podman+" "+strings.Join(global, " ")),
+		"deploy/container/build.sh", filepath.Join(dir, "sluice"), image)
+
+	var inspect []struct {
+		Config struct {
+			User       string
+			Entrypoint []string
+			Cmd        []string
+			Volumes    map[string]struct{}
+		}
+	}
+	if err := json.Unmarshal([]byte(pod("image", "inspect", image)), &inspect); err != nil || len(inspect) != 1 {
+		t.Fatalf("image inspect: %v", err)
+	}
+	ic := inspect[0].Config
+	if ic.User != "65532:65532" || strings.Join(ic.Entrypoint, " ") != "/usr/local/bin/sluice" ||
+		strings.Join(ic.Cmd, " ") != "serve --config /etc/sluice/sluice.yaml --addr 0.0.0.0:8080 --data-dir /data" {
+		t.Errorf("image config: user %q, entrypoint %q, cmd %q", ic.User, ic.Entrypoint, ic.Cmd)
+	}
+	if _, ok := ic.Volumes["/data"]; !ok {
+		t.Errorf("image volumes %v lack /data", ic.Volumes)
+	}
+	if out := pod("run", "--rm", image, "version"); !strings.HasPrefix(out, "sluice ") {
+		t.Errorf("sluice version in the image: %q", out)
+	}
+
+	cfg := filepath.Join(dir, "sluice.yaml")
+	if err := os.WriteFile(cfg, []byte("apiKeys: [client-key]\nworkerKey: worker-key\nendpoints:\n  - id: echo\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Host networking; the server listens on loopback only.
+	port := loopbackPort(t)
+	addr := "127.0.0.1:" + itoa(port)
+	const name = "sluice-test"
+	pod("run", "--detach", "--name", name, "--network", "host",
+		"--volume", cfg+":/etc/sluice/sluice.yaml:ro", "--volume", "sluice-test-data:/data", image,
+		"serve", "--config", "/etc/sluice/sluice.yaml", "--addr", addr, "--data-dir", "/data")
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs, _ := exec.Command(podman, append(global, "logs", name)...).CombinedOutput()
+			t.Logf("container logs:\n%s", logs)
+		}
+		if out, err := exec.Command(podman, append(global, "rm", "--force", "--time", "5", name)...).CombinedOutput(); err != nil {
+			t.Errorf("podman rm: %v\n%s", err, out)
+		}
+	})
+	waitFor(t, 60*time.Second, "/readyz of the container", func() (bool, string) {
+		code, body := get(addr, "/readyz", "")
+		return code == http.StatusOK, itoa(code) + " " + body
+	})
+	if code, body := get(addr, "/v2/echo/health", ""); code != http.StatusUnauthorized {
+		t.Errorf("/v2/echo/health without a key: %d %s", code, body)
+	}
+
+	workerEnv := unquoteEnv(t, run(t, dir, nil, filepath.Join(dir, "sluice"), "worker-env", "echo",
+		"--config", cfg, "--addr", addr, "--data-dir", filepath.Join(dir, "host-data"), "--worker-id", "host-worker"))
+	w := exec.Command(filepath.Join(dir, "echo-worker"))
+	w.Env = append(os.Environ(), workerEnv...)
+	var wlog bytes.Buffer
+	w.Stdout, w.Stderr = &wlog, &wlog
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = w.Process.Kill()
+		_ = w.Wait()
+		if t.Failed() {
+			t.Logf("worker output:\n%s", wlog.String())
+		}
+	})
+
+	req, _ := http.NewRequest("POST", "http://"+addr+"/v2/echo/runsync?wait=60000", strings.NewReader(`{"input":{"via":"container"}}`))
+	req.Header.Set("Authorization", "Bearer client-key")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var job struct {
+		Status   string          `json:"status"`
+		WorkerID string          `json:"workerId"`
+		Output   json.RawMessage `json:"output"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&job); err != nil {
+		t.Fatal(err)
+	}
+	if job.Status != "COMPLETED" || job.WorkerID != "host-worker" || string(job.Output) != `{"echo":{"via":"container"}}` {
+		t.Errorf("runsync through the container: %+v", job)
+	}
+}
+
+// get GETs path on addr with an optional bearer key; code 0 means no answer.
+func get(addr, path, key string) (int, string) {
+	req, err := http.NewRequest("GET", "http://"+addr+path, nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
