@@ -22,6 +22,9 @@ type Extensions struct {
 	// A *ReloadError (the config was refused; nothing changed) is answered
 	// 400 with its message; any other error is logged and answered 500.
 	Reload func(ctx context.Context) (changes []string, err error)
+	// Metrics serves GET /metrics (Prometheus), to a key that opens every
+	// endpoint, like the admin routes.
+	Metrics http.Handler
 }
 
 // ReloadError is a config reload the server refused: the file is invalid
@@ -77,6 +80,23 @@ func (h *Handler) extensionRoutes() {
 		ext.Logs.ServeHTTP(w, r)
 	})})
 	h.handle("/v2/admin/reload", route{http.MethodPost: h.reload})
+	h.handle("/metrics", route{http.MethodGet: h.metrics})
+}
+
+// metrics serves the Prometheus metrics to a key that opens every endpoint
+// (they describe every endpoint). A metrics listener of its own
+// (--metrics-addr) serves them without a key.
+func (h *Handler) metrics(w http.ResponseWriter, r *http.Request) {
+	if msg := h.keys.Load().adminAllowed(presentedKey(r)); msg != "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+		writeError(w, http.StatusUnauthorized, msg)
+		return
+	}
+	if h.cfg.Extensions.Metrics == nil {
+		writeError(w, http.StatusNotFound, "this server exports no metrics")
+		return
+	}
+	h.cfg.Extensions.Metrics.ServeHTTP(w, r)
 }
 
 // reload serves POST /v2/admin/reload.

@@ -401,6 +401,9 @@ func (e *Engine) afterTerminal(ctx context.Context, r *record, was Status, owner
 		e.dropLease(ctx, r.Endpoint, r.ID, r.Epoch)
 	}
 	counted(ctx)
+	if o := e.observer(); o != nil {
+		o.JobFinished(&r.Job)
+	}
 	if r.Webhook != "" {
 		e.hooks.send(ctx, r)
 	}

@@ -174,6 +174,7 @@ func (h *webhooks) deliver(m jetstream.Msg) {
 		var err error
 		if body, err = h.rebuild(ctx, ent); err != nil {
 			h.e.log.Warn("engine: webhook dropped", "job", ent.ID, "err", err)
+			h.observe(ent.Endpoint, WebhookDropped)
 			_ = m.Term()
 			return
 		}
@@ -181,6 +182,7 @@ func (h *webhooks) deliver(m jetstream.Msg) {
 	err := h.postHolding(ctx, m, ent.URL, body)
 	switch {
 	case err == nil:
+		h.observe(ent.Endpoint, WebhookDelivered)
 		_ = m.Ack()
 	case h.e.closed():
 		_ = m.Nak() // closing: another replica, or the next start after hookAckWait, sends it
@@ -191,10 +193,19 @@ func (h *webhooks) deliver(m jetstream.Msg) {
 		}
 		h.e.log.Warn("engine: webhook failed", "job", ent.ID, "try", try, "err", err)
 		if try > h.e.cfg.WebhookRetries {
+			h.observe(ent.Endpoint, WebhookFailed)
 			_ = m.Term()
 			return
 		}
+		h.observe(ent.Endpoint, WebhookRetrying)
 		_ = m.NakWithDelay(h.e.cfg.WebhookRetryDelay)
+	}
+}
+
+// observe tells the engine's Observer, if any, the outcome of a delivery.
+func (h *webhooks) observe(endpoint string, res WebhookResult) {
+	if o := h.e.observer(); o != nil {
+		o.WebhookDelivered(endpoint, res)
 	}
 }
 

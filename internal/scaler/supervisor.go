@@ -100,6 +100,9 @@ type Config struct {
 	Env []string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Observer, when set, hears about worker starts, readiness and exits
+	// (metrics). Default: none.
+	Observer Observer
 }
 
 // Log attribute keys.
