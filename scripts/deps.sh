@@ -39,3 +39,6 @@ if ! "$venv/bin/python" -c 'import runpod, sys; sys.exit(runpod.__version__ != "
   "$venv/bin/pip" install --quiet --disable-pip-version-check runpod==1.12.0
 fi
 export SLUICE_VENV="$venv"
+
+# issue 14: a real Prometheus scrapes `sluice serve` in internal/e2e (TestPrometheusScrapesSluice).
+need_apt prometheus

@@ -75,24 +75,25 @@ func (e metricsEngine) Take(ctx context.Context, endpoint, workerID string, n in
 // sideServer is an extra listener: metrics without a key, or pprof.
 type sideServer struct {
 	name string
+	addr string
 	srv  *http.Server
 	done chan error
 }
 
-// startSide serves h on addr until shutdown.
+// startSide serves h on addr until shutdown. The caller logs its address
+// after the main listener's (tools read the first addr= of the log).
 func startSide(name, addr string, h http.Handler, log *slog.Logger) (*sideServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for %s: %w", name, err)
 	}
-	s := &sideServer{name: name, done: make(chan error, 1), srv: &http.Server{
+	s := &sideServer{name: name, addr: ln.Addr().String(), done: make(chan error, 1), srv: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}}
 	go func() { s.done <- s.srv.Serve(ln) }()
-	log.Info(name+" serving", attrAddr, "http://"+ln.Addr().String())
 	return s, nil
 }
 
@@ -148,6 +149,13 @@ func startSides(opts Options, met *metrics.Metrics, log *slog.Logger) ([]*sideSe
 		sides = append(sides, s)
 	}
 	return sides, nil
+}
+
+// logSides logs the address of each side listener.
+func logSides(sides []*sideServer, log *slog.Logger) {
+	for _, s := range sides {
+		log.Info(s.name+" listening", attrAddr, "http://"+s.addr)
+	}
 }
 
 // shutdownSides stops the side listeners (a running profile is cut short).

@@ -258,6 +258,7 @@ func Serve(ctx context.Context, opts Options) error {
 		ids = append(ids, ep.ID)
 	}
 	log.Info("sluice serving", "addr", "http://"+addr, "endpoints", ids, "dataDir", opts.DataDir)
+	logSides(sides, log)
 	if opts.Hints != nil && len(ids) > 0 {
 		auth := ""
 		if !keys.Open(ids[0]) {
