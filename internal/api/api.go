@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/logkey"
 )
 
 // Engine is what the handlers need from the job engine. *engine.Engine
@@ -86,11 +87,11 @@ const (
 	errInternalMessage      = "internal error; the server log has the details"
 	errUnavailableMessage   = "the job engine is shutting down; retry shortly"
 	headerRequestID         = "X-Request-Id"
-	attrEndpoint            = "endpoint"
-	attrJob                 = "job"
-	attrWorker              = "worker"
+	attrEndpoint            = logkey.Endpoint
+	attrJob                 = logkey.JobID
+	attrWorker              = logkey.WorkerID
 	attrRoute               = "route"
-	attrErr                 = "err"
+	attrErr                 = logkey.Err
 	attrStatus              = "status"
 	contentTypeJSON         = "application/json"
 	contentTypeEventStream  = "text/event-stream"

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/logkey"
 	"github.com/sluicehq/sluice/internal/logs"
 )
 
@@ -107,9 +108,9 @@ type Config struct {
 
 // Log attribute keys.
 const (
-	attrEndpoint = "endpoint"
-	attrWorker   = "worker"
-	attrErr      = "err"
+	attrEndpoint = logkey.Endpoint
+	attrWorker   = logkey.WorkerID
+	attrErr      = logkey.Err
 	attrReason   = "reason"
 )
 
