@@ -58,7 +58,10 @@ func TestRun(t *testing.T) {
 	if err := rep.Print(&b); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"jobs/s", "protocol floor", "Sluice / floor", "/runsync latency", "direct HTTP", "handler start"} {
+	if !rep.Metrics {
+		t.Errorf("metrics off by default: %+v", rep)
+	}
+	for _, want := range []string{"metrics on", "jobs/s", "protocol floor", "Sluice / floor", "/runsync latency", "direct HTTP", "handler start"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}
