@@ -17,6 +17,7 @@
 //	GET      /v2/{endpoint}/health
 //	GET      /v2/endpoints, /v2/{endpoint}/workers, /v2/{endpoint}/logs   (Sluice extensions)
 //	POST     /v2/admin/reload                   re-read the config file (a key opening every endpoint)
+//	GET      /metrics                           Prometheus metrics (a key opening every endpoint)
 //
 // Worker API (Authorization: the endpoint's worker key, raw):
 //

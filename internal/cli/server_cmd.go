@@ -74,11 +74,17 @@ jobs: new endpoints start, changed ones replace their workers as each holds
 no job, new keys open the API at once. A removed endpoint takes no new job
 (404) while its workers drain; its jobs stay readable by id until restart.
 An invalid file is refused (logged, or answered 400) and nothing changes.
-pingIntervalMs, maxRetries and the retentions apply only after a restart.`,
+pingIntervalMs, maxRetries and the retentions apply only after a restart.
+
+Operations: GET /metrics serves Prometheus metrics (a key that opens every
+endpoint on --addr; no key on --metrics-addr). --log-format json writes one
+JSON object per line; job lines carry endpoint, job_id and worker_id.
+--debug-addr serves net/http/pprof on a loopback address.`,
 		Example: `  sluice serve                                  # endpoint "default" on 127.0.0.1:8080
   sluice serve --endpoint echo --endpoint sd    # two endpoints, no config file
   SLUICE_API_KEYS=secret sluice serve --addr 0.0.0.0:8080 --config sluice.yaml
-  curl -X POST -H "Authorization: Bearer secret" http://127.0.0.1:8080/v2/admin/reload   # or kill -HUP`,
+  curl -X POST -H "Authorization: Bearer secret" http://127.0.0.1:8080/v2/admin/reload   # or kill -HUP
+  sluice serve --config sluice.yaml --metrics-addr 127.0.0.1:9090 --log-format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := lf.logger(s.err)
