@@ -76,6 +76,10 @@ type Report struct {
 	Workers, WorkerConcurrency, Jobs, Concurrency, Samples int
 	// Throughput is /run jobs per second, from the first submit to the last completion.
 	Throughput float64
+	// CPUPerJob is the CPU time the bench process (server, engine and
+	// clients; not the workers) used per job in the throughput phase: less
+	// sensitive than Throughput to other load on the machine.
+	CPUPerJob time.Duration
 	// FloorThroughput is the same throughput phase against the protocol
 	// floor: an in-memory server answering the same HTTP exchanges with no
 	// engine, no persistence and no auth, with the same workers.
@@ -212,9 +216,11 @@ func runSluice(ctx context.Context, opts Options, rep *Report) error {
 			return fmt.Errorf("bench: warm-up: %w", err)
 		}
 	}
+	cpu := processCPU()
 	if rep.Throughput, err = c.throughput(ctx, opts.Jobs, opts.Concurrency); err != nil {
 		return err
 	}
+	rep.CPUPerJob = (processCPU() - cpu) / time.Duration(opts.Jobs)
 	if rep.StartP50, rep.StartP99, err = c.startLatency(ctx, opts.Samples); err != nil {
 		return err
 	}
@@ -525,13 +531,13 @@ func (r *Report) Print(w io.Writer) error {
 		metrics = fmt.Sprintf("on, /metrics scraped %d times", r.Scrapes)
 	}
 	_, err := fmt.Fprintf(w, `sluice bench: %d no-op workers%s, %d /run jobs from %d clients, %d samples per latency, metrics %s
-  /run + completion throughput   %8.0f jobs/s
+  /run + completion throughput   %8.0f jobs/s   %.0f µs CPU per job (server, engine, clients)
   protocol floor (no engine)     %8.0f jobs/s   same HTTP, workers, clients; in-memory server
   Sluice / floor                 %8.0f%%
   /runsync latency               p50 %-10s p99 %s
   direct HTTP, same handler      p50 %-10s p99 %s
   /run -> handler start (idle)   p50 %-10s p99 %s
-`, r.Workers, each, r.Jobs, r.Concurrency, r.Samples, metrics, r.Throughput, r.FloorThroughput, ratio,
+`, r.Workers, each, r.Jobs, r.Concurrency, r.Samples, metrics, r.Throughput, float64(r.CPUPerJob.Nanoseconds())/1000, r.FloorThroughput, ratio,
 		ms(r.RunsyncP50), ms(r.RunsyncP99), ms(r.DirectP50), ms(r.DirectP99), ms(r.StartP50), ms(r.StartP99))
 	return err
 }

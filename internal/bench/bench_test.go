@@ -51,7 +51,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Throughput <= 0 || rep.FloorThroughput <= 0 || rep.RunsyncP50 <= 0 || rep.RunsyncP99 < rep.RunsyncP50 || rep.DirectP50 <= 0 || rep.StartP50 <= 0 || rep.StartP99 < rep.StartP50 {
+	if rep.Throughput <= 0 || rep.CPUPerJob <= 0 || rep.FloorThroughput <= 0 || rep.RunsyncP50 <= 0 || rep.RunsyncP99 < rep.RunsyncP50 || rep.DirectP50 <= 0 || rep.StartP50 <= 0 || rep.StartP99 < rep.StartP50 {
 		t.Errorf("report has unmeasured figures: %+v", rep)
 	}
 	var b strings.Builder
