@@ -46,3 +46,6 @@ export SLUICE_VENV="$venv"
 need_apt podman runc systemd
 need_go_tool helm helm.sh/helm/v4/cmd/helm@v4.3.2
 need_go_tool goreleaser github.com/goreleaser/goreleaser/v2@v2.17.0
+
+# issue 14: a real Prometheus scrapes `sluice serve` in internal/e2e (TestPrometheusScrapesSluice).
+need_apt prometheus

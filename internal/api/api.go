@@ -17,6 +17,7 @@
 //	GET      /v2/{endpoint}/health
 //	GET      /v2/endpoints, /v2/{endpoint}/workers, /v2/{endpoint}/logs   (Sluice extensions)
 //	POST     /v2/admin/reload                   re-read the config file (a key opening every endpoint)
+//	GET      /metrics                           Prometheus metrics (a key opening every endpoint)
 //
 // Worker API (Authorization: the endpoint's worker key, raw):
 //
@@ -44,6 +45,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/logkey"
 )
 
 // Engine is what the handlers need from the job engine. *engine.Engine
@@ -86,11 +88,11 @@ const (
 	errInternalMessage      = "internal error; the server log has the details"
 	errUnavailableMessage   = "the job engine is shutting down; retry shortly"
 	headerRequestID         = "X-Request-Id"
-	attrEndpoint            = "endpoint"
-	attrJob                 = "job"
-	attrWorker              = "worker"
+	attrEndpoint            = logkey.Endpoint
+	attrJob                 = logkey.JobID
+	attrWorker              = logkey.WorkerID
 	attrRoute               = "route"
-	attrErr                 = "err"
+	attrErr                 = logkey.Err
 	attrStatus              = "status"
 	contentTypeJSON         = "application/json"
 	contentTypeEventStream  = "text/event-stream"

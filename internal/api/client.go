@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -41,7 +42,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, ep string, sync
 	req.Sync = sync
 	job, err := h.cfg.Engine.Submit(r.Context(), ep, req)
 	if err != nil {
-		h.engineError(w, r, "submit job", err, "endpoint", ep)
+		h.engineError(w, r, "submit job", err, slog.String(attrEndpoint, ep))
 		return
 	}
 	w.Header().Set(headerRequestID, job.ID)
@@ -56,7 +57,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, ep string, sync
 	defer cancel()
 	done, err := h.cfg.Engine.Wait(ctx, ep, job.ID)
 	if err != nil {
-		h.engineError(w, r, "wait for job "+job.ID, err)
+		h.engineError(w, r, "wait for job "+job.ID, err, jobArgs(ep, job.ID, "")...)
 		return
 	}
 	writeJSON(w, http.StatusOK, ViewOf(done))
@@ -80,7 +81,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, ep string) {
 	}
 	job, err := h.cfg.Engine.Get(r.Context(), ep, id)
 	if err != nil {
-		h.engineError(w, r, "job "+id, err)
+		h.engineError(w, r, "job "+id, err, jobArgs(ep, id, "")...)
 		return
 	}
 	writeJSON(w, http.StatusOK, ViewOf(job))
@@ -100,7 +101,7 @@ func (h *Handler) statusSync(w http.ResponseWriter, r *http.Request, ep string) 
 	defer cancel()
 	job, err := h.cfg.Engine.Wait(ctx, ep, id)
 	if err != nil {
-		h.engineError(w, r, "job "+id, err)
+		h.engineError(w, r, "job "+id, err, jobArgs(ep, id, "")...)
 		return
 	}
 	writeJSON(w, http.StatusOK, ViewOf(job))
@@ -127,7 +128,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, ep string) {
 	defer cancel()
 	job, chunks, err := h.cfg.Engine.ReadStream(ctx, ep, id)
 	if err != nil {
-		h.engineError(w, r, "stream of job "+id, err)
+		h.engineError(w, r, "stream of job "+id, err, jobArgs(ep, id, "")...)
 		return
 	}
 	writeJSON(w, http.StatusOK, streamViewOf(job, chunks))
@@ -170,13 +171,13 @@ func (h *Handler) transitionError(w http.ResponseWriter, r *http.Request, ep, id
 		writeError(w, http.StatusConflict, msg)
 		return
 	}
-	h.engineError(w, r, verb+" job "+id, err)
+	h.engineError(w, r, verb+" job "+id, err, jobArgs(ep, id, "")...)
 }
 
 func (h *Handler) purge(w http.ResponseWriter, r *http.Request, ep string) {
 	n, err := h.cfg.Engine.Purge(r.Context(), ep)
 	if err != nil {
-		h.engineError(w, r, "purge queue of "+ep, err)
+		h.engineError(w, r, "purge queue of "+ep, err, slog.String(attrEndpoint, ep))
 		return
 	}
 	writeJSON(w, http.StatusOK, PurgeView{Removed: n, Status: "completed"})
@@ -185,7 +186,7 @@ func (h *Handler) purge(w http.ResponseWriter, r *http.Request, ep string) {
 func (h *Handler) health(w http.ResponseWriter, r *http.Request, ep string) {
 	hl, err := h.cfg.Engine.Health(r.Context(), ep)
 	if err != nil {
-		h.engineError(w, r, "health of "+ep, err)
+		h.engineError(w, r, "health of "+ep, err, slog.String(attrEndpoint, ep))
 		return
 	}
 	writeJSON(w, http.StatusOK, hl)

@@ -71,6 +71,21 @@ func (h *Handler) engineError(w http.ResponseWriter, r *http.Request, what strin
 	}
 }
 
+// jobAttrs are the attributes of a job-related log line (workerID is ""
+// when no worker is involved), with err when it is not nil.
+func jobAttrs(endpoint, jobID, workerID string, err error) []slog.Attr {
+	a := []slog.Attr{slog.String(attrEndpoint, endpoint), slog.String(attrJob, jobID), slog.String(attrWorker, workerID)}
+	if err != nil {
+		a = append(a, slog.Any(attrErr, err))
+	}
+	return a
+}
+
+// jobArgs is jobAttrs for the ...any of engineError and slog's methods.
+func jobArgs(endpoint, jobID, workerID string) []any {
+	return []any{slog.String(attrEndpoint, endpoint), slog.String(attrJob, jobID), slog.String(attrWorker, workerID)}
+}
+
 // requestError is a client mistake found while decoding a request: its
 // message goes to the client as is, with its code.
 type requestError struct {

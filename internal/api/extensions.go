@@ -22,6 +22,9 @@ type Extensions struct {
 	// A *ReloadError (the config was refused; nothing changed) is answered
 	// 400 with its message; any other error is logged and answered 500.
 	Reload func(ctx context.Context) (changes []string, err error)
+	// Metrics serves GET /metrics (Prometheus), to a key that opens every
+	// endpoint, like the admin routes.
+	Metrics http.Handler
 }
 
 // ReloadError is a config reload the server refused: the file is invalid
@@ -76,16 +79,36 @@ func (h *Handler) extensionRoutes() {
 		}
 		ext.Logs.ServeHTTP(w, r)
 	})})
-	h.handle("/v2/admin/reload", route{http.MethodPost: h.reload})
+	h.handle("/v2/admin/reload", route{http.MethodPost: h.adminAuth(h.reload)})
+	h.handle("/metrics", route{http.MethodGet: h.adminAuth(h.metrics)})
 }
 
-// reload serves POST /v2/admin/reload.
-func (h *Handler) reload(w http.ResponseWriter, r *http.Request) {
-	if msg := h.keys.Load().adminAllowed(presentedKey(r)); msg != "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
-		writeError(w, http.StatusUnauthorized, msg)
+// adminAuth lets through only requests with a key that opens every
+// endpoint (see Keys.adminAllowed).
+func (h *Handler) adminAuth(f http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if msg := h.keys.Load().adminAllowed(presentedKey(r)); msg != "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+			writeError(w, http.StatusUnauthorized, msg)
+			return
+		}
+		f(w, r)
+	}
+}
+
+// metrics serves the Prometheus metrics (they describe every endpoint, so
+// behind adminAuth). A metrics listener of its own (--metrics-addr) serves
+// them without a key.
+func (h *Handler) metrics(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.Extensions.Metrics == nil {
+		writeError(w, http.StatusNotFound, "this server exports no metrics")
 		return
 	}
+	h.cfg.Extensions.Metrics.ServeHTTP(w, r)
+}
+
+// reload serves POST /v2/admin/reload (behind adminAuth).
+func (h *Handler) reload(w http.ResponseWriter, r *http.Request) {
 	if h.cfg.Extensions.Reload == nil {
 		writeError(w, http.StatusNotFound, "this server does not reload its config")
 		return

@@ -50,3 +50,32 @@ func TestExtensions(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsRoute: GET /metrics takes a key that opens every endpoint
+// (an endpoint's own key or a worker key does not), and is a 404 when the
+// server exports no metrics.
+func TestMetricsRoute(t *testing.T) {
+	keys := testKeys()
+	keys.EndpointClient = map[string][]string{"ep": {"ep-key"}}
+	srv, _ := newTestServer(t, keys, func(c *Config) {
+		c.Extensions.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte("sluice_jobs_queued 0\n"))
+		})
+	})
+	for _, c := range []struct {
+		auth string
+		code int
+	}{{bearer, 200}, {"Bearer ep-key", 401}, {testWorkerKey, 401}, {"", 401}} {
+		r := call(t, srv, "GET", "/metrics", c.auth, nil)
+		if r.code != c.code || (c.code == 200 && string(r.body) != "sluice_jobs_queued 0\n") {
+			t.Errorf("GET /metrics (%q) = %d %s; want %d", c.auth, r.code, r.body, c.code)
+		}
+	}
+	if r := call(t, srv, "POST", "/metrics", bearer, nil); r.code != 405 {
+		t.Errorf("POST /metrics = %d, want 405", r.code)
+	}
+	bare, _ := newTestServer(t, testKeys(), nil)
+	if r := call(t, bare, "GET", "/metrics", bearer, nil); r.code != 404 {
+		t.Errorf("GET /metrics without metrics: %d, want 404", r.code)
+	}
+}

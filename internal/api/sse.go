@@ -21,7 +21,7 @@ import (
 func (h *Handler) streamSSE(w http.ResponseWriter, r *http.Request, ep, id string) {
 	job, err := h.cfg.Engine.Get(r.Context(), ep, id)
 	if err != nil {
-		h.engineError(w, r, "job "+id, err)
+		h.engineError(w, r, "job "+id, err, jobArgs(ep, id, "")...)
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -64,7 +64,7 @@ func (h *Handler) streamSSE(w http.ResponseWriter, r *http.Request, ep, id strin
 			return
 		}
 		if err != nil {
-			h.log.LogAttrs(r.Context(), slog.LevelError, "sse stream read", slog.String(attrJob, id), slog.Any(attrErr, err))
+			h.log.LogAttrs(r.Context(), slog.LevelError, "sse stream read", jobAttrs(ep, id, "", err)...)
 			eventJSON("error", errorBody{Error: "reading the stream failed; GET /status/" + id + " for the job's state"})
 			flush()
 			return

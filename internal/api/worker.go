@@ -132,7 +132,7 @@ func (h *Handler) take(w http.ResponseWriter, r *http.Request, ep, worker string
 	defer cancel()
 	jobs, err := h.cfg.Engine.Take(ctx, ep, worker, n)
 	if err != nil && !(errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil) {
-		h.engineError(w, r, "take job", err, slog.String(attrWorker, worker))
+		h.engineError(w, r, "take job", err, slog.String(attrEndpoint, ep), slog.String(attrWorker, worker))
 		return nil, false
 	}
 	if len(jobs) == 0 {
@@ -147,12 +147,12 @@ func (h *Handler) take(w http.ResponseWriter, r *http.Request, ep, worker string
 			ids[i] = j.ID
 		}
 		if err := h.cfg.Engine.Release(context.WithoutCancel(r.Context()), ep, worker, ids); err != nil {
-			h.log.LogAttrs(r.Context(), slog.LevelWarn, "release jobs of a gone job-take", slog.String(attrWorker, worker), slog.Any(attrErr, err))
+			h.log.LogAttrs(r.Context(), slog.LevelWarn, "release jobs of a gone job-take", jobAttrs(ep, strings.Join(ids, ","), worker, err)...)
 		}
 		return nil, false
 	}
 	for _, j := range jobs {
-		h.log.LogAttrs(r.Context(), slog.LevelDebug, "job taken", slog.String(attrEndpoint, ep), slog.String(attrJob, j.ID), slog.String(attrWorker, worker))
+		h.log.LogAttrs(r.Context(), slog.LevelDebug, "job taken", jobAttrs(ep, j.ID, worker, nil)...)
 	}
 	return jobs, true
 }
@@ -170,7 +170,7 @@ func (h *Handler) jobDone(w http.ResponseWriter, r *http.Request, ep string) {
 			// success or a job stuck until its timeout.
 			msg, _ := json.Marshal("result exceeds the " + sizeString(h.cfg.ResultBodyLimit) + " job-done limit; return large outputs by URL")
 			if ferr := h.cfg.Engine.Finish(r.Context(), ep, worker, job, engine.Result{Error: msg}); ferr != nil {
-				h.log.LogAttrs(r.Context(), slog.LevelWarn, "fail oversize result", slog.String(attrJob, job), slog.Any(attrErr, ferr))
+				h.log.LogAttrs(r.Context(), slog.LevelWarn, "fail oversize result", jobAttrs(ep, job, worker, ferr)...)
 			}
 		}
 		writeRequestError(w, err)
@@ -187,7 +187,7 @@ func (h *Handler) jobDone(w http.ResponseWriter, r *http.Request, ep string) {
 		err = h.cfg.Engine.Finish(r.Context(), ep, worker, job, d.Result)
 	}
 	if err != nil {
-		h.engineError(w, r, "job-done for job "+job, err, slog.String(attrWorker, worker))
+		h.engineError(w, r, "job-done for job "+job, err, jobArgs(ep, job, worker)...)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
@@ -209,7 +209,7 @@ func (h *Handler) jobStream(w http.ResponseWriter, r *http.Request, ep string) {
 		return
 	}
 	if err := h.cfg.Engine.AppendStream(r.Context(), ep, worker, job, out); err != nil {
-		h.engineError(w, r, "job-stream for job "+job, err, slog.String(attrWorker, worker))
+		h.engineError(w, r, "job-stream for job "+job, err, jobArgs(ep, job, worker)...)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
@@ -229,7 +229,7 @@ func (h *Handler) jobStop(w http.ResponseWriter, r *http.Request, ep string) {
 	defer cancel()
 	ids, err := h.cfg.Engine.StopSignals(ctx, ep, worker)
 	if err != nil && !(errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil) {
-		h.engineError(w, r, "job-stop", err, slog.String(attrWorker, worker))
+		h.engineError(w, r, "job-stop", err, slog.String(attrEndpoint, ep), slog.String(attrWorker, worker))
 		return
 	}
 	if len(ids) == 0 {
@@ -258,7 +258,7 @@ func (h *Handler) ping(w http.ResponseWriter, r *http.Request, ep string) {
 			slog.String("check", truncate(q.Get("check"), 200)), slog.String("reason", truncate(q.Get("reason"), 300)))
 	}
 	if err := h.cfg.Engine.Ping(r.Context(), ep, worker, ids); err != nil {
-		h.engineError(w, r, "ping", err, slog.String(attrWorker, worker))
+		h.engineError(w, r, "ping", err, slog.String(attrEndpoint, ep), slog.String(attrWorker, worker))
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})

@@ -61,13 +61,25 @@ type Options struct {
 	AfterSluice func()
 	// Logger receives the server's log. Defaults to discarding it.
 	Logger *slog.Logger
+	// NoMetrics runs Sluice's server with its Prometheus metrics off.
+	// Default false: metrics on, and /metrics scraped every MetricsScrape
+	// during the Sluice phases, as a Prometheus would.
+	NoMetrics bool
 }
+
+// MetricsScrape is how often the bench scrapes /metrics while it measures
+// Sluice (Prometheus's default is 15 s: this is a harsher load).
+const MetricsScrape = time.Second
 
 // Report holds the figures of one run.
 type Report struct {
 	Workers, WorkerConcurrency, Jobs, Concurrency, Samples int
 	// Throughput is /run jobs per second, from the first submit to the last completion.
 	Throughput float64
+	// CPUPerJob is the CPU time the bench process (server, engine and
+	// clients; not the workers) used per job in the throughput phase: less
+	// sensitive than Throughput to other load on the machine.
+	CPUPerJob time.Duration
 	// FloorThroughput is the same throughput phase against the protocol
 	// floor: an in-memory server answering the same HTTP exchanges with no
 	// engine, no persistence and no auth, with the same workers.
@@ -78,6 +90,10 @@ type Report struct {
 	DirectP50, DirectP99 time.Duration
 	// StartP50 and StartP99 are /run-to-handler-start times on an idle worker.
 	StartP50, StartP99 time.Duration
+	// Metrics says whether the server's metrics were on; Scrapes is how
+	// many times /metrics was scraped meanwhile.
+	Metrics bool
+	Scrapes int
 }
 
 // Handler is the benchmark's no-op handler: it returns the time it started
@@ -166,7 +182,7 @@ func runSluice(ctx context.Context, opts Options, rep *Report) error {
 	go func() {
 		served <- server.Serve(ctx, server.Options{
 			Addr: "127.0.0.1:0", DataDir: dataDir, Endpoints: []string{endpoint}, Logger: opts.Logger,
-			Ready: func(addr string) { ready <- addr },
+			Ready: func(addr string) { ready <- addr }, NoMetrics: opts.NoMetrics,
 		})
 	}()
 	var addr string
@@ -189,15 +205,22 @@ func runSluice(ctx context.Context, opts Options, rep *Report) error {
 
 	c := newClient(server.BaseURL(addr)+"/v2/"+endpoint, opts.Concurrency)
 	defer c.http.CloseIdleConnections()
+	rep.Metrics = !opts.NoMetrics
+	if rep.Metrics {
+		stopScrapes := scrape(ctx, server.BaseURL(addr)+"/metrics", MetricsScrape)
+		defer func() { rep.Scrapes = stopScrapes() }()
+	}
 	// Warm up: every worker is polling once a few jobs have completed.
 	for range opts.Workers * 2 {
 		if _, err := c.runsync(ctx); err != nil {
 			return fmt.Errorf("bench: warm-up: %w", err)
 		}
 	}
+	cpu := processCPU()
 	if rep.Throughput, err = c.throughput(ctx, opts.Jobs, opts.Concurrency); err != nil {
 		return err
 	}
+	rep.CPUPerJob = (processCPU() - cpu) / time.Duration(opts.Jobs)
 	if rep.StartP50, rep.StartP99, err = c.startLatency(ctx, opts.Samples); err != nil {
 		return err
 	}
@@ -208,6 +231,40 @@ func runSluice(ctx context.Context, opts Options, rep *Report) error {
 		return err
 	}
 	return nil
+}
+
+// scrape GETs url every interval until the returned func is called, which
+// returns how many scrapes succeeded.
+func scrape(ctx context.Context, url string, interval time.Duration) func() int {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { done <- n }()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err != nil {
+				return
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				continue
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				n++
+			}
+		}
+	}()
+	return func() int { cancel(); return <-done }
 }
 
 // sluiceWorkerEnv returns the RUNPOD_* environment of a worker of the
@@ -469,14 +526,18 @@ func (r *Report) Print(w io.Writer) error {
 	if r.FloorThroughput > 0 {
 		ratio = 100 * r.Throughput / r.FloorThroughput
 	}
-	_, err := fmt.Fprintf(w, `sluice bench: %d no-op workers%s, %d /run jobs from %d clients, %d samples per latency
-  /run + completion throughput   %8.0f jobs/s
+	metrics := "off"
+	if r.Metrics {
+		metrics = fmt.Sprintf("on, /metrics scraped %d times", r.Scrapes)
+	}
+	_, err := fmt.Fprintf(w, `sluice bench: %d no-op workers%s, %d /run jobs from %d clients, %d samples per latency, metrics %s
+  /run + completion throughput   %8.0f jobs/s   %.0f µs CPU per job (server, engine, clients)
   protocol floor (no engine)     %8.0f jobs/s   same HTTP, workers, clients; in-memory server
   Sluice / floor                 %8.0f%%
   /runsync latency               p50 %-10s p99 %s
   direct HTTP, same handler      p50 %-10s p99 %s
   /run -> handler start (idle)   p50 %-10s p99 %s
-`, r.Workers, each, r.Jobs, r.Concurrency, r.Samples, r.Throughput, r.FloorThroughput, ratio,
+`, r.Workers, each, r.Jobs, r.Concurrency, r.Samples, metrics, r.Throughput, float64(r.CPUPerJob.Nanoseconds())/1000, r.FloorThroughput, ratio,
 		ms(r.RunsyncP50), ms(r.RunsyncP99), ms(r.DirectP50), ms(r.DirectP99), ms(r.StartP50), ms(r.StartP99))
 	return err
 }

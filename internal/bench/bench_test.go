@@ -51,14 +51,17 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Throughput <= 0 || rep.FloorThroughput <= 0 || rep.RunsyncP50 <= 0 || rep.RunsyncP99 < rep.RunsyncP50 || rep.DirectP50 <= 0 || rep.StartP50 <= 0 || rep.StartP99 < rep.StartP50 {
+	if rep.Throughput <= 0 || rep.CPUPerJob <= 0 || rep.FloorThroughput <= 0 || rep.RunsyncP50 <= 0 || rep.RunsyncP99 < rep.RunsyncP50 || rep.DirectP50 <= 0 || rep.StartP50 <= 0 || rep.StartP99 < rep.StartP50 {
 		t.Errorf("report has unmeasured figures: %+v", rep)
 	}
 	var b strings.Builder
 	if err := rep.Print(&b); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"jobs/s", "protocol floor", "Sluice / floor", "/runsync latency", "direct HTTP", "handler start"} {
+	if !rep.Metrics {
+		t.Errorf("metrics off by default: %+v", rep)
+	}
+	for _, want := range []string{"metrics on", "jobs/s", "protocol floor", "Sluice / floor", "/runsync latency", "direct HTTP", "handler start"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}

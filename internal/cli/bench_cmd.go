@@ -87,6 +87,7 @@ Everything runs on this machine; the figures include the clients' cost.`,
 	c.Flags().IntVar(&opts.WorkerConcurrency, "worker-concurrency", 1, "jobs each worker runs at once (above 1 the workers use job-take-batch), for Sluice and the floor")
 	c.Flags().IntVar(&coldStarts, "cold-starts", 0, "also measure this many cold starts (an endpoint scaled to zero; about 2 s each)")
 	c.Flags().BoolVar(&verbose, "verbose", false, "show the server's log")
+	c.Flags().BoolVar(&opts.NoMetrics, "no-metrics", false, "run the server with its Prometheus metrics off (default: on, /metrics scraped every second)")
 	c.Flags().StringVar(&profileDir, "cpuprofile", "", "write CPU profiles to this directory: server.pprof (server, engine and clients) and worker-N.pprof")
 	return c
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -37,8 +36,9 @@ func addServerCommands(root *cobra.Command, s streams) {
 func serveCommand(s streams) *cobra.Command {
 	var (
 		f                                         serverFlags
-		natsURL                                   string
-		strict, debug                             bool
+		lf                                        logFlags
+		natsURL, metricsAddr, debugAddr           string
+		strict, noMetrics                         bool
 		retention, syncRetention, lostAfter, hold time.Duration
 		maxRetries                                int
 	)
@@ -78,21 +78,27 @@ pingIntervalMs, maxRetries and the retentions apply only after a restart.
 
 Probes (no key): GET /healthz answers 200 while the process runs; GET /readyz
 answers 200 once the config is loaded and the job engine answers, else 503
-with {"status":"unavailable","reason":"..."} (also while shutting down).`,
+with {"status":"unavailable","reason":"..."} (also while shutting down).
+
+Operations: GET /metrics serves Prometheus metrics (a key that opens every
+endpoint on --addr; no key on --metrics-addr). --log-format json writes one
+JSON object per line; job lines carry endpoint, job_id and worker_id.
+--debug-addr serves net/http/pprof on a loopback address.`,
 		Example: `  sluice serve                                  # endpoint "default" on 127.0.0.1:8080
   sluice serve --endpoint echo --endpoint sd    # two endpoints, no config file
   SLUICE_API_KEYS=secret sluice serve --addr 0.0.0.0:8080 --config sluice.yaml
-  curl -X POST -H "Authorization: Bearer secret" http://127.0.0.1:8080/v2/admin/reload   # or kill -HUP`,
+  curl -X POST -H "Authorization: Bearer secret" http://127.0.0.1:8080/v2/admin/reload   # or kill -HUP
+  sluice serve --config sluice.yaml --metrics-addr 127.0.0.1:9090 --log-format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			level := slog.LevelInfo
-			if debug {
-				level = slog.LevelDebug
+			log, err := lf.logger(s.err)
+			if err != nil {
+				return err
 			}
-			log := slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: level}))
 			opts := server.Options{
 				Addr: f.addr, DataDir: f.dataDir, ConfigPath: f.config, Endpoints: f.endpoints,
 				NATSURL: natsURL, StrictSync: strict, TakeHold: hold, Logger: log, Hints: s.err,
+				NoMetrics: noMetrics, MetricsAddr: metricsAddr, DebugAddr: debugAddr,
 				Overrides: server.Overrides{
 					PingInterval: f.pingInterval, WorkerLostAfter: lostAfter,
 					Retention: retention, SyncRetention: syncRetention,
@@ -114,7 +120,10 @@ with {"status":"unavailable","reason":"..."} (also while shutting down).`,
 	fl.DurationVar(&lostAfter, "worker-lost-after", 0, "a worker silent this long is lost and its jobs requeued (default 3 × ping interval)")
 	fl.IntVar(&maxRetries, "max-retries", 2, "requeues of a job after its worker was lost, before it FAILs with \"worker lost\"; unset: the config's maxRetries")
 	fl.DurationVar(&hold, "take-hold", 0, "how long the worker API's long polls (job-take, job-stop) are held before 204 (default 30s)")
-	fl.BoolVar(&debug, "debug", false, "log at debug level")
+	fl.StringVar(&metricsAddr, "metrics-addr", "", "also serve GET /metrics (Prometheus) on this address, without a key (on --addr it takes a key that opens every endpoint)")
+	fl.BoolVar(&noMetrics, "no-metrics", false, "export no Prometheus metrics (no /metrics, no counting)")
+	fl.StringVar(&debugAddr, "debug-addr", "", "serve net/http/pprof under /debug/pprof/ on this loopback address (default: off)")
+	lf.register(c)
 	return c
 }
 

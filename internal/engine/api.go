@@ -200,6 +200,9 @@ type Config struct {
 	// WebhookBody renders a terminal job as the webhook's JSON body (the same
 	// view as /status). Default: WebhookPayload.
 	WebhookBody func(*Job) ([]byte, error)
+	// Observer, when set, hears about terminal transitions and webhook
+	// deliveries (metrics). Default: none.
+	Observer Observer
 }
 
 // QueueStats are the queue figures the autoscaler works from.

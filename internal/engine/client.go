@@ -83,7 +83,7 @@ func (e *Engine) Submit(ctx context.Context, endpoint string, req SubmitRequest)
 		// The id was not returned; remove what was stored so nothing half-made stays.
 		cctx := context.WithoutCancel(ctx)
 		if perr := e.jobs.Purge(cctx, jetstream.WithPurgeSubject(jobSubject(endpoint, r.ID))); perr != nil {
-			e.log.Warn("engine: remove unqueued job", "job", r.ID, "err", perr)
+			e.log.Warn("engine: remove unqueued job", attrEndpoint, r.Endpoint, attrJob, r.ID, attrWorker, "", attrErr, perr)
 		}
 		e.dequeue(cctx, endpoint, r.ID)
 		if rerr != nil {
@@ -401,6 +401,9 @@ func (e *Engine) afterTerminal(ctx context.Context, r *record, was Status, owner
 		e.dropLease(ctx, r.Endpoint, r.ID, r.Epoch)
 	}
 	counted(ctx)
+	if o := e.observer(); o != nil {
+		o.JobFinished(&r.Job)
+	}
 	if r.Webhook != "" {
 		e.hooks.send(ctx, r)
 	}
@@ -471,7 +474,7 @@ func (e *Engine) Purge(ctx context.Context, endpoint string) (int, error) {
 			return n, fmt.Errorf("purge %s: %w", endpoint, err)
 		}
 		if err := e.queue.DeleteMsg(ctx, m.Sequence); err != nil && !isNotFound(err) {
-			e.log.Debug("engine: purge queue entry", "job", id, "err", err)
+			e.log.Debug("engine: purge queue entry", attrEndpoint, endpoint, attrJob, id, attrWorker, "", attrErr, err)
 		}
 		if changed {
 			n++

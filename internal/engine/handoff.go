@@ -87,7 +87,7 @@ func (e *Engine) submitTo(ctx context.Context, r *record, input json.RawMessage,
 	if err != nil {
 		cctx := context.WithoutCancel(ctx)
 		if perr := e.jobs.Purge(cctx, jetstream.WithPurgeSubject(jobSubject(r.Endpoint, r.ID))); perr != nil {
-			e.log.Warn("engine: remove job not handed over", "job", r.ID, "err", perr)
+			e.log.Warn("engine: remove job not handed over", attrEndpoint, r.Endpoint, attrJob, r.ID, attrWorker, p.worker, attrErr, perr)
 		}
 		e.dropLease(cctx, r.Endpoint, r.ID, r.Epoch)
 		e.mem.forget(r.Endpoint, r.ID)

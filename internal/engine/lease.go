@@ -97,7 +97,7 @@ func (e *Engine) dropLease(ctx context.Context, ep, id string, epoch int) {
 func (e *Engine) purgeLease(ctx context.Context, ep, id string, rev uint64) {
 	err := e.jobs.Purge(ctx, jetstream.WithPurgeSubject(leaseSubject(ep, id)), jetstream.WithPurgeSequence(rev+1))
 	if err != nil {
-		e.log.Debug("engine: drop lease", "job", id, "err", err)
+		e.log.Debug("engine: drop lease", attrEndpoint, ep, attrJob, id, attrWorker, "", attrErr, err)
 	}
 }
 

@@ -220,7 +220,7 @@ func (e *Engine) lost(ctx context.Context, r0 *record) error {
 	if err != nil {
 		return fmt.Errorf("requeue job %s: %w", r0.ID, err)
 	}
-	e.log.Info("engine: worker lost", "endpoint", r.Endpoint, "job", r.ID, "worker", r0.Owner, "requeued", requeued)
+	e.log.Info("engine: worker lost", attrEndpoint, r.Endpoint, attrJob, r.ID, attrWorker, r0.Owner, "requeued", requeued)
 	if !requeued {
 		e.afterTerminal(ctx, r, StatusInProgress, r0.Owner)
 		return nil

@@ -344,7 +344,7 @@ func queueMsg(r *record) (*nats.Msg, []jetstream.PublishOpt) {
 // dropped when taken).
 func (e *Engine) dequeue(ctx context.Context, ep, id string) {
 	if err := e.queue.Purge(ctx, jetstream.WithPurgeSubject(queuePrefix+ep+".*."+id)); err != nil {
-		e.log.Warn("engine: dequeue", "job", id, "err", err)
+		e.log.Warn("engine: dequeue", attrEndpoint, ep, attrJob, id, attrWorker, "", attrErr, err)
 	}
 }
 

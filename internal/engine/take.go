@@ -284,14 +284,14 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 		// delivered again after AckWait and dropped then as stale, since the
 		// record has left IN_QUEUE for this epoch.
 		if aerr := m.Ack(); aerr != nil {
-			e.log.Debug("engine: ack", "job", id, "err", aerr)
+			e.log.Debug("engine: ack", attrEndpoint, ep, attrJob, id, attrWorker, wid, attrErr, aerr)
 		}
 		j, err := e.toJob(ctx, r, true)
 		if err != nil {
 			// Not handed out: put it back rather than leave it with a worker
 			// that never saw it.
 			if rerr := e.release(ctx, ep, id, wid); rerr != nil {
-				e.log.Warn("engine: release", "job", id, "err", rerr)
+				e.log.Warn("engine: release", attrEndpoint, ep, attrJob, id, attrWorker, wid, attrErr, rerr)
 			}
 			return nil, fmt.Errorf("take job %s: %w", id, err)
 		}

@@ -116,7 +116,7 @@ func (h *webhooks) send(ctx context.Context, r *record) {
 	if r.OutputRef == nil {
 		body, err := h.e.cfg.WebhookBody(j)
 		if err != nil {
-			h.e.log.Warn("engine: webhook", "job", j.ID, "err", err)
+			h.e.log.Warn("engine: webhook", attrEndpoint, j.Endpoint, attrJob, j.ID, attrWorker, j.WorkerID, attrErr, err)
 			return
 		}
 		if len(body) <= inlineMax {
@@ -125,7 +125,7 @@ func (h *webhooks) send(ctx context.Context, r *record) {
 	}
 	data, err := json.Marshal(ent)
 	if err != nil {
-		h.e.log.Warn("engine: webhook", "job", j.ID, "err", err)
+		h.e.log.Warn("engine: webhook", attrEndpoint, j.Endpoint, attrJob, j.ID, attrWorker, j.WorkerID, attrErr, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -134,7 +134,7 @@ func (h *webhooks) send(ctx context.Context, r *record) {
 	// (a retried write) is one entry.
 	msgID := j.ID + "." + string(j.Status) + "." + strconv.FormatInt(j.FinishedAt.UnixNano(), 10)
 	if _, err := h.e.js.Publish(ctx, hookPrefix+j.Endpoint+"."+j.ID, data, jetstream.WithMsgID(msgID)); err != nil {
-		h.e.log.Warn("engine: store webhook", "job", j.ID, "err", err)
+		h.e.log.Warn("engine: store webhook", attrEndpoint, j.Endpoint, attrJob, j.ID, attrWorker, j.WorkerID, attrErr, err)
 	}
 }
 
@@ -173,7 +173,8 @@ func (h *webhooks) deliver(m jetstream.Msg) {
 	if len(body) == 0 {
 		var err error
 		if body, err = h.rebuild(ctx, ent); err != nil {
-			h.e.log.Warn("engine: webhook dropped", "job", ent.ID, "err", err)
+			h.e.log.Warn("engine: webhook dropped", attrEndpoint, ent.Endpoint, attrJob, ent.ID, attrWorker, "", attrErr, err)
+			h.observe(ent.Endpoint, WebhookDropped)
 			_ = m.Term()
 			return
 		}
@@ -181,6 +182,7 @@ func (h *webhooks) deliver(m jetstream.Msg) {
 	err := h.postHolding(ctx, m, ent.URL, body)
 	switch {
 	case err == nil:
+		h.observe(ent.Endpoint, WebhookDelivered)
 		_ = m.Ack()
 	case h.e.closed():
 		_ = m.Nak() // closing: another replica, or the next start after hookAckWait, sends it
@@ -189,12 +191,21 @@ func (h *webhooks) deliver(m jetstream.Msg) {
 		if meta, merr := m.Metadata(); merr == nil {
 			try = int(meta.NumDelivered)
 		}
-		h.e.log.Warn("engine: webhook failed", "job", ent.ID, "try", try, "err", err)
+		h.e.log.Warn("engine: webhook failed", attrEndpoint, ent.Endpoint, attrJob, ent.ID, attrWorker, "", "try", try, attrErr, err)
 		if try > h.e.cfg.WebhookRetries {
+			h.observe(ent.Endpoint, WebhookFailed)
 			_ = m.Term()
 			return
 		}
+		h.observe(ent.Endpoint, WebhookRetrying)
 		_ = m.NakWithDelay(h.e.cfg.WebhookRetryDelay)
+	}
+}
+
+// observe tells the engine's Observer, if any, the outcome of a delivery.
+func (h *webhooks) observe(endpoint string, res WebhookResult) {
+	if o := h.e.observer(); o != nil {
+		o.WebhookDelivered(endpoint, res)
 	}
 }
 

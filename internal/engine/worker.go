@@ -281,7 +281,7 @@ const blobHeader = "Sluice-Blob"
 // signalStop queues a stop signal for the worker holding a job.
 func (e *Engine) signalStop(ctx context.Context, ep, wid, id string) {
 	if _, err := e.js.Publish(ctx, stopPrefix+ep+"."+token(wid), []byte(id)); err != nil {
-		e.log.Warn("engine: stop signal", "job", id, "worker", wid, "err", err)
+		e.log.Warn("engine: stop signal", attrEndpoint, ep, attrJob, id, attrWorker, wid, attrErr, err)
 		return
 	}
 	e.nudge(nudgeStop + ep + "." + token(wid))

@@ -80,6 +80,7 @@ func (s *Supervisor) observe(ep *endpoint, ws []engine.Worker, now time.Time) {
 		case ew != nil:
 			if !w.seen {
 				w.seen = true
+				s.observeReady(w, now)
 				// A worker that got this far is healthy: the crash loop is over.
 				ep.crashStreak, ep.crashed = 0, nil
 			}

@@ -116,6 +116,7 @@ func (s *Supervisor) start(ep *endpoint, gpus []string) {
 	for _, g := range gpus {
 		s.gpus[g] = id
 	}
+	s.observeStart(e.ID)
 	err := checkDir(e.Dir)
 	if err == nil {
 		err = cmd.Start()
@@ -128,6 +129,7 @@ func (s *Supervisor) start(ep *endpoint, gpus []string) {
 		close(w.done)
 		s.system(e.ID, id, fmt.Sprintf("worker %s failed to start: %v", id, w.exitErr))
 		s.crashed(ep, w, nil)
+		s.observeExit(e.ID, ExitCrash)
 		return
 	}
 	w.pid = cmd.Process.Pid
@@ -218,6 +220,7 @@ func (s *Supervisor) watch(w *worker) {
 		s.system(ep.cfg.ID, w.id, fmt.Sprintf("worker %s stopped (%s): %s", w.id, reason, status))
 	}
 	s.log.Info("worker exited", attrEndpoint, ep.cfg.ID, attrWorker, w.id, "status", status, "crash", crash, attrReason, w.reason)
+	s.observeExit(ep.cfg.ID, s.exitReason(w, crash))
 	if ep.removed && len(ep.workers) == 0 && s.endpoints[ep.cfg.ID] == ep {
 		delete(s.endpoints, ep.cfg.ID)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/logkey"
 	"github.com/sluicehq/sluice/internal/logs"
 )
 
@@ -100,13 +101,16 @@ type Config struct {
 	Env []string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Observer, when set, hears about worker starts, readiness and exits
+	// (metrics). Default: none.
+	Observer Observer
 }
 
 // Log attribute keys.
 const (
-	attrEndpoint = "endpoint"
-	attrWorker   = "worker"
-	attrErr      = "err"
+	attrEndpoint = logkey.Endpoint
+	attrWorker   = logkey.WorkerID
+	attrErr      = logkey.Err
 	attrReason   = "reason"
 )
 

@@ -24,6 +24,7 @@ import (
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/scaler"
 )
 
@@ -68,6 +69,16 @@ type Options struct {
 	Ready func(addr string)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// NoMetrics turns the Prometheus metrics off: no /metrics, no counting
+	// (for overhead measurements). Default false: GET /metrics is served
+	// on Addr to a key that opens every endpoint.
+	NoMetrics bool
+	// MetricsAddr, when set, also serves GET /metrics on a listener of its
+	// own, without a key. Default: none.
+	MetricsAddr string
+	// DebugAddr, when set, serves net/http/pprof under /debug/pprof/ on a
+	// loopback address. Default: none.
+	DebugAddr string
 }
 
 // Overrides replace values of the config file. Zero fields keep the file's
@@ -125,6 +136,19 @@ func Serve(ctx context.Context, opts Options) error {
 			"endpoints", open)
 	}
 
+	if opts.DebugAddr != "" && !isLoopback(opts.DebugAddr) {
+		return fmt.Errorf("refusing to serve pprof on %s: --debug-addr takes a loopback address (127.0.0.1:PORT)", opts.DebugAddr)
+	}
+	if opts.NoMetrics && opts.MetricsAddr != "" {
+		return errors.New("a metrics address was given with metrics turned off")
+	}
+	var met *metrics.Metrics
+	var observer engine.Observer
+	if !opts.NoMetrics {
+		met = metrics.New(log)
+		observer = met
+	}
+
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -146,6 +170,7 @@ func Serve(ctx context.Context, opts Options) error {
 		MaxRetries:      s.maxRetries,
 		Endpoints:       s.engineEndpoints(),
 		Logger:          log,
+		Observer:        observer,
 	})
 	if err != nil {
 		return fmt.Errorf("open job engine: %w", err)
@@ -159,10 +184,14 @@ func Serve(ctx context.Context, opts Options) error {
 	// The supervisor starts the workers of endpoints with a command, with
 	// the RUNPOD_* environment pointing at this server.
 	dr := newDrains()
-	sup, err := scaler.New(scaler.Config{
+	scfg := scaler.Config{
 		BaseURL: BaseURL(addr), Queue: lifecycleQueue{Engine: eng, d: dr}, DataDir: opts.DataDir,
 		PingInterval: s.pingInterval, LostAfter: opts.Overrides.WorkerLostAfter, Logger: log,
-	})
+	}
+	if met != nil {
+		scfg.Observer = met
+	}
+	sup, err := scaler.New(scfg)
 	if err != nil {
 		return fmt.Errorf("start supervisor: %w", err)
 	}
@@ -188,20 +217,37 @@ func Serve(ctx context.Context, opts Options) error {
 	defer release()
 	// Reloads (SIGHUP, POST /v2/admin/reload) swap cur and the API's keys.
 	rl := &reloader{opts: opts, cur: cur, eng: eng, sup: sup, log: log}
+	hooked := hookedEngine{Engine: eng, sup: sup, cur: cur, drains: dr}
+	var apiEngine api.Engine = hooked
+	ext := extensions(cur, eng, sup, rl)
+	if met != nil {
+		apiEngine = metricsEngine{hookedEngine: hooked, m: met}
+		met.WatchGauges(metricsSources(cur, eng, sup))
+		ext.Metrics = met.Handler()
+	}
 	rl.api = api.New(api.Config{
-		Engine:     hookedEngine{Engine: eng, sup: sup, cur: cur, drains: dr},
+		Engine:     apiEngine,
 		Keys:       keys,
 		TakeHold:   opts.TakeHold,
 		StopHold:   opts.TakeHold,
-		Extensions: extensions(cur, eng, sup, rl),
+		Extensions: ext,
 		Logger:     log,
 	})
+	var handler http.Handler = rl.api
+	if met != nil {
+		handler = met.Instrument(rl.api)
+	}
+	sides, err := startSides(opts, met, log)
+	if err != nil {
+		return err
+	}
+	defer shutdownSides(sides, log)
 	stopHUP := rl.watchHUP(baseCtx)
 	defer stopHUP()
 	// /healthz and /readyz answer without a key (probes.go).
 	pr := &probes{eng: eng, cur: cur, log: log}
 	srv := &http.Server{
-		Handler:           pr.handler(rl.api),
+		Handler:           pr.handler(handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // a 20 MiB body on a slow link; long polls are not reads
 		IdleTimeout:       2 * time.Minute,
@@ -215,6 +261,7 @@ func Serve(ctx context.Context, opts Options) error {
 		ids = append(ids, ep.ID)
 	}
 	log.Info("sluice serving", "addr", "http://"+addr, "endpoints", ids, "dataDir", opts.DataDir)
+	logSides(sides, log)
 	if opts.Hints != nil && len(ids) > 0 {
 		auth := ""
 		if !keys.Open(ids[0]) {
