@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/client"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 func checkHeaders(t *testing.T, r seen, withBody bool) {
@@ -69,7 +70,7 @@ func TestRunRequest(t *testing.T) {
 				t.Fatalf("requests = %+v", reqs)
 			}
 			checkHeaders(t, reqs[0], true)
-			golden(t, tc.name, reqs[0].Body)
+			testutil.Golden(t, tc.name, reqs[0].Body)
 		})
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // Status is a job's state as Runpod spells it.
@@ -12,24 +14,18 @@ type Status string
 
 // Job states. RUNNING is accepted from servers as an alias of IN_PROGRESS.
 const (
-	StatusInQueue    Status = "IN_QUEUE"
-	StatusInProgress Status = "IN_PROGRESS"
-	StatusRunning    Status = "RUNNING"
-	StatusCompleted  Status = "COMPLETED"
-	StatusFailed     Status = "FAILED"
-	StatusCancelled  Status = "CANCELLED"
-	StatusTimedOut   Status = "TIMED_OUT"
+	StatusInQueue    = Status(wire.StatusInQueue)
+	StatusInProgress = Status(wire.StatusInProgress)
+	StatusRunning    = Status("RUNNING")
+	StatusCompleted  = Status(wire.StatusCompleted)
+	StatusFailed     = Status(wire.StatusFailed)
+	StatusCancelled  = Status(wire.StatusCancelled)
+	StatusTimedOut   = Status(wire.StatusTimedOut)
 )
 
 // Terminal reports whether s is a final state: COMPLETED, FAILED, CANCELLED
 // or TIMED_OUT.
-func (s Status) Terminal() bool {
-	switch s {
-	case StatusCompleted, StatusFailed, StatusCancelled, StatusTimedOut:
-		return true
-	}
-	return false
-}
+func (s Status) Terminal() bool { return wire.Status(s).Terminal() }
 
 // JobStatus is a job as the server reports it, from /run, /runsync,
 // /status, /cancel and /retry. Field names mirror Runpod's JSON keys.

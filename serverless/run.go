@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync/atomic"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // outcome is the final result of running one job's handler.
@@ -163,7 +165,7 @@ func runStream(ctx context.Context, cfg *Config, job *Job, sink jobSink) (o outc
 		if err != nil {
 			return end(streamFailure(cfg, err, debug.Stack()))
 		}
-		if dict, ok := asDict(v); ok && truthy(dict[keyError]) {
+		if dict, ok := asDict(v); ok && wire.TruthyValue(dict[keyError]) {
 			return end(streamErrorValue(cfg, dict[keyError]))
 		}
 		raw, encErr := marshal(v)

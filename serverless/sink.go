@@ -1,6 +1,8 @@
 package serverless
 
 import (
+	"github.com/sluicehq/sluice/internal/wire"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -37,7 +39,7 @@ func (s *postSink) chunk(_ context.Context, output any) error {
 }
 
 func (s *postSink) progress(ctx context.Context, progress any) error {
-	body, err := encodeObject(field{keyStatus, "IN_PROGRESS"}, field{keyOutput, progress})
+	body, err := encodeObject(field{keyStatus, wire.StatusInProgress}, field{keyOutput, progress})
 	if err != nil {
 		return fmt.Errorf("progress update for job %s: %w", s.jobID, err)
 	}

@@ -11,34 +11,18 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // WebhookPayload is the default body POSTed to a job's webhook: the job as
-// /status shows it (Runpod's field names, times in milliseconds). The HTTP
-// layer can supply its own view through Config.WebhookBody.
+// /status shows it (wire.View, one renderer for both).
 func WebhookPayload(j *Job) ([]byte, error) {
-	m := map[string]any{"id": j.ID, "status": j.Status}
-	if j.Retries > 0 {
-		m["retries"] = j.Retries
-	}
-	if !j.StartedAt.IsZero() {
-		m["delayTime"] = j.DelayTime().Milliseconds()
-		m["executionTime"] = j.ExecutionTime().Milliseconds()
-	}
-	if len(j.Output) > 0 && string(j.Output) != "null" {
-		m["output"] = j.Output
-	}
-	if len(j.Error) > 0 && string(j.Error) != "null" {
-		m["error"] = j.Error
-	}
-	if j.WorkerID != "" {
-		m["workerId"] = j.WorkerID
-	}
-	b, err := json.Marshal(m)
+	b, err := wire.Encode(wire.View(j.Wire()))
 	if err != nil {
 		return nil, fmt.Errorf("webhook payload of %s: %w", j.ID, err)
 	}
-	return b, nil
+	return bytes.TrimSuffix(b, []byte("\n")), nil
 }
 
 // Webhook deliveries are durable: a terminal transition stores a delivery

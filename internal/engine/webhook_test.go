@@ -4,20 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+	"github.com/sluicehq/sluice/internal/testutil"
+)
 
 // TestWebhookPayloadGolden pins the default webhook body for each terminal state.
 func TestWebhookPayloadGolden(t *testing.T) {
@@ -44,22 +41,7 @@ func TestWebhookPayloadGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			buf.WriteByte('\n')
-			path := filepath.Join("testdata", "webhook_"+name+".golden")
-			if *update {
-				if err := os.MkdirAll("testdata", 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("read golden (run with -update to create): %v", err)
-			}
-			if !bytes.Equal(buf.Bytes(), want) {
-				t.Fatalf("webhook body\n%s\nwant\n%s", buf.Bytes(), want)
-			}
+			testutil.Golden(t, "webhook_"+name, buf.Bytes())
 		})
 	}
 }
