@@ -9,7 +9,7 @@ import (
 	"github.com/sluicehq/sluice/internal/wire"
 )
 
-// Top-level keys of a job-done body (spec 1.5).
+// Top-level keys of a job-done body (docs/spec/runpod-worker-protocol.md 1.5).
 const (
 	keyOutput        = "output"
 	keyError         = "error"
@@ -73,7 +73,7 @@ type mappedResult struct {
 }
 
 // mapResult maps a non-streaming handler's return value the way
-// runpod-python's run_job does (spec 2.2): a map with string keys is a dict
+// runpod-python's run_job does (docs/spec/runpod-worker-protocol.md 2.2): a map with string keys is a dict
 // whose truthy "error" is lifted to the top level and whose truthy
 // "refresh_worker" becomes stopPod; both keys leave the output, and an
 // output left empty is dropped. Any other value is the output as is.

@@ -10,7 +10,7 @@ import (
 )
 
 // postSink is the production jobSink: stream chunks go to job-stream and
-// progress updates to job-done (spec 1.6, 1.7), each post awaited, so they
+// progress updates to job-done (docs/spec/runpod-worker-protocol.md 1.6, 1.7), each post awaited, so they
 // reach the platform in order and before the final result.
 type postSink struct {
 	p       *platform

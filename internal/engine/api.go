@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/wire"
@@ -160,17 +159,6 @@ type Config struct {
 	// ReaperInterval is how often the reaper looks for timed-out jobs and lost
 	// workers. Default PingInterval / 2, at most 5 s.
 	ReaperInterval time.Duration
-	// WebhookRetries is how many times a failed webhook is tried again. Default 2 (3 tries).
-	WebhookRetries int
-	// WebhookRetryDelay is the wait between webhook tries. Default 10 s.
-	WebhookRetryDelay time.Duration
-	// WebhookTimeout bounds one webhook request. Default 10 s.
-	WebhookTimeout time.Duration
-	// WebhookClient sends webhooks. Default: an http.Client with WebhookTimeout.
-	WebhookClient *http.Client
-	// WebhookBody renders a terminal job as the webhook's JSON body (the same
-	// view as /status). Default: WebhookPayload.
-	WebhookBody func(*Job) ([]byte, error)
 }
 
 // QueueStats are the queue figures the autoscaler works from.

@@ -402,7 +402,7 @@ func (e *Engine) afterTerminal(ctx context.Context, r *record, was Status, owner
 	}
 	counted(ctx)
 	if r.Webhook != "" {
-		e.hooks.send(ctx, r)
+		e.recordDelivery(ctx, r)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/scaler"
+	"github.com/sluicehq/sluice/internal/webhook"
 )
 
 // Defaults of Options.
@@ -154,6 +155,13 @@ func Serve(ctx context.Context, opts Options) error {
 			log.Error("close job engine", "err", cerr)
 		}
 	}()
+	// Webhooks are sent by their own part from the deliveries the engine
+	// records; it stops before the engine closes (deferred later).
+	hooks, err := webhook.Start(ctx, eng, webhook.Config{Logger: log})
+	if err != nil {
+		return fmt.Errorf("start webhooks: %w", err)
+	}
+	defer hooks.Close()
 
 	// The supervisor starts the workers of endpoints with a command, with
 	// the RUNPOD_* environment pointing at this server.

@@ -3,7 +3,7 @@ package wire
 // Status is a job's state, spelled as Runpod spells it.
 type Status string
 
-// Job states (docs/spec/runpod-api.md, "Job states").
+// Job states (docs/spec/runpod-api.md section 3.1).
 const (
 	StatusInQueue    Status = "IN_QUEUE"
 	StatusInProgress Status = "IN_PROGRESS"

@@ -64,7 +64,7 @@ type JobView struct {
 // null and, while IN_PROGRESS, the latest progress update. A streaming job's
 // final [] (a generator without return_aggregate_stream) is no output, in
 // /status and in the webhook alike: on Runpod its chunks are only read with
-// /stream (docs/spec/runpod-api.md section 2.5; Runpod's "Aggregate
+// /stream (docs/spec/runpod-api.md sections 2.5 and 6.2; Runpod's "Aggregate
 // streaming outputs" page).
 func View(j *Job) JobView {
 	v := JobView{ID: j.ID, Status: j.Status, WorkerID: j.WorkerID, Retries: j.Retries}

@@ -2,8 +2,8 @@ package wire
 
 import "strconv"
 
-// Worker routes under /v2/{endpoint}/ (docs/spec/runpod-worker-protocol.md,
-// "Worker HTTP calls").
+// Worker routes under /v2/{endpoint}/ (docs/spec/runpod-worker-protocol.md
+// section 1).
 const (
 	RouteJobTake      = "job-take"       // GET  job-take/{worker}: long poll for one job
 	RouteJobTakeBatch = "job-take-batch" // GET  job-take-batch/{worker}?batch_size=n
@@ -13,8 +13,8 @@ const (
 	RoutePing         = "ping"           // GET  ping/{worker}: heartbeat
 )
 
-// The RUNPOD_* variables a worker reads (docs/spec/runpod-worker-protocol.md,
-// "Environment").
+// The RUNPOD_* variables a worker reads (docs/spec/runpod-worker-protocol.md
+// section 1.1).
 const (
 	EnvGetJob       = "RUNPOD_WEBHOOK_GET_JOB"
 	EnvPostOutput   = "RUNPOD_WEBHOOK_POST_OUTPUT"
