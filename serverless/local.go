@@ -58,10 +58,10 @@ func runTestInputTo(ctx context.Context, cfg *Config, log *slog.Logger, opts opt
 	w := &lineWriter{w: stdout}
 	started := time.Now()
 	res, payload := execJob(ctx, cfg, job, execOptions{
-		onChunk: func(_ context.Context, chunk json.RawMessage) error {
+		OnChunk: func(_ context.Context, chunk json.RawMessage) error {
 			return w.line(wire.StreamView{ID: job.ID, Status: wire.StatusInProgress, Stream: []wire.StreamChunk{{Output: chunk}}})
 		},
-		onProgress: func(_ context.Context, progress json.RawMessage) error {
+		OnProgress: func(_ context.Context, progress json.RawMessage) error {
 			return w.line(localLine{ID: job.ID, Status: wire.StatusInProgress, Output: progress})
 		},
 	})
@@ -122,7 +122,7 @@ func loadTestJob(flagValue string) (*Job, error) {
 			return nil, fmt.Errorf("%s: %w", source, err)
 		}
 	}
-	job, err := ParseJob(data)
+	job, err := parseJob(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}

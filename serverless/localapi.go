@@ -34,7 +34,7 @@ const (
 )
 
 // localAPI is the --rp_serve_api server: an in-process endpoint with
-// Runpod's /v2 job API, running jobs through Exec.
+// Runpod's /v2 job API, running jobs through the production execution path (execJob).
 type localAPI struct {
 	cfg         *Config
 	log         *slog.Logger
@@ -235,7 +235,7 @@ func (a *localAPI) readSubmit(w http.ResponseWriter, r *http.Request, limit int6
 	}
 	raw, err := marshal(jobBody)
 	if err == nil {
-		j.job, err = ParseJob(raw)
+		j.job, err = parseJob(raw)
 	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "build job: "+err.Error())

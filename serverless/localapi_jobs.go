@@ -137,7 +137,7 @@ func (a *localAPI) runner(ctx context.Context) {
 	}
 }
 
-// execute runs one job through Exec and records its outcome.
+// execute runs one job through execJob and records its outcome.
 func (a *localAPI) execute(ctx context.Context, j *localJob) {
 	a.mu.Lock()
 	if j.status != wire.StatusInQueue { // cancelled or purged while queued
@@ -161,7 +161,7 @@ func (a *localAPI) execute(ctx context.Context, j *localJob) {
 	a.log.Debug("Started.", LogKeyJobID, j.id)
 
 	res, payload := execJob(jctx, a.cfg, j.job, execOptions{
-		onChunk: func(_ context.Context, chunk json.RawMessage) error {
+		OnChunk: func(_ context.Context, chunk json.RawMessage) error {
 			a.mu.Lock()
 			defer a.mu.Unlock()
 			if j.status == wire.StatusInProgress {
@@ -170,7 +170,7 @@ func (a *localAPI) execute(ctx context.Context, j *localJob) {
 			}
 			return nil
 		},
-		onProgress: func(_ context.Context, progress json.RawMessage) error {
+		OnProgress: func(_ context.Context, progress json.RawMessage) error {
 			a.mu.Lock()
 			defer a.mu.Unlock()
 			if j.status == wire.StatusInProgress { // never move a finished job back

@@ -78,6 +78,11 @@ type mappedResult struct {
 // "refresh_worker" becomes stopPod; both keys leave the output, and an
 // output left empty is dropped. Any other value is the output as is.
 func mapResult(v any) mappedResult {
+	if r, ok := v.(refreshed); ok {
+		m := mapResult(r.output)
+		m.stopPod = true
+		return m
+	}
 	dict, ok := asDict(v)
 	if !ok {
 		return mappedResult{fields: []field{{keyOutput, v}}}

@@ -25,9 +25,9 @@ type point struct {
 
 func mustJob(t *testing.T, raw string) *Job {
 	t.Helper()
-	job, err := ParseJob([]byte(raw))
+	job, err := parseJob([]byte(raw))
 	if err != nil {
-		t.Fatalf("ParseJob(%s): %v", raw, err)
+		t.Fatalf("parseJob(%s): %v", raw, err)
 	}
 	return job
 }

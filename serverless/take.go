@@ -81,7 +81,7 @@ func parseTakeResponse(status int, contentType string, body []byte) (jobs []*Job
 	}
 	switch trimmed[0] {
 	case '{':
-		job, err := ParseJob(trimmed)
+		job, err := parseJob(trimmed)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -93,7 +93,7 @@ func parseTakeResponse(status int, contentType string, body []byte) (jobs []*Job
 		}
 		var errs []error
 		for i, item := range items {
-			job, err := ParseJob(item)
+			job, err := parseJob(item)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("job %d of %d: %w", i+1, len(items), err))
 				continue
