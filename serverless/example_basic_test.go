@@ -20,7 +20,7 @@ func Example() {
 		}
 		return map[string]any{"greeting": "hello " + in.Name}, nil
 	}}
-	res, err := serverlesstest.Exec(context.Background(), cfg, map[string]string{"name": "Ada"}, )
+	res, err := serverlesstest.Exec(context.Background(), cfg, map[string]string{"name": "Ada"})
 	if err != nil {
 		panic(err)
 	}
