@@ -12,15 +12,16 @@ import (
 // Status is a job's state as Runpod spells it.
 type Status string
 
-// Job states. RUNNING is accepted from servers as an alias of IN_PROGRESS.
+// Job states (their spelling is checked against internal/wire by
+// TestStatusSpellingMatchesServer). RUNNING is accepted from servers as an alias of IN_PROGRESS.
 const (
-	StatusInQueue    = Status(wire.StatusInQueue)
-	StatusInProgress = Status(wire.StatusInProgress)
-	StatusRunning    = Status("RUNNING")
-	StatusCompleted  = Status(wire.StatusCompleted)
-	StatusFailed     = Status(wire.StatusFailed)
-	StatusCancelled  = Status(wire.StatusCancelled)
-	StatusTimedOut   = Status(wire.StatusTimedOut)
+	StatusInQueue    Status = "IN_QUEUE"
+	StatusInProgress Status = "IN_PROGRESS"
+	StatusRunning    Status = "RUNNING"
+	StatusCompleted  Status = "COMPLETED"
+	StatusFailed     Status = "FAILED"
+	StatusCancelled  Status = "CANCELLED"
+	StatusTimedOut   Status = "TIMED_OUT"
 )
 
 // Terminal reports whether s is a final state: COMPLETED, FAILED, CANCELLED
@@ -178,9 +179,10 @@ type PurgeResult struct {
 	Raw json.RawMessage `json:"-"`
 }
 
-// Policy is a job's execution policy (Runpod's "policy" request field).
-// Zero fields are left out, so the server's defaults apply.
-type Policy struct {
+// policy is a job's execution policy (Runpod's "policy" request field),
+// set by WithExecutionTimeout, WithTTL and WithLowPriority. Zero fields are
+// left out, so the server's defaults apply.
+type policy struct {
 	// ExecutionTimeout is the longest the job may run once a worker has it.
 	// Sent in milliseconds.
 	ExecutionTimeout time.Duration
@@ -193,7 +195,7 @@ type Policy struct {
 
 // MarshalJSON encodes the policy as Runpod expects it: durations in
 // milliseconds under executionTimeout and ttl, plus lowPriority.
-func (p Policy) MarshalJSON() ([]byte, error) {
+func (p policy) MarshalJSON() ([]byte, error) {
 	var w struct {
 		ExecutionTimeout int64 `json:"executionTimeout,omitempty"`
 		LowPriority      bool  `json:"lowPriority,omitempty"`

@@ -153,7 +153,7 @@ func TestRunSyncFallsBackToWait(t *testing.T) {
 	})
 	var statuses []client.Status
 	st, err := f.client().Endpoint("e").RunSync(context.Background(), map[string]string{"q": "x"},
-		client.WithSyncWait(2*time.Second), client.WithUpdates(func(s *client.JobStatus) { statuses = append(statuses, s.Status) }))
+		client.WithSyncWait(2*time.Second), client.OnUpdate(func(s *client.JobStatus) { statuses = append(statuses, s.Status) }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // wireGoldens are the server's bodies pinned by internal/wire's tests.
@@ -72,7 +74,7 @@ func TestWireSpellingMatchesServer(t *testing.T) {
 			t.Errorf("%s: read as %+v", name, r)
 		}
 	}
-	for name, v := range map[string]any{"health.golden": &Health{}, "purge.golden": &PurgeResult{}} {
+	for name, v := range map[string]any{"health.golden": &Health{}, "purge.golden": &PurgeResult{}, "endpoints.golden": &EndpointList{}} {
 		b := wireGoldens(t, strings.TrimSuffix(name, ".golden"))[name]
 		if err := json.Unmarshal(b, v); err != nil {
 			t.Fatal(err)
@@ -83,6 +85,19 @@ func TestWireSpellingMatchesServer(t *testing.T) {
 		}
 		if !bytes.Equal(again, b) {
 			t.Errorf("%s: client type re-encodes %s, server sends %s", name, again, b)
+		}
+	}
+}
+
+// TestStatusSpellingMatchesServer: the client's state constants are the
+// server's (internal/wire), and Terminal agrees.
+func TestStatusSpellingMatchesServer(t *testing.T) {
+	t.Parallel()
+	for c, w := range map[Status]wire.Status{StatusInQueue: wire.StatusInQueue, StatusInProgress: wire.StatusInProgress,
+		StatusCompleted: wire.StatusCompleted, StatusFailed: wire.StatusFailed, StatusCancelled: wire.StatusCancelled,
+		StatusTimedOut: wire.StatusTimedOut} {
+		if string(c) != string(w) || c.Terminal() != w.Terminal() {
+			t.Errorf("client %q (terminal %v), server %q (terminal %v)", c, c.Terminal(), w, w.Terminal())
 		}
 	}
 }

@@ -22,7 +22,7 @@ func goList(t *testing.T, args ...string) []string {
 // the standard library and internal/wire only (ARCHITECTURE.md, "Modules").
 func TestSDKImportsOnlyStdlib(t *testing.T) {
 	t.Parallel()
-	allowed := []string{module + "/serverless", module + "/client", module + "/internal/wire"}
+	allowed := []string{module + "/serverless", module + "/serverless/internal/exectest", module + "/client", module + "/internal/wire"}
 	for _, dep := range goList(t, "-deps", module+"/serverless", module+"/client") {
 		first, _, _ := strings.Cut(dep, "/")
 		if strings.Contains(first, ".") && !slices.Contains(allowed, dep) {

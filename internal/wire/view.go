@@ -182,3 +182,23 @@ func millis(d time.Duration) *int64 {
 	ms := d.Milliseconds()
 	return &ms
 }
+
+// EndpointInfo is one endpoint as GET /v2/endpoints (a Sluice extension)
+// describes it.
+type EndpointInfo struct {
+	ID string `json:"id"`
+	// Managed: Sluice starts this endpoint's workers itself.
+	Managed    bool `json:"managed"`
+	WorkersMin int  `json:"workersMin"`
+	WorkersMax int  `json:"workersMax"`
+	// Workers is the number of live workers; InQueue and InProgress count jobs.
+	Workers            int   `json:"workers"`
+	InQueue            int   `json:"inQueue"`
+	InProgress         int   `json:"inProgress"`
+	ExecutionTimeoutMs int64 `json:"executionTimeoutMs"`
+}
+
+// EndpointList is the body of GET /v2/endpoints.
+type EndpointList struct {
+	Endpoints []EndpointInfo `json:"endpoints"`
+}

@@ -74,6 +74,8 @@ func TestViewsGolden(t *testing.T) {
 	}))
 	golden(t, "submitted", encode(t, Submitted{ID: "a1", Status: StatusInQueue}))
 	golden(t, "purge", encode(t, Purge{Removed: 3, Status: "completed"}))
+	golden(t, "endpoints", encode(t, EndpointList{Endpoints: []EndpointInfo{{ID: "echo", Managed: true, WorkersMin: 1,
+		WorkersMax: 3, Workers: 2, InQueue: 4, InProgress: 1, ExecutionTimeoutMs: 600000}}}))
 }
 
 // TestTruthyGolden pins Python truthiness of raw JSON values, and checks
