@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/client"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 func checkHeaders(t *testing.T, r seen, withBody bool) {
@@ -44,7 +46,7 @@ func TestRunRequest(t *testing.T) {
 		}},
 		{"run_full", map[string]any{"prompt": "x"}, []client.RequestOption{
 			client.WithWebhook("http://127.0.0.1:9/hook"),
-			client.WithPolicy(client.Policy{ExecutionTimeout: 2 * time.Minute, TTL: time.Hour}),
+			client.WithExecutionTimeout(2 * time.Minute), client.WithTTL(time.Hour),
 			client.WithLowPriority(),
 			client.WithField("s3Config", json.RawMessage(`{"bucketName":"b"}`)),
 		}},
@@ -69,7 +71,7 @@ func TestRunRequest(t *testing.T) {
 				t.Fatalf("requests = %+v", reqs)
 			}
 			checkHeaders(t, reqs[0], true)
-			golden(t, tc.name, reqs[0].Body)
+			testutil.Golden(t, tc.name, reqs[0].Body)
 		})
 	}
 }
@@ -218,9 +220,9 @@ func TestEndpointCalls(t *testing.T) {
 		case "/v2/my ep/health":
 			reply(w, 200, `{"jobs":{"completed":1,"failed":5,"inProgress":0,"inQueue":2,"retried":0},"workers":{"idle":0,"running":1,"unhealthy":2}}`)
 		case "/v2/my ep/workers":
-			reply(w, 200, `[{"id":"w1"}]`)
+			reply(w, 200, `{"workers":[{"id":"w1","endpoint":"my ep","status":"running","pid":42,"jobs":["j/1"]}]}`)
 		case "/v2/endpoints":
-			reply(w, 200, `[{"id":"my ep"}]`)
+			reply(w, 200, `{"endpoints":[{"id":"my ep","managed":true,"workersMax":3,"inQueue":2}]}`)
 		default:
 			reply(w, 404, `{"error":"no route"}`)
 		}
@@ -241,11 +243,13 @@ func TestEndpointCalls(t *testing.T) {
 	if err != nil || h.Jobs.Failed != 5 || h.Jobs.InQueue != 2 || h.Workers.Running != 1 || h.Workers.Unhealthy != 2 {
 		t.Errorf("health: %+v %v", h, err)
 	}
-	if b, err := ep.Workers(ctx); err != nil || string(b) != `[{"id":"w1"}]` {
-		t.Errorf("workers: %s %v", b, err)
+	if l, err := ep.Workers(ctx); err != nil || len(l.Workers) != 1 || l.Workers[0].ID != "w1" || l.Workers[0].PID != 42 ||
+		l.Workers[0].Status != "running" || len(l.Workers[0].Jobs) != 1 || !strings.HasPrefix(string(l.Raw), `{"workers":`) {
+		t.Errorf("workers: %+v %v", l, err)
 	}
-	if b, err := c.Endpoints(ctx); err != nil || string(b) != `[{"id":"my ep"}]` {
-		t.Errorf("endpoints: %s %v", b, err)
+	if l, err := c.Endpoints(ctx); err != nil || len(l.Endpoints) != 1 || l.Endpoints[0].ID != "my ep" || !l.Endpoints[0].Managed ||
+		l.Endpoints[0].WorkersMax != 3 || l.Endpoints[0].InQueue != 2 {
+		t.Errorf("endpoints: %+v %v", l, err)
 	}
 	want := []struct{ method, rawPath string }{
 		{"POST", "/v2/my%20ep/cancel/j%2F1"},

@@ -42,7 +42,7 @@ type RequestOption func(*request)
 
 type request struct {
 	webhook  string
-	policy   Policy
+	policy   policy
 	fields   map[string]json.RawMessage
 	syncWait time.Duration
 	onUpdate func(*JobStatus)
@@ -52,18 +52,18 @@ type request struct {
 // the job reaches a terminal state.
 func WithWebhook(url string) RequestOption { return func(r *request) { r.webhook = url } }
 
-// WithPolicy sets the job's execution policy.
-func WithPolicy(p Policy) RequestOption { return func(r *request) { r.policy = p } }
-
-// WithExecutionTimeout sets the policy's execution timeout alone.
+// WithExecutionTimeout sets the policy's execution timeout: the longest the
+// job may run once a worker has it (sent in milliseconds).
 func WithExecutionTimeout(d time.Duration) RequestOption {
 	return func(r *request) { r.policy.ExecutionTimeout = d }
 }
 
-// WithTTL sets the policy's TTL (the job's whole lifetime) alone.
+// WithTTL sets the policy's TTL: the job's whole lifetime counted from
+// submission (sent in milliseconds).
 func WithTTL(d time.Duration) RequestOption { return func(r *request) { r.policy.TTL = d } }
 
-// WithLowPriority marks the job low priority.
+// WithLowPriority marks the job low priority: it runs only when no normal
+// job waits.
 func WithLowPriority() RequestOption { return func(r *request) { r.policy.LowPriority = true } }
 
 // WithField sets another top-level field of the request body, such as
@@ -84,9 +84,10 @@ func WithField(key string, value json.RawMessage) RequestOption {
 // job's status. Zero (the default) leaves it to the server: 90s on Runpod.
 func WithSyncWait(d time.Duration) RequestOption { return func(r *request) { r.syncWait = d } }
 
-// WithUpdates makes RunSync call fn with each status it sees while it
-// waits, as [OnUpdate] does for [Endpoint.Wait].
-func WithUpdates(fn func(*JobStatus)) RequestOption {
+// OnUpdate makes [Endpoint.RunSync] and [Endpoint.Wait] call fn with every
+// status they see while they wait, the final one included, from the
+// calling goroutine. A nil fn is ignored.
+func OnUpdate(fn func(*JobStatus)) RequestOption {
 	return func(r *request) { r.onUpdate = fn }
 }
 
@@ -116,7 +117,7 @@ func (r *request) body(input any) ([]byte, error) {
 		b, _ := marshal(r.webhook)
 		m["webhook"] = b
 	}
-	if r.policy != (Policy{}) {
+	if r.policy != (policy{}) {
 		b, _ := json.Marshal(r.policy)
 		m["policy"] = b
 	}

@@ -56,14 +56,15 @@ func ExampleEndpoint_RunSync() {
 }
 
 // Per-request options set Runpod's webhook and policy fields.
-func ExampleWithPolicy() {
+func ExampleWithExecutionTimeout() {
 	srv := exampleServer()
 	defer srv.Close()
 
 	ep := client.New(srv.URL, "my-key").Endpoint("echo")
 	job, err := ep.Run(context.Background(), map[string]any{"prompt": "a long render"},
 		client.WithWebhook("https://example.com/hook"),
-		client.WithPolicy(client.Policy{ExecutionTimeout: 2 * time.Hour, LowPriority: true}),
+		client.WithExecutionTimeout(2*time.Hour),
+		client.WithLowPriority(),
 	)
 	if err != nil {
 		log.Fatal(err)

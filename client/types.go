@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // Status is a job's state as Runpod spells it.
 type Status string
 
-// Job states. RUNNING is accepted from servers as an alias of IN_PROGRESS.
+// Job states (their spelling is checked against internal/wire by
+// TestStatusSpellingMatchesServer). RUNNING is accepted from servers as an alias of IN_PROGRESS.
 const (
 	StatusInQueue    Status = "IN_QUEUE"
 	StatusInProgress Status = "IN_PROGRESS"
@@ -23,13 +26,7 @@ const (
 
 // Terminal reports whether s is a final state: COMPLETED, FAILED, CANCELLED
 // or TIMED_OUT.
-func (s Status) Terminal() bool {
-	switch s {
-	case StatusCompleted, StatusFailed, StatusCancelled, StatusTimedOut:
-		return true
-	}
-	return false
-}
+func (s Status) Terminal() bool { return wire.Status(s).Terminal() }
 
 // JobStatus is a job as the server reports it, from /run, /runsync,
 // /status, /cancel and /retry. Field names mirror Runpod's JSON keys.
@@ -182,9 +179,10 @@ type PurgeResult struct {
 	Raw json.RawMessage `json:"-"`
 }
 
-// Policy is a job's execution policy (Runpod's "policy" request field).
-// Zero fields are left out, so the server's defaults apply.
-type Policy struct {
+// policy is a job's execution policy (Runpod's "policy" request field),
+// set by WithExecutionTimeout, WithTTL and WithLowPriority. Zero fields are
+// left out, so the server's defaults apply.
+type policy struct {
 	// ExecutionTimeout is the longest the job may run once a worker has it.
 	// Sent in milliseconds.
 	ExecutionTimeout time.Duration
@@ -197,7 +195,7 @@ type Policy struct {
 
 // MarshalJSON encodes the policy as Runpod expects it: durations in
 // milliseconds under executionTimeout and ttl, plus lowPriority.
-func (p Policy) MarshalJSON() ([]byte, error) {
+func (p policy) MarshalJSON() ([]byte, error) {
 	var w struct {
 		ExecutionTimeout int64 `json:"executionTimeout,omitempty"`
 		LowPriority      bool  `json:"lowPriority,omitempty"`

@@ -11,46 +11,30 @@ import (
 	"time"
 )
 
-// WaitOption tunes [Endpoint.Wait].
-type WaitOption func(*waitConfig)
-
-type waitConfig struct {
-	onUpdate func(*JobStatus)
-	longPoll time.Duration
-}
-
-// OnUpdate makes Wait call fn with every status it fetches, the final one
-// included, from the goroutine that called Wait. A nil fn is ignored.
-func OnUpdate(fn func(*JobStatus)) WaitOption { return func(w *waitConfig) { w.onUpdate = fn } }
-
-// WithWaitLongPoll overrides the client's long-poll wait ([WithLongPoll])
-// for one Wait call; a shorter wait reports progress updates sooner.
-func WithWaitLongPoll(d time.Duration) WaitOption {
-	return func(w *waitConfig) { w.longPoll = min(max(d, time.Second), 90*time.Second) }
-}
-
 // Wait blocks until the job is terminal and returns its final status, or
 // returns ctx's error when ctx ends first. It long-polls
 // /status-sync/{id}?wait=ms; on a server without that route it polls
 // /status with back-off. A job that failed is not an error of the call:
 // check the result's Err method.
-func (e *Endpoint) Wait(ctx context.Context, jobID string, opts ...WaitOption) (*JobStatus, error) {
-	w := waitConfig{longPoll: e.c.longPoll}
+//
+// Of the request options only [OnUpdate] applies.
+func (e *Endpoint) Wait(ctx context.Context, jobID string, opts ...RequestOption) (*JobStatus, error) {
+	var r request
 	for _, o := range opts {
-		o(&w)
+		o(&r)
 	}
 	pause := e.c.pollMin
 	for {
 		start := time.Now()
-		st, err := e.pollStatus(ctx, jobID, w.longPoll)
+		st, err := e.pollStatus(ctx, jobID, e.c.longPoll)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("wait job %s: %w", jobID, ctx.Err())
 			}
 			return nil, fmt.Errorf("wait job %s: %w", jobID, err)
 		}
-		if w.onUpdate != nil {
-			w.onUpdate(st)
+		if r.onUpdate != nil {
+			r.onUpdate(st)
 		}
 		if st.Status.Terminal() {
 			return st, nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/client"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 func TestWaitLongPollsStatusSync(t *testing.T) {
@@ -152,7 +153,7 @@ func TestRunSyncFallsBackToWait(t *testing.T) {
 	})
 	var statuses []client.Status
 	st, err := f.client().Endpoint("e").RunSync(context.Background(), map[string]string{"q": "x"},
-		client.WithSyncWait(2*time.Second), client.WithUpdates(func(s *client.JobStatus) { statuses = append(statuses, s.Status) }))
+		client.WithSyncWait(2*time.Second), client.OnUpdate(func(s *client.JobStatus) { statuses = append(statuses, s.Status) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +168,7 @@ func TestRunSyncFallsBackToWait(t *testing.T) {
 	if len(reqs) != 2 || reqs[0].Method != "POST" || reqs[0].Query != "wait=2000" {
 		t.Fatalf("requests %+v", reqs)
 	}
-	golden(t, "runsync", reqs[0].Body)
+	testutil.Golden(t, "runsync", reqs[0].Body)
 }
 
 func TestRunSyncFailedWith400(t *testing.T) {

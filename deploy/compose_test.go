@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // composeService is the part of a docker-compose service the test reads.
@@ -171,7 +172,7 @@ func TestComposeWiring(t *testing.T) {
 	if !slices.Contains(sluiceNames, host) || !slices.Contains(w.DependsOn, host) {
 		t.Errorf("echo-worker talks to %q, not a Sluice replica it depends on", host)
 	}
-	want := server.BuildWorkerEnv("http://"+net.JoinHostPort(host, port), "echo", cfg.WorkerKey, w.Environment["RUNPOD_POD_ID"], cfg.PingInterval().Milliseconds())
+	want := wire.WorkerEnv{BaseURL: "http://" + net.JoinHostPort(host, port), Endpoint: "echo", Key: cfg.WorkerKey, WorkerID: w.Environment["RUNPOD_POD_ID"], PingIntervalMs: cfg.PingInterval().Milliseconds()}.Environ()
 	var got []string
 	for k, v := range w.Environment {
 		got = append(got, k+"="+strings.ReplaceAll(v, "$$", "$")) // $$ is compose's literal $

@@ -23,6 +23,7 @@ import (
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
 	"github.com/sluicehq/sluice/internal/testutil"
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 const chart = "deploy/helm/sluice"
@@ -393,7 +394,7 @@ func TestHelmWiring(t *testing.T) {
 	if env["RUNPOD_POD_ID"].ValueFrom.FieldRef.FieldPath != "metadata.name" || env["LOG_LEVEL"].Value != "debug" || wc.Image != "registry.example.com/echo-worker:1.0" {
 		t.Errorf("worker: RUNPOD_POD_ID %+v, LOG_LEVEL %q, image %q", env["RUNPOD_POD_ID"], env["LOG_LEVEL"].Value, wc.Image)
 	}
-	want := server.BuildWorkerEnv("http://"+serviceHost, "echo", cfg.WorkerKey, "pod-1", cfg.PingInterval().Milliseconds())
+	want := wire.WorkerEnv{BaseURL: "http://" + serviceHost, Endpoint: "echo", Key: cfg.WorkerKey, WorkerID: "pod-1", PingIntervalMs: cfg.PingInterval().Milliseconds()}.Environ()
 	var got []string
 	for _, e := range wc.Env {
 		switch e.Name {

@@ -24,8 +24,6 @@ import (
 	"go.uber.org/goleak"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
 // examples are the example packages, each a directory beside this file.
 var examples = []string{"basic", "streaming", "concurrent", "errors", "progress", "refresh", "typed"}
 

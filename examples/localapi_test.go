@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // httpDo sends one request and returns the status code and body.
@@ -56,27 +58,6 @@ func normalize(s string) string {
 	})
 }
 
-func checkGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read %s (run with -update to create it): %v", path, err)
-	}
-	if !bytes.Equal(want, got) {
-		t.Errorf("%s mismatch\n got:\n%s\nwant:\n%s", path, got, want)
-	}
-}
-
 // TestLocalAPIWire records the local endpoint's answers, as a client sees
 // them, in a golden file: the streaming example with aggregation, served by
 // its real binary.
@@ -115,7 +96,7 @@ func TestLocalAPIWire(t *testing.T) {
 	step("POST", "/run", `{"inptu":{}}`)
 	step("POST", "/run", `{"input":{},"webhook":"not a url"}`)
 	step("GET", "/status/no-such-job", "")
-	checkGolden(t, "localapi_wire", transcript.Bytes())
+	testutil.Golden(t, "localapi_wire", transcript.Bytes())
 }
 
 // TestRunpodPythonClient drives an example's local endpoint with the real

@@ -65,8 +65,8 @@
 //
 // # Testing handlers
 //
-// Exec runs one job through the production execution path without any
-// network, and the serverlesstest package wraps it for tests:
+// The serverlesstest package runs one job through the production execution
+// path without any network (serverlesstest.Run, serverlesstest.Exec):
 //
 //	res := serverlesstest.Run(t, serverless.Config{Handler: h}, map[string]any{"name": "Ada"})
 //	res.RequireCompleted(t)

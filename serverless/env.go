@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Defaults runpod-python uses for unset RUNPOD_* variables (spec 1.1).
+// Defaults runpod-python uses for unset RUNPOD_* variables (docs/spec/runpod-worker-protocol.md 1.1).
 const (
 	defaultDoneURL      = "JOB_DONE_URL"
 	defaultStreamURL    = "JOB_STREAM_URL"
@@ -18,7 +18,7 @@ const (
 	defaultPingInterval = 10 * time.Second
 )
 
-// workerEnv is the RUNPOD_* environment the worker reads (spec 1.1), with
+// workerEnv is the RUNPOD_* environment the worker reads (docs/spec/runpod-worker-protocol.md 1.1), with
 // the worker id already substituted into the URL templates.
 type workerEnv struct {
 	getJobURL    string        // RUNPOD_WEBHOOK_GET_JOB with $ID = worker id; "" when unset (=> local mode)
@@ -65,7 +65,7 @@ func workerEnvFrom(lookup func(string) (string, bool)) workerEnv {
 	return e
 }
 
-// takeURL is the job-take URL for n wanted jobs (spec 1.3): the batch URL
+// takeURL is the job-take URL for n wanted jobs (docs/spec/runpod-worker-protocol.md 1.3): the batch URL
 // when n > 1. Parameters are appended with a bare "&", as runpod-python does.
 func (e workerEnv) takeURL(n int, inProgress bool) string {
 	flag := "0"
@@ -79,7 +79,7 @@ func (e workerEnv) takeURL(n int, inProgress bool) string {
 	return e.getJobURL + "&job_in_progress=" + flag
 }
 
-// stopURL is the job-stop long-poll URL (spec 1.8), and false when the
+// stopURL is the job-stop long-poll URL (docs/spec/runpod-worker-protocol.md 1.8), and false when the
 // job-take URL has no "/job-take/" to derive it from.
 func (e workerEnv) stopURL() (string, bool) {
 	if !strings.Contains(e.getJobURL, "/job-take/") {
@@ -88,12 +88,12 @@ func (e workerEnv) stopURL() (string, bool) {
 	return strings.Replace(e.getJobURL, "/job-take/", "/job-stop/", 1), true
 }
 
-// jobDoneURL is the job-done URL for a job (spec 1.5).
+// jobDoneURL is the job-done URL for a job (docs/spec/runpod-worker-protocol.md 1.5).
 func (e workerEnv) jobDoneURL(jobID string, isStream bool) string {
 	return strings.ReplaceAll(e.doneURL, "$ID", jobID) + "&isStream=" + strconv.FormatBool(isStream)
 }
 
-// jobStreamURL is the job-stream URL for a job (spec 1.6); isStream is
+// jobStreamURL is the job-stream URL for a job (docs/spec/runpod-worker-protocol.md 1.6); isStream is
 // always false on chunk posts.
 func (e workerEnv) jobStreamURL(jobID string) string {
 	return strings.ReplaceAll(e.streamURL, "$ID", jobID) + "&isStream=false"
@@ -122,7 +122,7 @@ func (e workerEnv) validate(streaming bool) error {
 	return nil
 }
 
-// pingEnabled reports whether heartbeats are sent, and why not (spec 1.9).
+// pingEnabled reports whether heartbeats are sent, and why not (docs/spec/runpod-worker-protocol.md 1.9).
 func (e workerEnv) pingEnabled() (bool, string) {
 	switch {
 	case e.apiKey == "":

@@ -8,7 +8,7 @@ import (
 )
 
 // errorPayload is the object runpod-python sends, JSON-encoded into a
-// string, as the "error" of a job whose handler failed (spec 2.3). The keys
+// string, as the "error" of a job whose handler failed (docs/spec/runpod-worker-protocol.md 2.3). The keys
 // keep runpod-python's order.
 type errorPayload struct {
 	ErrorType      string `json:"error_type"`

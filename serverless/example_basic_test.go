@@ -5,11 +5,12 @@ import (
 	"fmt"
 
 	"github.com/sluicehq/sluice/serverless"
+	"github.com/sluicehq/sluice/serverless/serverlesstest"
 )
 
-// A handler receives the job and returns its output. Exec runs it the way
-// the worker does and shows the body the platform receives.
-func ExampleExec() {
+// A handler receives the job and returns its output. serverlesstest.Exec
+// runs it the way the worker does and shows the body the platform receives.
+func Example() {
 	cfg := serverless.Config{Handler: func(ctx context.Context, job *serverless.Job) (any, error) {
 		var in struct {
 			Name string `json:"name"`
@@ -19,11 +20,7 @@ func ExampleExec() {
 		}
 		return map[string]any{"greeting": "hello " + in.Name}, nil
 	}}
-	job, err := serverless.NewJob("job-1", map[string]string{"name": "Ada"})
-	if err != nil {
-		panic(err)
-	}
-	res, err := serverless.Exec(context.Background(), cfg, job)
+	res, err := serverlesstest.Exec(context.Background(), cfg, map[string]string{"name": "Ada"})
 	if err != nil {
 		panic(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/sluicehq/sluice/serverless"
+	"github.com/sluicehq/sluice/serverless/serverlesstest"
 )
 
 var errNoSuchUser = errors.New("no such user")
@@ -30,8 +31,7 @@ func ExampleHandlerFunc_errors() {
 		}
 	}}
 	for _, mode := range []string{"map", "error", "panic"} {
-		job, _ := serverless.NewJob("job-1", mode)
-		res, err := serverless.Exec(context.Background(), cfg, job)
+		res, err := serverlesstest.Exec(context.Background(), cfg, mode)
 		if err != nil {
 			panic(err)
 		}

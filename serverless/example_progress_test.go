@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/sluicehq/sluice/serverless"
+	"github.com/sluicehq/sluice/serverless/serverlesstest"
 )
 
 // ProgressUpdate reports progress while a job runs; the platform shows the
@@ -19,9 +20,8 @@ func ExampleProgressUpdate() {
 		}
 		return "done", nil
 	}}
-	job, _ := serverless.NewJob("job-1", nil)
-	res, err := serverless.Exec(context.Background(), cfg, job,
-		serverless.OnProgress(func(ctx context.Context, p json.RawMessage) error {
+	res, err := serverlesstest.Exec(context.Background(), cfg, nil,
+		serverlesstest.OnProgress(func(ctx context.Context, p json.RawMessage) error {
 			fmt.Println("progress:", string(p))
 			return nil
 		}))

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sluicehq/sluice/serverless"
+	"github.com/sluicehq/sluice/serverless/serverlesstest"
 )
 
 // A StreamFunc yields chunks; each reaches the job's /stream in order. With
@@ -29,8 +30,7 @@ func ExampleStreamFunc() {
 		},
 		ReturnAggregateStream: true,
 	}
-	job, _ := serverless.NewJob("job-1", "to be streamed")
-	res, err := serverless.Exec(context.Background(), cfg, job)
+	res, err := serverlesstest.Exec(context.Background(), cfg, "to be streamed")
 	if err != nil {
 		panic(err)
 	}

@@ -2,9 +2,11 @@ package serverless_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/sluicehq/sluice/serverless"
+	"github.com/sluicehq/sluice/serverless/serverlesstest"
 )
 
 // Typed decodes the job's input into the function's parameter type. Input
@@ -22,8 +24,7 @@ func ExampleTyped() {
 	})}
 
 	for _, raw := range []string{`{"a": 2, "b": 3}`, `{"a": "two"}`} {
-		job, _ := serverless.ParseJob([]byte(`{"id": "job-1", "input": ` + raw + `}`))
-		res, err := serverless.Exec(context.Background(), cfg, job)
+		res, err := serverlesstest.Exec(context.Background(), cfg, json.RawMessage(raw))
 		if err != nil {
 			panic(err)
 		}

@@ -7,70 +7,26 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/sluicehq/sluice/serverless/internal/exectest"
 )
 
-// Result is what one job produced when run by Exec: its final job-done body
-// and everything it emitted on the way.
-type Result struct {
-	// Body is the job-done body the production worker would post, exactly:
-	// {"output": ...}, {"error": ...}, {"stopPod": true}, or a combination.
-	Body json.RawMessage
-	// Output is Body's "output" value, nil when the body has none.
-	Output json.RawMessage
-	// Error is Body's "error" value when the job failed: the string itself
-	// when the value is a JSON string, otherwise its JSON text. Empty when
-	// the job did not fail.
-	Error string
-	// ErrorMessage is the handler's own message when the job failed: for a
-	// returned error or a panic, the "error_message" of the error object
-	// runpod-python's format puts in Error; otherwise Error itself.
-	ErrorMessage string
-	// Err is what failed the job when the SDK saw it as a Go error: the
-	// handler's returned or yielded error (usable with errors.Is and
-	// errors.As), a recovered panic, or an encoding failure. It is nil for a
-	// job that succeeded or that returned a map with an "error" key.
-	Err error
-	// Failed reports that the job failed (Body has a truthy "error").
-	Failed bool
-	// StopPod reports that the job asked the platform to replace the
-	// worker (Config.RefreshWorker, or a returned "refresh_worker").
-	StopPod bool
-	// Chunks are the values a StreamHandler yielded and the platform would
-	// have received on the job's stream, in order, as JSON.
-	Chunks []json.RawMessage
-	// Progress are the values passed to ProgressUpdate, in order, as JSON.
-	Progress []json.RawMessage
-}
+// result is what one job produced (serverlesstest.Result documents it).
+type result = exectest.Result
 
-// DecodeOutput decodes Output into v, which must be a pointer.
-func (r Result) DecodeOutput(v any) error {
-	if r.Output == nil {
-		return errors.New("decode output: result has no output")
+// execOptions are the hooks called while a job runs.
+type execOptions = exectest.Hooks
+
+func init() {
+	exectest.Exec = func(ctx context.Context, cfg, job any, h exectest.Hooks) (exectest.Result, error) {
+		c, ok := cfg.(Config)
+		if !ok {
+			return result{}, fmt.Errorf("exec: config is a %T, not a serverless.Config", cfg)
+		}
+		j, _ := job.(*Job)
+		return execChecked(ctx, c, j, h)
 	}
-	if err := json.Unmarshal(r.Output, v); err != nil {
-		return fmt.Errorf("decode output: %w", err)
-	}
-	return nil
-}
-
-// ExecOption changes how Exec runs a job.
-type ExecOption func(*execOptions)
-
-type execOptions struct {
-	onChunk    func(ctx context.Context, chunk json.RawMessage) error
-	onProgress func(ctx context.Context, progress json.RawMessage) error
-}
-
-// OnChunk makes Exec call fn with each streamed chunk as it is yielded,
-// before the stream handler resumes. An error from fn is treated like a
-// failed post of that chunk.
-func OnChunk(fn func(ctx context.Context, chunk json.RawMessage) error) ExecOption {
-	return func(o *execOptions) { o.onChunk = fn }
-}
-
-// OnProgress makes Exec call fn with each ProgressUpdate as it is made.
-func OnProgress(fn func(ctx context.Context, progress json.RawMessage) error) ExecOption {
-	return func(o *execOptions) { o.onProgress = fn }
+	exectest.ParseJob = func(data []byte) (any, error) { return parseJob(data) }
 }
 
 // NewJob builds a job with the given id and input, as if the platform had
@@ -84,31 +40,25 @@ func NewJob(id string, input any) (*Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new job %s: %w", id, err)
 	}
-	job, err := ParseJob(raw)
+	job, err := parseJob(raw)
 	if err != nil {
 		return nil, fmt.Errorf("new job %s: %w", id, err)
 	}
 	return job, nil
 }
 
-// Exec runs cfg's handler on one job through the same execution path as the
-// production worker (panic recovery, result mapping, stream handling,
-// RefreshWorker) and returns what the platform would have received. It does
-// no network I/O. The job's context is ctx.
-//
-// Exec is the building block of the local modes and of the serverlesstest
-// package; most programs call Start instead. The error is non-nil only when
-// cfg or job is unusable; a failed job is reported in Result.
-func Exec(ctx context.Context, cfg Config, job *Job, opts ...ExecOption) (Result, error) {
+// execChecked runs cfg's handler on one job through the same execution
+// path as the production worker (panic recovery, result mapping, stream
+// handling, RefreshWorker) and returns what the platform would have
+// received, without network I/O: the test kit's way in (exectest.Exec).
+// The error is non-nil only when cfg or job is unusable; a failed job is
+// reported in the result.
+func execChecked(ctx context.Context, cfg Config, job *Job, o execOptions) (result, error) {
 	if err := validateConfig(&cfg); err != nil {
-		return Result{}, fmt.Errorf("exec: %w", err)
+		return result{}, fmt.Errorf("exec: %w", err)
 	}
 	if job == nil {
-		return Result{}, errors.New("exec: job is nil")
-	}
-	var o execOptions
-	for _, opt := range opts {
-		opt(&o)
+		return result{}, errors.New("exec: job is nil")
 	}
 	res, _ := execJob(ctx, &cfg, job, o)
 	return res, nil
@@ -116,7 +66,7 @@ func Exec(ctx context.Context, cfg Config, job *Job, opts ...ExecOption) (Result
 
 // execJob runs job and also returns the error object of a failed
 // non-streaming handler, for the caller to log.
-func execJob(ctx context.Context, cfg *Config, job *Job, o execOptions) (Result, *errorPayload) {
+func execJob(ctx context.Context, cfg *Config, job *Job, o execOptions) (result, *errorPayload) {
 	s := &execSink{opts: o}
 	out := runJob(ctx, cfg, job, s)
 	res := resultFromBody(out.body)
@@ -134,9 +84,9 @@ func execJob(ctx context.Context, cfg *Config, job *Job, o execOptions) (Result,
 	return res, out.payload
 }
 
-// resultFromBody splits a job-done body into Result fields.
-func resultFromBody(body []byte) Result {
-	res := Result{Body: json.RawMessage(body)}
+// resultFromBody splits a job-done body into result fields.
+func resultFromBody(body []byte) result {
+	res := result{Body: json.RawMessage(body)}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
 		return res
@@ -160,7 +110,7 @@ func errorText(v json.RawMessage) string {
 	return string(bytes.TrimSpace(v))
 }
 
-// execSink records what a job emits and forwards it to the Exec options.
+// execSink records what a job emits and forwards it to the hooks.
 type execSink struct {
 	opts         execOptions
 	mu           sync.Mutex
@@ -179,8 +129,8 @@ func (s *execSink) chunk(ctx context.Context, output any) error {
 	s.mu.Lock()
 	s.chunks = append(s.chunks, raw)
 	s.mu.Unlock()
-	if s.opts.onChunk != nil {
-		return s.opts.onChunk(ctx, raw)
+	if s.opts.OnChunk != nil {
+		return s.opts.OnChunk(ctx, raw)
 	}
 	return nil
 }
@@ -193,8 +143,8 @@ func (s *execSink) progress(ctx context.Context, progress any) error {
 	s.mu.Lock()
 	s.progressSeen = append(s.progressSeen, raw)
 	s.mu.Unlock()
-	if s.opts.onProgress != nil {
-		return s.opts.onProgress(ctx, raw)
+	if s.opts.OnProgress != nil {
+		return s.opts.OnProgress(ctx, raw)
 	}
 	return nil
 }

@@ -19,7 +19,7 @@ func FuzzParseJob(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if job, err := ParseJob(data); err == nil {
+		if job, err := parseJob(data); err == nil {
 			checkJob(t, job)
 			if !bytes.Equal(job.Raw, data) {
 				t.Errorf("Raw %q differs from the input %q", job.Raw, data)

@@ -13,7 +13,7 @@ import (
 // Python dict: a truthy "error" key (in the Python sense: not null, false,
 // 0, "", [] or {}) fails the job with that value as its error; a truthy
 // "refresh_worker" key asks the platform to replace the worker after this
-// job (stopPod); both keys are removed from the output, and a map left empty
+// job (stopPod; Refresh is the same as a Go value); both keys are removed from the output, and a map left empty
 // sends no output at all. {"output": x} is not unwrapped. Structs and other
 // values are plain outputs.
 //
@@ -29,6 +29,17 @@ import (
 // posted). A first SIGTERM only stops the worker taking new jobs: running
 // jobs finish with ctx alive, as with runpod-python.
 type HandlerFunc func(ctx context.Context, job *Job) (any, error)
+
+// Refresh wraps a handler's output to ask the platform to replace the
+// worker once this job is done (stopPod), like runpod-python's
+// "refresh_worker": true key, but as a Go value: output is sent as if it
+// had been returned bare.
+//
+//	return serverless.Refresh(out), nil
+func Refresh(output any) any { return refreshed{output: output} }
+
+// refreshed is an output wrapped by Refresh.
+type refreshed struct{ output any }
 
 // StreamFunc handles one job by yielding output chunks. Each chunk is posted
 // to the job's stream as {"output": chunk}, in order, before the iterator

@@ -20,7 +20,7 @@ var (
 )
 
 // heartbeat pings the platform every env.pingInterval, first at once, with
-// the in-progress job ids from ids, until ctx is done (spec 1.9).
+// the in-progress job ids from ids, until ctx is done (docs/spec/runpod-worker-protocol.md 1.9).
 func (p *platform) heartbeat(ctx context.Context, ids func() []string) {
 	t := time.NewTicker(p.env.pingInterval)
 	defer t.Stop()

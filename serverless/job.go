@@ -26,12 +26,12 @@ type Job struct {
 	progress func(ctx context.Context, progress any) error
 }
 
-// errMissingField is returned by ParseJob when "id" or "input" is absent.
+// errMissingField is returned by parseJob when "id" or "input" is absent.
 var errMissingField = errors.New("job has missing field(s): id or input")
 
-// ParseJob decodes one job object as sent by job-take. It requires a string
+// parseJob decodes one job object as sent by job-take. It requires a string
 // "id" and an "input" key (which may be null), like runpod-python.
-func ParseJob(data []byte) (*Job, error) {
+func parseJob(data []byte) (*Job, error) {
 	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()

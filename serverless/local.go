@@ -12,7 +12,20 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
+
+// localLine is a line of the test_input mode's transcript on stdout (not
+// an API body: it keeps the key order runpod-python prints, id and status
+// first).
+type localLine struct {
+	ID            string          `json:"id"`
+	Status        wire.Status     `json:"status"`
+	ExecutionTime *int64          `json:"executionTime,omitempty"`
+	Output        json.RawMessage `json:"output,omitempty"`
+	Error         json.RawMessage `json:"error,omitempty"`
+}
 
 // testInputFile is read when --test_input is not given.
 const testInputFile = "test_input.json"
@@ -45,19 +58,19 @@ func runTestInputTo(ctx context.Context, cfg *Config, log *slog.Logger, opts opt
 	w := &lineWriter{w: stdout}
 	started := time.Now()
 	res, payload := execJob(ctx, cfg, job, execOptions{
-		onChunk: func(_ context.Context, chunk json.RawMessage) error {
-			return w.line(streamLine{ID: job.ID, Status: statusInProgress, Stream: []streamChunk{{Output: chunk}}})
+		OnChunk: func(_ context.Context, chunk json.RawMessage) error {
+			return w.line(wire.StreamView{ID: job.ID, Status: wire.StatusInProgress, Stream: []wire.StreamChunk{{Output: chunk}}})
 		},
-		onProgress: func(_ context.Context, progress json.RawMessage) error {
-			return w.line(statusLine{ID: job.ID, Status: statusInProgress, Output: progress})
+		OnProgress: func(_ context.Context, progress json.RawMessage) error {
+			return w.line(localLine{ID: job.ID, Status: wire.StatusInProgress, Output: progress})
 		},
 	})
 	if payload != nil {
 		log.Error("Captured Handler Exception\n"+payload.indented(), LogKeyJobID, job.ID)
 	}
-	final := statusLine{ID: job.ID, Status: statusCompleted, ExecutionTime: millis(time.Since(started)), Output: res.Output}
+	final := localLine{ID: job.ID, Status: wire.StatusCompleted, ExecutionTime: millis(time.Since(started)), Output: res.Output}
 	if res.Failed {
-		final.Status, final.Output = statusFailed, nil
+		final.Status, final.Output = wire.StatusFailed, nil
 		final.Error = jsonField(res.Body, "error")
 	}
 	if err := w.line(final); err != nil {
@@ -109,7 +122,7 @@ func loadTestJob(flagValue string) (*Job, error) {
 			return nil, fmt.Errorf("%s: %w", source, err)
 		}
 	}
-	job, err := ParseJob(data)
+	job, err := parseJob(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}

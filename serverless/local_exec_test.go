@@ -24,8 +24,8 @@ func TestExecRejectsUnusableConfigAndJob(t *testing.T) {
 		"two handlers": {Config{Handler: h, StreamHandler: s}, job},
 		"nil job":      {Config{Handler: h}, nil},
 	} {
-		if _, err := Exec(context.Background(), c.cfg, c.job); err == nil {
-			t.Errorf("%s: Exec returned no error", name)
+		if _, err := execChecked(context.Background(), c.cfg, c.job, execOptions{}); err == nil {
+			t.Errorf("%s: exec returned no error", name)
 		}
 	}
 	if _, err := NewJob("j", make(chan int)); err == nil {
@@ -41,15 +41,15 @@ func TestExecResultFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Exec(context.Background(), Config{Handler: func(ctx context.Context, job *Job) (any, error) {
+	res, err := execChecked(context.Background(), Config{Handler: func(ctx context.Context, job *Job) (any, error) {
 		return map[string]any{"in": job.Input, "refresh_worker": true}, nil
-	}}, job)
+	}}, job, execOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out struct{ In struct{ A string } }
-	if err := res.DecodeOutput(&out); err != nil || out.In.A != "<b>" {
-		t.Errorf("DecodeOutput: %+v, %v", out, err)
+	if err := json.Unmarshal(res.Output, &out); err != nil || out.In.A != "<b>" {
+		t.Errorf("output: %+v, %v", out, err)
 	}
 	if !res.StopPod || res.Failed || res.Error != "" || res.ErrorMessage != "" || res.Err != nil {
 		t.Errorf("result %+v, want stopPod and no failure", res)
@@ -61,13 +61,13 @@ func TestExecResultFields(t *testing.T) {
 	// A stream error is a plain string; ErrorMessage is that string and
 	// Err the yielded error.
 	errBad := errors.New("bad chunk")
-	res, err = Exec(context.Background(), Config{StreamHandler: func(ctx context.Context, job *Job) iter.Seq2[any, error] {
+	res, err = execChecked(context.Background(), Config{StreamHandler: func(ctx context.Context, job *Job) iter.Seq2[any, error] {
 		return func(yield func(any, error) bool) {
 			if yield("<first>", nil) {
 				yield(nil, errBad)
 			}
 		}
-	}}, job)
+	}}, job, execOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,14 +77,11 @@ func TestExecResultFields(t *testing.T) {
 	if len(res.Chunks) != 1 || string(res.Chunks[0]) != `"<first>"` || res.Output != nil {
 		t.Errorf("chunks %q, output %s; want the one chunk before the error, unescaped, and no output", res.Chunks, res.Output)
 	}
-	if err := res.DecodeOutput(new(any)); err == nil {
-		t.Error("DecodeOutput of a result without output returned no error")
-	}
 
 	// A non-string error value is kept as JSON text.
-	res, _ = Exec(context.Background(), Config{Handler: func(ctx context.Context, job *Job) (any, error) {
+	res, _ = execChecked(context.Background(), Config{Handler: func(ctx context.Context, job *Job) (any, error) {
 		return map[string]any{"error": map[string]int{"code": 7}}, nil
-	}}, job)
+	}}, job, execOptions{})
 	if !res.Failed || res.Error != `{"code":7}` || res.ErrorMessage != `{"code":7}` {
 		t.Errorf("object error: Error %q, ErrorMessage %q", res.Error, res.ErrorMessage)
 	}

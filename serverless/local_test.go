@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/testutil"
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // testInputRun runs test_input mode in-process and returns the exit code,
@@ -63,7 +64,7 @@ func TestTestInputSuccess(t *testing.T) {
 	if len(lines) != 1 {
 		t.Fatalf("printed %q, want one result line", lines)
 	}
-	checkGolden(t, "local_test_input_success", []byte(dropTimes(t, lines[0])))
+	testutil.GoldenText(t, "local_test_input_success", []byte(dropTimes(t, lines[0])))
 	if !strings.Contains(logs, "Job local_test completed successfully.") {
 		t.Errorf("log lacks the completion line:\n%s", logs)
 	}
@@ -102,7 +103,7 @@ func TestTestInputStreamsChunksAsTheyCome(t *testing.T) {
 	for l := range strings.Lines(out.String()) {
 		got = append(got, dropTimes(t, strings.TrimSuffix(l, "\n")))
 	}
-	checkGolden(t, "local_test_input_stream", []byte(strings.Join(got, "\n")))
+	testutil.GoldenText(t, "local_test_input_stream", []byte(strings.Join(got, "\n")))
 }
 
 func TestTestInputProgress(t *testing.T) {
@@ -178,7 +179,7 @@ func TestTestInputFailures(t *testing.T) {
 			}
 			if c.handlerRuns {
 				var final wireStatus
-				if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &final) != nil || final.Status != statusFailed || final.Error == nil {
+				if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &final) != nil || final.Status != wire.StatusFailed || final.Error == nil {
 					t.Errorf("printed %q, want one FAILED line with an error", lines)
 				}
 			} else if len(lines) != 0 {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // Limits and defaults of the local API server, after Runpod's (runpod-api.md 2.2-2.8).
@@ -32,7 +34,7 @@ const (
 )
 
 // localAPI is the --rp_serve_api server: an in-process endpoint with
-// Runpod's /v2 job API, running jobs through Exec.
+// Runpod's /v2 job API, running jobs through the production execution path (execJob).
 type localAPI struct {
 	cfg         *Config
 	log         *slog.Logger
@@ -233,7 +235,7 @@ func (a *localAPI) readSubmit(w http.ResponseWriter, r *http.Request, limit int6
 	}
 	raw, err := marshal(jobBody)
 	if err == nil {
-		j.job, err = ParseJob(raw)
+		j.job, err = parseJob(raw)
 	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "build job: "+err.Error())
@@ -255,7 +257,7 @@ func (a *localAPI) handleRun(w http.ResponseWriter, r *http.Request) {
 	if j == nil || !a.enqueue(w, j) {
 		return
 	}
-	writeJSON(w, http.StatusOK, statusLine{ID: j.id, Status: statusInQueue})
+	writeJSON(w, http.StatusOK, wire.JobView{ID: j.id, Status: wire.StatusInQueue})
 }
 
 func (a *localAPI) handleRunsync(w http.ResponseWriter, r *http.Request) {
@@ -267,7 +269,7 @@ func (a *localAPI) handleRunsync(w http.ResponseWriter, r *http.Request) {
 	if j == nil || !a.enqueue(w, j) {
 		return
 	}
-	a.waitFor(r.Context(), j, wait, func(j *localJob) bool { return isTerminal(j.status) })
+	a.waitFor(r.Context(), j, wait, func(j *localJob) bool { return j.status.Terminal() })
 	a.writeStatus(w, j)
 }
 
@@ -290,7 +292,7 @@ func (a *localAPI) handleStatusSync(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "job not found")
 		return
 	}
-	a.waitFor(r.Context(), j, wait, func(j *localJob) bool { return isTerminal(j.status) })
+	a.waitFor(r.Context(), j, wait, func(j *localJob) bool { return j.status.Terminal() })
 	a.writeStatus(w, j)
 }
 
@@ -315,7 +317,7 @@ func (a *localAPI) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if wait > 0 {
-		a.waitFor(r.Context(), j, wait, func(j *localJob) bool { return len(j.pending) > 0 || isTerminal(j.status) })
+		a.waitFor(r.Context(), j, wait, func(j *localJob) bool { return len(j.pending) > 0 || j.status.Terminal() })
 	}
 	a.mu.Lock()
 	s := j.streamSnapshotLocked()
@@ -347,7 +349,7 @@ func (a *localAPI) handleRetry(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *localAPI) handlePurge(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, purgeBody{Removed: a.purgeQueue(), Status: "completed"})
+	writeJSON(w, http.StatusOK, wire.Purge{Removed: a.purgeQueue(), Status: "completed"})
 }
 
 func (a *localAPI) handleHealth(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // localJob is one job held by the local API server. Every field below the
@@ -19,7 +21,7 @@ type localJob struct {
 	sync      bool          // submitted with /runsync
 	submitted time.Time
 
-	status   string
+	status   wire.Status
 	started  time.Time
 	finished time.Time
 	output   json.RawMessage // final output, or the latest progress while running
@@ -36,34 +38,30 @@ func (j *localJob) notifyLocked() {
 	j.changed = make(chan struct{})
 }
 
-// snapshotLocked renders the job as /status does. Call with localAPI.mu held.
-func (j *localJob) snapshotLocked() statusLine {
-	s := statusLine{ID: j.id, Status: j.status}
-	if !j.started.IsZero() {
-		s.DelayTime = millis(j.started.Sub(j.submitted))
-		end := j.finished
-		if end.IsZero() {
-			end = time.Now()
-		}
-		s.ExecutionTime = millis(end.Sub(j.started))
-	}
-	switch j.status {
-	case statusCompleted, statusInProgress:
-		s.Output = j.output
-	case statusFailed, statusTimedOut:
-		s.Error = j.errValue
-	}
-	return s
+// snapshotLocked renders the job as /status does (wire.View): output while
+// IN_PROGRESS or COMPLETED, the error once FAILED or TIMED_OUT. Call with
+// localAPI.mu held.
+func (j *localJob) snapshotLocked() wire.JobView {
+	return wire.View(j.wireLocked())
 }
 
-// streamSnapshotLocked renders the job as /stream does and drains the
-// chunks it returns. Call with localAPI.mu held.
-func (j *localJob) streamSnapshotLocked() streamLine {
-	s := j.snapshotLocked()
-	out := streamLine{ID: s.ID, Status: s.Status, DelayTime: s.DelayTime, ExecutionTime: s.ExecutionTime, Error: s.Error, Stream: []streamChunk{}}
-	for _, c := range j.pending {
-		out.Stream = append(out.Stream, streamChunk{Output: c})
+// wireLocked is the job's facts as its views render them. Call with
+// localAPI.mu held.
+func (j *localJob) wireLocked() *wire.Job {
+	w := &wire.Job{ID: j.id, Status: j.status, CreatedAt: j.submitted, StartedAt: j.started, FinishedAt: j.finished}
+	switch j.status {
+	case wire.StatusCompleted, wire.StatusInProgress:
+		w.Output = j.output
+	case wire.StatusFailed, wire.StatusTimedOut:
+		w.Error = j.errValue
 	}
+	return w
+}
+
+// streamSnapshotLocked renders the job as /stream does (wire.Stream) and
+// drains the chunks it returns. Call with localAPI.mu held.
+func (j *localJob) streamSnapshotLocked() wire.StreamView {
+	out := wire.Stream(j.wireLocked(), j.pending)
 	j.pending = nil
 	return out
 }
@@ -93,7 +91,7 @@ func (a *localAPI) submit(j *localJob) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.sweepLocked(time.Now())
-	j.status = statusInQueue
+	j.status = wire.StatusInQueue
 	j.changed = make(chan struct{})
 	select {
 	case a.queue <- j:
@@ -113,7 +111,7 @@ func (a *localAPI) sweepLocked(now time.Time) {
 	}
 	a.lastSweep = now
 	for id, j := range a.jobs {
-		if !isTerminal(j.status) || j.finished.IsZero() {
+		if !j.status.Terminal() || j.finished.IsZero() {
 			continue
 		}
 		keep := a.retention
@@ -139,10 +137,10 @@ func (a *localAPI) runner(ctx context.Context) {
 	}
 }
 
-// execute runs one job through Exec and records its outcome.
+// execute runs one job through execJob and records its outcome.
 func (a *localAPI) execute(ctx context.Context, j *localJob) {
 	a.mu.Lock()
-	if j.status != statusInQueue { // cancelled or purged while queued
+	if j.status != wire.StatusInQueue { // cancelled or purged while queued
 		a.mu.Unlock()
 		return
 	}
@@ -156,26 +154,26 @@ func (a *localAPI) execute(ctx context.Context, j *localJob) {
 		jctx, cancel = context.WithCancel(ctx)
 	}
 	defer cancel()
-	j.status, j.started, j.cancel = statusInProgress, time.Now(), cancel
+	j.status, j.started, j.cancel = wire.StatusInProgress, time.Now(), cancel
 	a.running++
 	j.notifyLocked()
 	a.mu.Unlock()
 	a.log.Debug("Started.", LogKeyJobID, j.id)
 
 	res, payload := execJob(jctx, a.cfg, j.job, execOptions{
-		onChunk: func(_ context.Context, chunk json.RawMessage) error {
+		OnChunk: func(_ context.Context, chunk json.RawMessage) error {
 			a.mu.Lock()
 			defer a.mu.Unlock()
-			if j.status == statusInProgress {
+			if j.status == wire.StatusInProgress {
 				j.pending = append(j.pending, chunk)
 				j.notifyLocked()
 			}
 			return nil
 		},
-		onProgress: func(_ context.Context, progress json.RawMessage) error {
+		OnProgress: func(_ context.Context, progress json.RawMessage) error {
 			a.mu.Lock()
 			defer a.mu.Unlock()
-			if j.status == statusInProgress { // never move a finished job back
+			if j.status == wire.StatusInProgress { // never move a finished job back
 				j.output = progress
 				j.notifyLocked()
 			}
@@ -188,25 +186,25 @@ func (a *localAPI) execute(ctx context.Context, j *localJob) {
 
 	a.mu.Lock()
 	a.running--
-	if j.status != statusInProgress { // cancelled while running: result dropped
+	if j.status != wire.StatusInProgress { // cancelled while running: result dropped
 		a.mu.Unlock()
 		return
 	}
 	j.finished = time.Now()
 	switch {
 	case errors.Is(jctx.Err(), context.DeadlineExceeded):
-		j.status, j.output = statusTimedOut, nil
+		j.status, j.output = wire.StatusTimedOut, nil
 		j.errValue = mustJSON(fmt.Sprintf("job exceeded its execution timeout of %s", j.timeout))
 	case res.Failed:
-		j.status, j.output = statusFailed, nil
+		j.status, j.output = wire.StatusFailed, nil
 		j.errValue = jsonField(res.Body, "error")
 	default:
-		j.status, j.output = statusCompleted, res.Output
+		j.status, j.output = wire.StatusCompleted, res.Output
 	}
 	if res.Failed {
 		a.log.Error("Failed with error: "+res.Error, LogKeyJobID, j.id)
 	} else {
-		a.log.Info("Finished: "+j.status, LogKeyJobID, j.id)
+		a.log.Info("Finished: "+string(j.status), LogKeyJobID, j.id)
 	}
 	a.finishLocked(j)
 	a.mu.Unlock()
@@ -238,47 +236,47 @@ func (a *localAPI) finishLocked(j *localJob) {
 
 // cancelJob moves a queued or running job to CANCELLED. It reports false
 // when the job is unknown.
-func (a *localAPI) cancelJob(id string) (statusLine, bool) {
+func (a *localAPI) cancelJob(id string) (wire.JobView, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	j, ok := a.jobs[id]
 	if !ok {
-		return statusLine{}, false
+		return wire.JobView{}, false
 	}
-	if !isTerminal(j.status) {
+	if !j.status.Terminal() {
 		if j.cancel != nil {
 			j.cancel()
 		}
-		j.status, j.output = statusCancelled, nil
+		j.status, j.output = wire.StatusCancelled, nil
 		a.finishLocked(j)
 		a.log.Info("Cancelled.", LogKeyJobID, id)
 	}
-	return statusLine{ID: j.id, Status: j.status}, true
+	return wire.JobView{ID: j.id, Status: j.status}, true
 }
 
 var errNotRetryable = errors.New("only FAILED and TIMED_OUT jobs can be retried")
 
 // retryJob puts a FAILED or TIMED_OUT job back in the queue under the same
 // id, its old result cleared. It reports false when the job is unknown.
-func (a *localAPI) retryJob(id string) (statusLine, bool, error) {
+func (a *localAPI) retryJob(id string) (wire.JobView, bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	j, ok := a.jobs[id]
 	if !ok {
-		return statusLine{}, false, nil
+		return wire.JobView{}, false, nil
 	}
-	if j.status != statusFailed && j.status != statusTimedOut {
-		return statusLine{ID: j.id, Status: j.status}, true, fmt.Errorf("job %s is %s: %w", id, j.status, errNotRetryable)
+	if j.status != wire.StatusFailed && j.status != wire.StatusTimedOut {
+		return wire.JobView{ID: j.id, Status: j.status}, true, fmt.Errorf("job %s is %s: %w", id, j.status, errNotRetryable)
 	}
 	select {
 	case a.queue <- j:
 	default:
-		return statusLine{ID: j.id, Status: j.status}, true, errQueueFull
+		return wire.JobView{ID: j.id, Status: j.status}, true, errQueueFull
 	}
-	j.status, j.output, j.errValue, j.pending = statusInQueue, nil, nil, nil
+	j.status, j.output, j.errValue, j.pending = wire.StatusInQueue, nil, nil, nil
 	j.submitted, j.started, j.finished, j.cancel = time.Now(), time.Time{}, time.Time{}, nil
 	j.notifyLocked()
-	return statusLine{ID: j.id, Status: j.status}, true, nil
+	return wire.JobView{ID: j.id, Status: j.status}, true, nil
 }
 
 // purgeQueue forgets every job still waiting in the queue.
@@ -287,8 +285,8 @@ func (a *localAPI) purgeQueue() int {
 	defer a.mu.Unlock()
 	n := 0
 	for id, j := range a.jobs {
-		if j.status == statusInQueue {
-			j.status = statusCancelled // the runner skips it when dequeued
+		if j.status == wire.StatusInQueue {
+			j.status = wire.StatusCancelled // the runner skips it when dequeued
 			j.notifyLocked()
 			delete(a.jobs, id)
 			n++
@@ -298,19 +296,19 @@ func (a *localAPI) purgeQueue() int {
 }
 
 // health counts the jobs the server holds and its job slots.
-func (a *localAPI) health() healthBody {
+func (a *localAPI) health() wire.Health {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var h healthBody
+	var h wire.Health
 	for _, j := range a.jobs {
 		switch j.status {
-		case statusInQueue:
+		case wire.StatusInQueue:
 			h.Jobs.InQueue++
-		case statusInProgress:
+		case wire.StatusInProgress:
 			h.Jobs.InProgress++
-		case statusCompleted:
+		case wire.StatusCompleted:
 			h.Jobs.Completed++
-		case statusFailed, statusTimedOut:
+		case wire.StatusFailed, wire.StatusTimedOut:
 			h.Jobs.Failed++
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 func TestLocalAPIWrongMethodIsJSON405(t *testing.T) {
@@ -33,7 +35,7 @@ func TestLocalAPIQueueFullIs429(t *testing.T) {
 	cfg := Config{Handler: func(ctx context.Context, job *Job) (any, error) { return nil, g.wait(ctx) }}
 	s := startLocalAPI(t, cfg, 1, func(a *localAPI) { a.queue = make(chan *localJob, 1) })
 	first := s.call("POST", "/run", `{"input":1}`)
-	s.waitStatus("/status/"+first.ID, statusIs(statusInProgress))
+	s.waitStatus("/status/"+first.ID, statusIs(wire.StatusInProgress))
 	second := s.call("POST", "/run", `{"input":2}`)
 	code, data := s.do("POST", "/run", `{"input":3}`)
 	if code != http.StatusTooManyRequests || !strings.Contains(string(data), `"error":`) {
@@ -42,7 +44,7 @@ func TestLocalAPIQueueFullIs429(t *testing.T) {
 	// The accepted jobs are unharmed.
 	g.open()
 	for _, id := range []string{first.ID, second.ID} {
-		s.waitStatus("/status/"+id, statusIs(statusCompleted))
+		s.waitStatus("/status/"+id, statusIs(wire.StatusCompleted))
 	}
 }
 
@@ -64,14 +66,14 @@ func TestLocalAPIExecutionTimeout(t *testing.T) {
 	if err := s.api.submit(&localJob{id: job.ID, job: job, timeout: 50 * time.Millisecond, webhook: hook.url, submitted: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	w := s.waitStatus("/status/timeout-job", statusIs(statusTimedOut))
+	w := s.waitStatus("/status/timeout-job", statusIs(wire.StatusTimedOut))
 	if w.Output != nil || !strings.Contains(string(w.Error), "execution timeout") {
 		t.Errorf("timed out job %+v, want no output and a timeout error", w)
 	}
 	if err := <-ctxErr; !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("handler ctx error %v, want context.DeadlineExceeded", err)
 	}
-	if got := hook.wait(1)[0]; got.Status != statusTimedOut {
+	if got := hook.wait(1)[0]; got.Status != wire.StatusTimedOut {
 		t.Errorf("webhook %+v, want TIMED_OUT", got)
 	}
 	// A valid policy is accepted over HTTP.
@@ -88,7 +90,7 @@ func TestLocalAPIStatusSync(t *testing.T) {
 	cfg := Config{Handler: func(ctx context.Context, job *Job) (any, error) { return "ok", g.wait(ctx) }}
 	s := startLocalAPI(t, cfg, 1, nil)
 	run := s.call("POST", "/run", `{"input":1}`)
-	if w := s.call("GET", "/status-sync/"+run.ID+"?wait=1000", ""); w.Status != statusInProgress && w.Status != statusInQueue {
+	if w := s.call("GET", "/status-sync/"+run.ID+"?wait=1000", ""); w.Status != wire.StatusInProgress && w.Status != wire.StatusInQueue {
 		t.Errorf("status-sync before the end: %+v", w)
 	}
 	done := make(chan wireStatus, 1)
@@ -96,7 +98,7 @@ func TestLocalAPIStatusSync(t *testing.T) {
 		// The request holds until the job ends; released below.
 		resp, err := s.client.Get(s.base + "/v2/ep/status-sync/" + run.ID + "?wait=30000")
 		if err != nil {
-			done <- wireStatus{Status: err.Error()}
+			done <- wireStatus{Status: wire.Status(err.Error())}
 			return
 		}
 		defer resp.Body.Close()
@@ -105,7 +107,7 @@ func TestLocalAPIStatusSync(t *testing.T) {
 		done <- w
 	}()
 	g.open()
-	if w := <-done; w.Status != statusCompleted || string(w.Output) != `"ok"` {
+	if w := <-done; w.Status != wire.StatusCompleted || string(w.Output) != `"ok"` {
 		t.Errorf("status-sync: %+v", w)
 	}
 }
@@ -178,11 +180,11 @@ func TestLocalAPIRetry(t *testing.T) {
 	}}
 	s := startLocalAPI(t, cfg, 1, nil)
 	run := s.call("POST", "/run", `{"input":1}`)
-	s.waitStatus("/status/"+run.ID, statusIs(statusFailed))
-	if w := s.call("POST", "/v2/ep/retry/"+run.ID, ""); w.ID != run.ID || w.Status != statusInQueue {
+	s.waitStatus("/status/"+run.ID, statusIs(wire.StatusFailed))
+	if w := s.call("POST", "/v2/ep/retry/"+run.ID, ""); w.ID != run.ID || w.Status != wire.StatusInQueue {
 		t.Errorf("retry answered %+v, want the same id IN_QUEUE", w)
 	}
-	if w := s.waitStatus("/status/"+run.ID, statusIs(statusCompleted)); string(w.Output) != "2" || w.Error != nil {
+	if w := s.waitStatus("/status/"+run.ID, statusIs(wire.StatusCompleted)); string(w.Output) != "2" || w.Error != nil {
 		t.Errorf("retried job %+v, want output 2 and no error", w)
 	}
 	// Only FAILED and TIMED_OUT jobs can be retried.

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // testLog is a logger that writes into the test's log.
@@ -97,7 +99,7 @@ func (s *localServer) do(method, path, body string) (int, []byte) {
 // wireStatus is a decoded status or stream body.
 type wireStatus struct {
 	ID            string            `json:"id"`
-	Status        string            `json:"status"`
+	Status        wire.Status       `json:"status"`
 	DelayTime     *int64            `json:"delayTime"`
 	ExecutionTime *int64            `json:"executionTime"`
 	Output        json.RawMessage   `json:"output"`
@@ -135,7 +137,7 @@ func (s *localServer) waitStatus(path string, cond func(wireStatus) bool) wireSt
 	}
 }
 
-func statusIs(want string) func(wireStatus) bool {
+func statusIs(want wire.Status) func(wireStatus) bool {
 	return func(w wireStatus) bool { return w.Status == want }
 }
 
@@ -181,19 +183,19 @@ func TestLocalAPIRunAnswersAtOnceAndRunsInBackground(t *testing.T) {
 	for _, prefix := range []string{"", "/v2/my-endpoint"} {
 		t.Run("prefix="+prefix, func(t *testing.T) {
 			run := s.call("POST", prefix+"/run", `{"input":{"n":1}}`)
-			if run.Status != statusInQueue || run.ID == "" || strings.HasPrefix(run.ID, "sync-") {
+			if run.Status != wire.StatusInQueue || run.ID == "" || strings.HasPrefix(run.ID, "sync-") {
 				t.Fatalf("/run answered %+v, want an id and IN_QUEUE", run)
 			}
 			// The handler is blocked, yet /run has answered: the job runs in
 			// the background, and its progress shows in /status.
 			w := s.waitStatus(prefix+"/status/"+run.ID, func(w wireStatus) bool {
-				return w.Status == statusInProgress && w.Output != nil
+				return w.Status == wire.StatusInProgress && w.Output != nil
 			})
 			if string(w.Output) != `{"step":1}` || w.DelayTime == nil {
 				t.Errorf("running status %+v, want the progress as output and a delayTime", w)
 			}
 			release <- struct{}{}
-			w = s.waitStatus(prefix+"/status/"+run.ID, statusIs(statusCompleted))
+			w = s.waitStatus(prefix+"/status/"+run.ID, statusIs(wire.StatusCompleted))
 			if string(w.Output) != `{"echo":{"n":1}}` || w.DelayTime == nil || w.ExecutionTime == nil || w.Error != nil {
 				t.Errorf("final status %+v, want the echo, delayTime and executionTime", w)
 			}
@@ -221,23 +223,23 @@ func TestLocalAPIRunsync(t *testing.T) {
 	s := startLocalAPI(t, cfg, 2, nil)
 
 	w := s.call("POST", "/v2/ep/runsync", `{"input":{}}`)
-	if w.Status != statusCompleted || string(w.Output) != `"done"` || !strings.HasPrefix(w.ID, "sync-") ||
+	if w.Status != wire.StatusCompleted || string(w.Output) != `"done"` || !strings.HasPrefix(w.ID, "sync-") ||
 		w.ExecutionTime == nil || w.DelayTime == nil {
 		t.Fatalf("/runsync answered %+v, want COMPLETED \"done\" with a sync- id and times", w)
 	}
 	// The result stays readable through /status.
-	if st := s.call("GET", "/v2/ep/status/"+w.ID, ""); st.Status != statusCompleted || string(st.Output) != `"done"` {
+	if st := s.call("GET", "/v2/ep/status/"+w.ID, ""); st.Status != wire.StatusCompleted || string(st.Output) != `"done"` {
 		t.Errorf("/status after /runsync: %+v", st)
 	}
 
 	// When ?wait runs out first, /runsync answers the current status and the
 	// job keeps running.
 	w = s.call("POST", "/runsync?wait=1000", `{"input":{"block":true}}`)
-	if w.Status != statusInProgress && w.Status != statusInQueue {
+	if w.Status != wire.StatusInProgress && w.Status != wire.StatusInQueue {
 		t.Fatalf("/runsync?wait=1000 on a blocked job answered %+v, want IN_QUEUE or IN_PROGRESS", w)
 	}
 	g.open()
-	if st := s.waitStatus("/status/"+w.ID, statusIs(statusCompleted)); string(st.Output) != `"done"` {
+	if st := s.waitStatus("/status/"+w.ID, statusIs(wire.StatusCompleted)); string(st.Output) != `"done"` {
 		t.Errorf("blocked /runsync job finished as %+v", st)
 	}
 }
@@ -281,8 +283,8 @@ func TestLocalAPIStreamReturnsEachChunkOnceInOrder(t *testing.T) {
 	for time.Now().Before(deadline) {
 		w := s.call("GET", "/stream/"+run.ID, "")
 		collect(w)
-		if isTerminal(w.Status) && len(w.Stream) == 0 {
-			if w.Status != statusCompleted {
+		if w.Status.Terminal() && len(w.Stream) == 0 {
+			if w.Status != wire.StatusCompleted {
 				t.Fatalf("stream ended with %+v", w)
 			}
 			break
@@ -313,12 +315,12 @@ func TestLocalAPIStreamErrorFailsJobWithoutChunk(t *testing.T) {
 	}}
 	s := startLocalAPI(t, cfg, 1, nil)
 	run := s.call("POST", "/run", `{"input":1}`)
-	w := s.waitStatus("/status/"+run.ID, statusIs(statusFailed))
+	w := s.waitStatus("/status/"+run.ID, statusIs(wire.StatusFailed))
 	if string(w.Error) != `"bad chunk"` || w.Output != nil {
 		t.Errorf("status %+v, want FAILED with error \"bad chunk\" and no output", w)
 	}
 	st := s.call("GET", "/stream/"+run.ID, "")
-	if len(st.Stream) != 1 || string(st.Stream[0]) != `{"output":"first"}` || st.Status != statusFailed || string(st.Error) != `"bad chunk"` {
+	if len(st.Stream) != 1 || string(st.Stream[0]) != `{"output":"first"}` || st.Status != wire.StatusFailed || string(st.Error) != `"bad chunk"` {
 		t.Errorf("stream %+v, want only the first chunk, FAILED and the error", st)
 	}
 }
@@ -340,15 +342,15 @@ func TestLocalAPICancel(t *testing.T) {
 	if id := <-started; id != running.ID {
 		t.Fatalf("first job to start is %s, want %s", id, running.ID)
 	}
-	if st := s.call("GET", "/status/"+queued.ID, ""); st.Status != statusInQueue {
+	if st := s.call("GET", "/status/"+queued.ID, ""); st.Status != wire.StatusInQueue {
 		t.Fatalf("second job %+v, want IN_QUEUE behind the first", st)
 	}
 	// Cancelling a queued job drops it before it starts.
-	if w := s.call("POST", "/v2/ep/cancel/"+queued.ID, ""); w.Status != statusCancelled || w.ID != queued.ID {
+	if w := s.call("POST", "/v2/ep/cancel/"+queued.ID, ""); w.Status != wire.StatusCancelled || w.ID != queued.ID {
 		t.Errorf("cancel queued: %+v", w)
 	}
 	// Cancelling a running job cancels its ctx.
-	if w := s.call("POST", "/cancel/"+running.ID, ""); w.Status != statusCancelled {
+	if w := s.call("POST", "/cancel/"+running.ID, ""); w.Status != wire.StatusCancelled {
 		t.Errorf("cancel running: %+v", w)
 	}
 	select {
@@ -360,10 +362,10 @@ func TestLocalAPICancel(t *testing.T) {
 		t.Fatal("the running job's ctx was not cancelled")
 	}
 	// Its late result is dropped; the webhook reports CANCELLED.
-	if st := s.call("GET", "/status/"+running.ID, ""); st.Status != statusCancelled || st.Output != nil {
+	if st := s.call("GET", "/status/"+running.ID, ""); st.Status != wire.StatusCancelled || st.Output != nil {
 		t.Errorf("status after cancel %+v, want CANCELLED without output", st)
 	}
-	if got := hook.wait(1)[0]; got.Status != statusCancelled || got.ID != running.ID {
+	if got := hook.wait(1)[0]; got.Status != wire.StatusCancelled || got.ID != running.ID {
 		t.Errorf("webhook %+v, want CANCELLED for %s", got, running.ID)
 	}
 	// The queued job never ran: a third job is the next to start.
@@ -374,7 +376,7 @@ func TestLocalAPICancel(t *testing.T) {
 	s.call("POST", "/cancel/"+third.ID, "")
 	<-cancelled
 	// Cancelling a finished job changes nothing.
-	if w := s.call("POST", "/cancel/"+running.ID, ""); w.Status != statusCancelled {
+	if w := s.call("POST", "/cancel/"+running.ID, ""); w.Status != wire.StatusCancelled {
 		t.Errorf("second cancel %+v", w)
 	}
 }
@@ -420,7 +422,7 @@ func TestLocalAPIConcurrencyAndHealth(t *testing.T) {
 		}
 	}
 
-	var h healthBody
+	var h wire.Health
 	code, data := s.do("GET", "/v2/ep/health", "")
 	if err := json.Unmarshal(data, &h); code != http.StatusOK || err != nil {
 		t.Fatalf("/health: %d %s %v", code, data, err)
@@ -430,7 +432,7 @@ func TestLocalAPIConcurrencyAndHealth(t *testing.T) {
 	}
 	g.open()
 	for _, id := range ids {
-		s.waitStatus("/status/"+id, func(w wireStatus) bool { return isTerminal(w.Status) })
+		s.waitStatus("/status/"+id, func(w wireStatus) bool { return w.Status.Terminal() })
 	}
 	mu.Lock()
 	if peak != 2 {
@@ -454,7 +456,7 @@ func TestLocalAPIPurgeQueue(t *testing.T) {
 	}}
 	s := startLocalAPI(t, cfg, 1, nil)
 	first := s.call("POST", "/run", `{"input":0}`).ID
-	s.waitStatus("/status/"+first, statusIs(statusInProgress))
+	s.waitStatus("/status/"+first, statusIs(wire.StatusInProgress))
 	second := s.call("POST", "/run", `{"input":1}`).ID
 	s.call("POST", "/run", `{"input":2}`)
 	code, data := s.do("POST", "/v2/ep/purge-queue", "")
@@ -465,8 +467,8 @@ func TestLocalAPIPurgeQueue(t *testing.T) {
 		t.Errorf("purged job: status %d, want 404", code)
 	}
 	g.open()
-	if w := s.waitStatus("/status/"+first, statusIs(statusCompleted)); string(w.Output) != "null" {
-		t.Errorf("running job after purge %+v, want COMPLETED with null output", w)
+	if w := s.waitStatus("/status/"+first, statusIs(wire.StatusCompleted)); w.Output != nil {
+		t.Errorf("running job after purge %+v, want COMPLETED without output (a null output is left out, as by the server)", w)
 	}
 }
 
@@ -496,7 +498,7 @@ func TestLocalAPIBadInput(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			code, data := s.do(c.method, c.path, c.body)
-			var e errorBody
+			var e wire.ErrorBody
 			if err := json.Unmarshal(data, &e); err != nil || e.Error == "" {
 				t.Errorf("body %s is not a JSON error: %v", data, err)
 			}
@@ -506,7 +508,7 @@ func TestLocalAPIBadInput(t *testing.T) {
 		})
 	}
 	// Nothing bad input did harmed the server: a good job still runs.
-	if w := s.call("POST", "/runsync", `{"input":1}`); w.Status != statusCompleted {
+	if w := s.call("POST", "/runsync", `{"input":1}`); w.Status != wire.StatusCompleted {
 		t.Errorf("good job after bad input: %+v", w)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // hookRecorder is a webhook receiver on loopback that records each POST.
@@ -98,17 +100,18 @@ func TestLocalAPIWebhookOnTerminalStates(t *testing.T) {
 	s := startLocalAPI(t, cfg, 1, nil)
 
 	for _, c := range []struct {
-		path, input, status string
+		path, input string
+		status      wire.Status
 	}{
-		{"/run", `{"fail":false}`, statusCompleted},
-		{"/v2/ep/runsync", `{"fail":false}`, statusCompleted},
-		{"/run", `{"fail":true}`, statusFailed},
+		{"/run", `{"fail":false}`, wire.StatusCompleted},
+		{"/v2/ep/runsync", `{"fail":false}`, wire.StatusCompleted},
+		{"/run", `{"fail":true}`, wire.StatusFailed},
 	} {
-		t.Run(c.path+" "+c.status, func(t *testing.T) {
+		t.Run(c.path+" "+string(c.status), func(t *testing.T) {
 			hook := newHookRecorder(t, nil)
 			run := s.call("POST", c.path, fmt.Sprintf(`{"input":%s,"webhook":%q}`, c.input, hook.url))
 			got := hook.wait(1)[0]
-			status := s.waitStatus("/status/"+run.ID, func(w wireStatus) bool { return isTerminal(w.Status) })
+			status := s.waitStatus("/status/"+run.ID, func(w wireStatus) bool { return w.Status.Terminal() })
 			if got.ID != run.ID || got.Status != c.status {
 				t.Errorf("webhook %+v, want %s for %s", got, c.status, run.ID)
 			}
@@ -133,7 +136,7 @@ func TestLocalAPIWebhookRetries(t *testing.T) {
 		return http.StatusOK
 	})
 	s.call("POST", "/run", fmt.Sprintf(`{"input":1,"webhook":%q}`, hook.url))
-	if got := hook.wait(1)[0]; got.Status != statusCompleted {
+	if got := hook.wait(1)[0]; got.Status != wire.StatusCompleted {
 		t.Errorf("delivered %+v", got)
 	}
 	hook.mu.Lock()

@@ -31,7 +31,7 @@ const LevelTrace = slog.LevelDebug - 4
 // levelSilent is above every level: runpod-python's NOTSET prints nothing.
 const levelSilent = slog.Level(1 << 20)
 
-// Message truncation of runpod-python's logger (spec 1.11).
+// Message truncation of runpod-python's logger (docs/spec/runpod-worker-protocol.md 1.11).
 const (
 	logMaxChars  = 4096
 	logKeepChars = 2048

@@ -30,7 +30,7 @@ var (
 var userAgent = fmt.Sprintf("sluice-serverless-go/%s (%s; %s) Language/Go %s",
 	Version, runtime.GOOS, runtime.GOARCH, runtime.Version())
 
-// platform is the worker's HTTP side of the worker protocol (spec 1).
+// platform is the worker's HTTP side of the worker protocol (docs/spec/runpod-worker-protocol.md 1).
 type platform struct {
 	env       workerEnv
 	client    *http.Client
@@ -47,7 +47,7 @@ func newPlatform(env workerEnv, log *slog.Logger) *platform {
 // close releases idle connections.
 func (p *platform) close() { p.transport.CloseIdleConnections() }
 
-// newRequest builds a request with the headers of spec 1.2: raw
+// newRequest builds a request with the headers of docs/spec/runpod-worker-protocol.md 1.2: raw
 // Authorization, JSON content type, the SDK's User-Agent.
 func (p *platform) newRequest(ctx context.Context, method, url string, body []byte) (*http.Request, error) {
 	var r io.Reader
@@ -78,7 +78,7 @@ func (e *statusError) Error() string {
 }
 
 // postJSON posts body for job jobID to url with the job-done headers of
-// spec 1.5 (form content type over a JSON body, "charset: utf-8",
+// docs/spec/runpod-worker-protocol.md 1.5 (form content type over a JSON body, "charset: utf-8",
 // X-Request-ID), retrying 5xx, 429 and connection errors with capped
 // exponential backoff for retryFor. Other 4xx are not retried. It gives
 // up early when ctx is done.

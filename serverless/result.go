@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
-// Top-level keys of a job-done body (spec 1.5).
+// Top-level keys of a job-done body (docs/spec/runpod-worker-protocol.md 1.5).
 const (
 	keyOutput        = "output"
 	keyError         = "error"
@@ -71,11 +73,16 @@ type mappedResult struct {
 }
 
 // mapResult maps a non-streaming handler's return value the way
-// runpod-python's run_job does (spec 2.2): a map with string keys is a dict
+// runpod-python's run_job does (docs/spec/runpod-worker-protocol.md 2.2): a map with string keys is a dict
 // whose truthy "error" is lifted to the top level and whose truthy
 // "refresh_worker" becomes stopPod; both keys leave the output, and an
 // output left empty is dropped. Any other value is the output as is.
 func mapResult(v any) mappedResult {
+	if r, ok := v.(refreshed); ok {
+		m := mapResult(r.output)
+		m.stopPod = true
+		return m
+	}
 	dict, ok := asDict(v)
 	if !ok {
 		return mappedResult{fields: []field{{keyOutput, v}}}
@@ -88,11 +95,11 @@ func mapResult(v any) mappedResult {
 	if len(dict) > 0 {
 		r.fields = append(r.fields, field{keyOutput, dict})
 	}
-	if hasErr && truthy(errValue) {
+	if hasErr && wire.TruthyValue(errValue) {
 		r.fields = append(r.fields, field{keyError, errValue})
 		r.failed = true
 	}
-	if hasRefresh && truthy(refresh) {
+	if hasRefresh && wire.TruthyValue(refresh) {
 		r.stopPod = true
 	}
 	return r
@@ -120,40 +127,4 @@ func asDict(v any) (map[string]any, bool) {
 		out[it.Key().String()] = it.Value().Interface()
 	}
 	return out, true
-}
-
-// truthy reports whether v is true in the Python sense once encoded as
-// JSON: null, false, 0, "", [] and {} are false; everything else is true.
-// A value that cannot be encoded counts as true.
-func truthy(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case string:
-		return x != ""
-	case json.Number:
-		f, err := x.Float64()
-		return err != nil || f != 0
-	case float64:
-		return x != 0
-	case int:
-		return x != 0
-	case []any:
-		return len(x) > 0
-	case map[string]any:
-		return len(x) > 0
-	}
-	raw, err := marshal(v)
-	if err != nil {
-		return true
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var decoded any
-	if err := dec.Decode(&decoded); err != nil {
-		return true
-	}
-	return truthy(decoded)
 }

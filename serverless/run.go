@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync/atomic"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // outcome is the final result of running one job's handler.
 type outcome struct {
 	// body is the JSON body for job-done: {"output": ...}, {"error": ...},
-	// {"stopPod": true}, {} ... (spec 2.2-2.5).
+	// {"stopPod": true}, {} ... (docs/spec/runpod-worker-protocol.md 2.2-2.5).
 	body []byte
 	// failed is true when body has a truthy "error".
 	failed bool
@@ -45,7 +47,7 @@ var errJobFinished = errors.New("job already finished")
 
 // runJob runs cfg's handler (or stream handler) on job, recovering panics,
 // and maps the return value to the job-done body exactly as runpod-python
-// does (spec 2.2-2.4). The final aggregate list is built when
+// does (docs/spec/runpod-worker-protocol.md 2.2-2.4). The final aggregate list is built when
 // cfg.ReturnAggregateStream is set, and stopPod is added to every body when
 // cfg.RefreshWorker is set. It wires job's ProgressUpdate to sink (a nil
 // sink discards chunks and progress). It never panics.
@@ -71,7 +73,7 @@ func runJob(ctx context.Context, cfg *Config, job *Job, sink jobSink) outcome {
 	return o
 }
 
-// runHandler runs a non-streaming handler and maps its result (spec 2.2, 2.3).
+// runHandler runs a non-streaming handler and maps its result (docs/spec/runpod-worker-protocol.md 2.2, 2.3).
 func runHandler(ctx context.Context, cfg *Config, job *Job) outcome {
 	v, err := callHandler(ctx, cfg.Handler, job)
 	if err != nil {
@@ -116,7 +118,7 @@ func (s *stackError) Error() string { return s.err.Error() }
 func (s *stackError) Unwrap() error { return s.err }
 
 // failure builds the FAILED outcome of a non-streaming job: "error" holds
-// the JSON string of an errorPayload (spec 2.3).
+// the JSON string of an errorPayload (docs/spec/runpod-worker-protocol.md 2.3).
 func failure(cfg *Config, err error, stopPod bool) outcome {
 	stopPod = stopPod || cfg.RefreshWorker
 	var stack []byte
@@ -137,7 +139,7 @@ func failure(cfg *Config, err error, stopPod bool) outcome {
 	return outcome{body: body, failed: true, stopPod: stopPod, cause: err, payload: &p}
 }
 
-// runStream iterates a streaming handler (spec 2.4): each chunk goes to
+// runStream iterates a streaming handler (docs/spec/runpod-worker-protocol.md 2.4): each chunk goes to
 // sink in order; a yielded error, a yielded map with a truthy "error", an
 // unencodable chunk or a panic ends the stream with a plain-string error.
 func runStream(ctx context.Context, cfg *Config, job *Job, sink jobSink) (o outcome) {
@@ -163,7 +165,7 @@ func runStream(ctx context.Context, cfg *Config, job *Job, sink jobSink) (o outc
 		if err != nil {
 			return end(streamFailure(cfg, err, debug.Stack()))
 		}
-		if dict, ok := asDict(v); ok && truthy(dict[keyError]) {
+		if dict, ok := asDict(v); ok && wire.TruthyValue(dict[keyError]) {
 			return end(streamErrorValue(cfg, dict[keyError]))
 		}
 		raw, encErr := marshal(v)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 type keyName string
@@ -23,9 +25,9 @@ type point struct {
 
 func mustJob(t *testing.T, raw string) *Job {
 	t.Helper()
-	job, err := ParseJob([]byte(raw))
+	job, err := parseJob([]byte(raw))
 	if err != nil {
-		t.Fatalf("ParseJob(%s): %v", raw, err)
+		t.Fatalf("parseJob(%s): %v", raw, err)
 	}
 	return job
 }
@@ -148,7 +150,7 @@ func TestRunJobResultGolden(t *testing.T) {
 			if (o.cause != nil) != wantCause || (o.payload != nil) != wantCause {
 				t.Errorf("cause=%v payload=%v, want them set: %v", o.cause, o.payload, wantCause)
 			}
-			checkGolden(t, "result_"+tc.name, normalizeBody(t, o.body))
+			testutil.GoldenText(t, "result_"+tc.name, normalizeBody(t, o.body))
 		})
 	}
 }
@@ -313,7 +315,7 @@ func TestRunJobStreamGolden(t *testing.T) {
 			if fmt.Sprint(sink.events) != fmt.Sprint(tc.wantSink) {
 				t.Errorf("sink got %q, want %q", sink.events, tc.wantSink)
 			}
-			checkGolden(t, "stream_"+tc.name, normalizeBody(t, o.body))
+			testutil.GoldenText(t, "stream_"+tc.name, normalizeBody(t, o.body))
 		})
 	}
 }
@@ -379,22 +381,5 @@ func TestRunJobProgressInOrderBeforeResult(t *testing.T) {
 	}
 	if len(sink.events) != 3 {
 		t.Errorf("late progress reached the sink: %q", sink.events)
-	}
-}
-
-func TestTruthy(t *testing.T) {
-	falsy := []any{nil, false, "", 0, 0.0, int64(0), uint8(0), json.Number("0"), json.Number("-0.0"),
-		[]any{}, []int{}, map[string]any{}, map[string]int{}, (*int)(nil), json.RawMessage(`0`), json.RawMessage(`""`), struct{}{}}
-	for _, v := range falsy {
-		if truthy(v) {
-			t.Errorf("truthy(%#v) = true, want false", v)
-		}
-	}
-	one := 1
-	truthyValues := []any{true, "x", 1, -1.5, json.Number("1e-9"), []any{nil}, map[string]any{"": nil}, point{}, &one, json.RawMessage(`[0]`)}
-	for _, v := range truthyValues {
-		if !truthy(v) {
-			t.Errorf("truthy(%#v) = false, want true", v)
-		}
 	}
 }

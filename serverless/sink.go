@@ -1,6 +1,8 @@
 package serverless
 
 import (
+	"github.com/sluicehq/sluice/internal/wire"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -8,7 +10,7 @@ import (
 )
 
 // postSink is the production jobSink: stream chunks go to job-stream and
-// progress updates to job-done (spec 1.6, 1.7), each post awaited, so they
+// progress updates to job-done (docs/spec/runpod-worker-protocol.md 1.6, 1.7), each post awaited, so they
 // reach the platform in order and before the final result.
 type postSink struct {
 	p       *platform
@@ -37,7 +39,7 @@ func (s *postSink) chunk(_ context.Context, output any) error {
 }
 
 func (s *postSink) progress(ctx context.Context, progress any) error {
-	body, err := encodeObject(field{keyStatus, "IN_PROGRESS"}, field{keyOutput, progress})
+	body, err := encodeObject(field{keyStatus, wire.StatusInProgress}, field{keyOutput, progress})
 	if err != nil {
 		return fmt.Errorf("progress update for job %s: %w", s.jobID, err)
 	}

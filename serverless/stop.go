@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Job-stop poll timing (spec 1.8). Variables so tests can shorten them.
+// Job-stop poll timing (docs/spec/runpod-worker-protocol.md 1.8). Variables so tests can shorten them.
 var (
 	// stopPollPause is the pause after a stop poll that named no job, and
 	// after a failed one.
@@ -48,7 +48,7 @@ func (p *platform) pollStops(ctx context.Context, url string) ([]string, error) 
 // errBadStopPayload is a job-stop response that is not {"jobsToStop": [...]}.
 var errBadStopPayload = errors.New(`job-stop response is not {"jobsToStop": [...]}`)
 
-// parseStopResponse interprets a job-stop response (spec 1.8): 204 is no
+// parseStopResponse interprets a job-stop response (docs/spec/runpod-worker-protocol.md 1.8): 204 is no
 // ids, 429 is errTooManyRequests, other statuses >= 400 are errors, a
 // malformed body is errBadStopPayload (no ids), and non-string entries of
 // jobsToStop are dropped (reported in the error alongside the valid ids).

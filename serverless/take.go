@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Job-take timing (spec 1.3, 2.11). Variables so tests can shorten them.
+// Job-take timing (docs/spec/runpod-worker-protocol.md 1.3, 2.11). Variables so tests can shorten them.
 var (
 	// tooManyRequestsBackoff is the pause after a 429 from job-take or job-stop.
 	tooManyRequestsBackoff = 5 * time.Second
@@ -57,7 +57,7 @@ func (p *platform) take(ctx context.Context, n int, inProgress bool) (jobs []*Jo
 }
 
 // parseTakeResponse interprets a job-take response exactly as the table of
-// spec 1.3: 204 and 400 are no jobs; 429 is errTooManyRequests; other
+// docs/spec/runpod-worker-protocol.md 1.3: 204 and 400 are no jobs; 429 is errTooManyRequests; other
 // statuses >= 400 are errors; a non-JSON content type, an empty or invalid
 // body, null, a string or a number are no jobs; an object must have "id"
 // and "input" (else an error); an array is a list of jobs. Unlike
@@ -81,7 +81,7 @@ func parseTakeResponse(status int, contentType string, body []byte) (jobs []*Job
 	}
 	switch trimmed[0] {
 	case '{':
-		job, err := ParseJob(trimmed)
+		job, err := parseJob(trimmed)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -93,7 +93,7 @@ func parseTakeResponse(status int, contentType string, body []byte) (jobs []*Job
 		}
 		var errs []error
 		for i, item := range items {
-			job, err := ParseJob(item)
+			job, err := parseJob(item)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("job %d of %d: %w", i+1, len(items), err))
 				continue

@@ -17,7 +17,7 @@ import (
 // can shorten it.
 var concurrencyRecheck = time.Second
 
-// worker is the production loop (spec 1, 2): it takes jobs, runs each in
+// worker is the production loop (docs/spec/runpod-worker-protocol.md 1, 2): it takes jobs, runs each in
 // its own goroutine, posts results, and keeps the heartbeat and the
 // job-stop poll going until every job is done.
 type worker struct {
@@ -90,7 +90,7 @@ func runWorker(ctx, jobsCtx context.Context, cfg *Config, log *slog.Logger, env 
 }
 
 // takeLoop takes jobs while takeCtx lives, keeping at most
-// ConcurrencyModifier(current) of them in progress (spec 2.6). Jobs run
+// ConcurrencyModifier(current) of them in progress (docs/spec/runpod-worker-protocol.md 2.6). Jobs run
 // under runCtx.
 func (w *worker) takeLoop(takeCtx, runCtx context.Context) {
 	current := 1
@@ -145,7 +145,7 @@ func (w *worker) start(runCtx context.Context, job *Job) {
 	w.jobs.Go(func() { w.handle(jobCtx, postCtx, a) })
 }
 
-// handle runs one job and posts its result (spec 1.5), unless the platform
+// handle runs one job and posts its result (docs/spec/runpod-worker-protocol.md 1.5), unless the platform
 // stopped it.
 func (w *worker) handle(jobCtx, postCtx context.Context, a *activeJob) {
 	job := a.job
@@ -220,7 +220,7 @@ func (w *worker) inProgressIDs() []string {
 	return ids
 }
 
-// stopJob cancels a running job at the platform's request (spec 2.7); its
+// stopJob cancels a running job at the platform's request (docs/spec/runpod-worker-protocol.md 2.7); its
 // result is not posted.
 func (w *worker) stopJob(id string) {
 	w.mu.Lock()
@@ -235,7 +235,7 @@ func (w *worker) stopJob(id string) {
 	a.cancel()
 }
 
-// watchStops long-polls job-stop until ctx is done (spec 1.8).
+// watchStops long-polls job-stop until ctx is done (docs/spec/runpod-worker-protocol.md 1.8).
 func (w *worker) watchStops(ctx context.Context, url string) {
 	for ctx.Err() == nil {
 		ids, err := w.p.pollStops(ctx, url)

@@ -57,7 +57,7 @@ func TestWorkerWireFormat(t *testing.T) {
 		"Authorization": "raw-key", "Content-Type": "application/x-www-form-urlencoded",
 		"Charset": "utf-8", "X-Request-Id": "r1",
 	})
-	checkGolden(t, "worker_wire", postTranscript(posts))
+	testutil.GoldenText(t, "worker_wire", postTranscript(posts))
 	got.Lock()
 	if got.id != "r1" || got.input != `{"n":1}` || got.batch != `"b7"` {
 		t.Errorf("handler saw id %q input %s batchId %s", got.id, got.input, got.batch)
@@ -133,7 +133,7 @@ func TestWorkerStreaming(t *testing.T) {
 	}})
 	fp.jobs <- `{"id":"s1","input":{}}`
 	posts := fp.waitPosts(t, "s1", 4)
-	checkGolden(t, "worker_stream", postTranscript(posts))
+	testutil.GoldenText(t, "worker_stream", postTranscript(posts))
 	fp.jobs <- `{"id":"bad","input":{}}`
 	posts = fp.waitPosts(t, "bad", 4)
 	last := posts[3]
@@ -157,7 +157,7 @@ func TestWorkerProgressBeforeResult(t *testing.T) {
 	}})
 	fp.jobs <- `{"id":"pr","input":{}}`
 	posts := fp.waitPosts(t, "pr", 4)
-	checkGolden(t, "worker_progress", postTranscript(posts))
+	testutil.GoldenText(t, "worker_progress", postTranscript(posts))
 }
 
 func TestWorkerConcurrencyAndHeartbeat(t *testing.T) {
@@ -493,7 +493,7 @@ func TestWorkerShutdownStillPostsStreamChunks(t *testing.T) {
 	if code := w.wait(t); code != 0 {
 		t.Fatalf("Run returned %d, want 0", code)
 	}
-	checkGolden(t, "worker_stream_shutdown", postTranscript(fp.requests("stream", "done")))
+	testutil.GoldenText(t, "worker_stream_shutdown", postTranscript(fp.requests("stream", "done")))
 }
 
 func TestWorkerRefusesUnusableURLs(t *testing.T) {

@@ -1,7 +1,8 @@
 // Command refresh is a worker that asks the platform for a fresh worker.
 //
-// A job that returns "refresh_worker": true gets "stopPod": true in its
-// result, and the platform replaces the worker after it (the key itself is
+// A job whose output is wrapped in serverless.Refresh gets "stopPod": true
+// in its result, and the platform replaces the worker after it (the same as
+// runpod-python's "refresh_worker": true key, which works too and is
 // removed from the output). Setting REFRESH_EVERY_JOB=true instead sets
 // Config.RefreshWorker: every job asks for a refresh, and the worker exits
 // after its first job.
@@ -27,7 +28,11 @@ func handler(ctx context.Context, job *serverless.Job) (any, error) {
 	if err := job.Decode(&in); err != nil {
 		return nil, err
 	}
-	return map[string]any{"cleaned": !in.Dirty, "refresh_worker": in.Dirty}, nil
+	out := map[string]any{"cleaned": !in.Dirty}
+	if in.Dirty {
+		return serverless.Refresh(out), nil
+	}
+	return out, nil
 }
 
 // config builds the worker's configuration from the environment.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // TestBadInput sends every kind of bad request and checks each gets a 4xx
@@ -75,7 +77,7 @@ func TestBadInput(t *testing.T) {
 		}
 		tr.add(fmt.Sprintf("%s: %s %s", c.name, c.method, c.path), r)
 	}
-	checkGolden(t, "bad_input", tr.Bytes())
+	testutil.Golden(t, "bad_input", tr.Bytes())
 
 	// The accepted job is still queued and intact.
 	j, err := fe.Get(t.Context(), "ep", "job-1")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 func (h *Handler) run(w http.ResponseWriter, r *http.Request, ep string) {
@@ -50,7 +51,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, ep string, sync
 		// Runpod's /run always answers IN_QUEUE (accepted); the job may
 		// already be running (handed straight to an idle worker), which
 		// /status shows.
-		writeJSON(w, http.StatusOK, SubmittedView{ID: job.ID, Status: engine.StatusInQueue})
+		writeJSON(w, http.StatusOK, wire.Submitted{ID: job.ID, Status: engine.StatusInQueue})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
@@ -144,7 +145,7 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, ep string) {
 		h.transitionError(w, r, ep, id, "cancel", "only IN_QUEUE and IN_PROGRESS jobs can be cancelled", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, SubmittedView{ID: job.ID, Status: job.Status})
+	writeJSON(w, http.StatusOK, wire.Submitted{ID: job.ID, Status: job.Status})
 }
 
 func (h *Handler) retry(w http.ResponseWriter, r *http.Request, ep string) {
@@ -157,7 +158,7 @@ func (h *Handler) retry(w http.ResponseWriter, r *http.Request, ep string) {
 		h.transitionError(w, r, ep, id, "retry", "only FAILED and TIMED_OUT jobs can be retried", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, SubmittedView{ID: job.ID, Status: job.Status})
+	writeJSON(w, http.StatusOK, wire.Submitted{ID: job.ID, Status: job.Status})
 }
 
 // transitionError answers a failed cancel or retry; a conflict names the
@@ -180,7 +181,7 @@ func (h *Handler) purge(w http.ResponseWriter, r *http.Request, ep string) {
 		h.engineError(w, r, "purge queue of "+ep, err, slog.String(attrEndpoint, ep))
 		return
 	}
-	writeJSON(w, http.StatusOK, PurgeView{Removed: n, Status: "completed"})
+	writeJSON(w, http.StatusOK, wire.Purge{Removed: n, Status: "completed"})
 }
 
 func (h *Handler) health(w http.ResponseWriter, r *http.Request, ep string) {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/testutil"
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 const bearer = "Bearer " + testClientKey
@@ -38,7 +40,7 @@ func TestClientFlow(t *testing.T) {
 	r = call(t, srv, "POST", "/v2/ep/job-done/w1/job-1?&isStream=false", wk, []byte(`{"status": "IN_PROGRESS", "output": {"pct": 50}}`))
 	tr.add("POST job-done progress", r)
 	r = call(t, srv, "GET", "/v2/ep/status/job-1", bearer, nil)
-	var v JobView
+	var v wire.JobView
 	if err := json.Unmarshal(r.body, &v); err != nil || v.Status != engine.StatusInProgress || string(v.Output) != `{"pct":50}` || v.WorkerID != "w1" || *v.DelayTime != 250 {
 		t.Errorf("status while running must show the progress update: %s", r.body)
 	}
@@ -75,7 +77,7 @@ func TestClientFlow(t *testing.T) {
 	call(t, srv, "POST", "/v2/ep/run", bearer, []byte(`{"input":2}`))
 	tr.add("POST /purge-queue", call(t, srv, "POST", "/v2/ep/purge-queue", bearer, nil))
 	tr.add("GET /health after", call(t, srv, "GET", "/v2/ep/health", bearer, nil))
-	checkGolden(t, "client_flow", tr.Bytes())
+	testutil.Golden(t, "client_flow", tr.Bytes())
 }
 
 // TestRunsync checks that /runsync answers with the finished job when a
@@ -118,7 +120,7 @@ func TestStreamSSE(t *testing.T) {
 	if r.code != 200 || r.header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("sse: %d %v", r.code, r.header)
 	}
-	checkGolden(t, "stream_sse", r.body)
+	testutil.Golden(t, "stream_sse", r.body)
 }
 
 // TestAuth checks client keys, bare keys, worker keys and open mode.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // Extensions are Sluice's additions to the /v2 API, served behind the same
@@ -11,7 +13,7 @@ import (
 type Extensions struct {
 	// Endpoints describes every endpoint, for GET /v2/endpoints. A caller
 	// sees the endpoints its key opens.
-	Endpoints func(ctx context.Context) []EndpointInfo
+	Endpoints func(ctx context.Context) []wire.EndpointInfo
 	// Workers lists an endpoint's workers, for GET /v2/{endpoint}/workers,
 	// answered as {"workers": [...]}.
 	Workers func(ctx context.Context, endpoint string) (any, error)
@@ -42,20 +44,6 @@ func (e *ReloadError) Unwrap() error { return e.Err }
 // ErrEndpointRemoved is returned by an Engine's Submit for an endpoint a
 // config reload removed. It is answered 404 with its message.
 var ErrEndpointRemoved = errors.New("this endpoint was removed from the config: it accepts no new jobs (jobs it accepted before stay readable by id)")
-
-// EndpointInfo is one row of GET /v2/endpoints.
-type EndpointInfo struct {
-	ID string `json:"id"`
-	// Managed: Sluice starts this endpoint's workers itself.
-	Managed    bool `json:"managed"`
-	WorkersMin int  `json:"workersMin"`
-	WorkersMax int  `json:"workersMax"`
-	// Workers is the number of live workers; InQueue and InProgress count jobs.
-	Workers            int   `json:"workers"`
-	InQueue            int   `json:"inQueue"`
-	InProgress         int   `json:"inProgress"`
-	ExecutionTimeoutMs int64 `json:"executionTimeoutMs"`
-}
 
 func (h *Handler) extensionRoutes() {
 	ext := h.cfg.Extensions
@@ -140,7 +128,7 @@ func (h *Handler) listEndpoints(w http.ResponseWriter, r *http.Request) {
 	}
 	key, keys := presentedKey(r), h.keys.Load()
 	all := h.cfg.Extensions.Endpoints(r.Context())
-	out := make([]EndpointInfo, 0, len(all))
+	out := make([]wire.EndpointInfo, 0, len(all))
 	msg := ""
 	for _, e := range all {
 		if m := keys.clientAllowed(e.ID, key); m != "" {
@@ -154,5 +142,5 @@ func (h *Handler) listEndpoints(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, msg)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"endpoints": out})
+	writeJSON(w, http.StatusOK, wire.EndpointList{Endpoints: out})
 }

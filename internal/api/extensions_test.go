@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // TestExtensions checks GET /v2/endpoints (filtered by the caller's key),
@@ -13,8 +15,8 @@ func TestExtensions(t *testing.T) {
 	keys := Keys{EndpointClient: map[string][]string{"ep": {"ep-key"}, "other": {"other-key"}}, Worker: map[string]string{"ep": testWorkerKey}}
 	srv, _ := newTestServer(t, keys, func(c *Config) {
 		c.Extensions = Extensions{
-			Endpoints: func(context.Context) []EndpointInfo {
-				return []EndpointInfo{{ID: "ep", Managed: true, WorkersMax: 2}, {ID: "other"}}
+			Endpoints: func(context.Context) []wire.EndpointInfo {
+				return []wire.EndpointInfo{{ID: "ep", Managed: true, WorkersMax: 2}, {ID: "other"}}
 			},
 			Workers: func(_ context.Context, ep string) (any, error) {
 				return []map[string]string{{"id": "w-" + ep}}, nil

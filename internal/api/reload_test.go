@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // TestAdminReload checks POST /v2/admin/reload: only a key that opens
@@ -50,7 +52,7 @@ func TestAdminReload(t *testing.T) {
 	tr.add("only per-endpoint keys configured", call(t, perEP, "POST", "/v2/admin/reload", "Bearer ep-key", nil))
 	bare, _ := newTestServer(t, testKeys(), nil)
 	tr.add("no Reload extension", call(t, bare, "POST", "/v2/admin/reload", bearer, nil))
-	checkGolden(t, "admin_reload", tr.Bytes())
+	testutil.Golden(t, "admin_reload", tr.Bytes())
 }
 
 // TestSetKeys: keys swapped on a running handler apply to the next request;

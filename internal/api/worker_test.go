@@ -12,7 +12,7 @@ import (
 	"github.com/sluicehq/sluice/internal/engine"
 )
 
-// TestWorkerQuirks sends what runpod-python really sends (spec section 6)
+// TestWorkerQuirks sends what runpod-python really sends (docs/spec/runpod-worker-protocol.md section 6)
 // and checks each request reaches the engine as meant.
 func TestWorkerQuirks(t *testing.T) {
 	srv, fe := newTestServer(t, testKeys(), nil)

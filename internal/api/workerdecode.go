@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // DoneBody is a decoded job-done body.
@@ -40,11 +41,11 @@ func DecodeDone(body []byte, isStream bool) (DoneBody, error) {
 		}
 		return d, nil
 	}
-	if e, ok := fields["error"]; ok && engine.Truthy(e) {
+	if e, ok := fields["error"]; ok && wire.Truthy(e) {
 		d.Result.Error = e
 	}
 	if sp, ok := fields["stopPod"]; ok {
-		d.Result.StopPod = engine.Truthy(sp)
+		d.Result.StopPod = wire.Truthy(sp)
 	}
 	d.Result.IsStream = isStream
 	return d, nil

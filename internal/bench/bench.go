@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/server"
+	"github.com/sluicehq/sluice/internal/wire"
 	"github.com/sluicehq/sluice/serverless"
 )
 
@@ -334,8 +335,8 @@ func newClient(base string, conc int) *client {
 }
 
 type jobView struct {
-	ID     string `json:"id"`
-	Status string `json:"status"`
+	ID     string      `json:"id"`
+	Status wire.Status `json:"status"`
 	Output struct {
 		StartedNs int64 `json:"started_ns"`
 	} `json:"output"`
@@ -373,7 +374,7 @@ var noopBody = []byte(`{"input":{}}`)
 
 func (c *client) runsync(ctx context.Context) (*jobView, error) {
 	v, err := c.post(ctx, "/runsync?wait=60000", noopBody)
-	if err == nil && v.Status != "COMPLETED" {
+	if err == nil && v.Status != wire.StatusCompleted {
 		err = fmt.Errorf("runsync %s ended %s", v.ID, v.Status)
 	}
 	return v, err
@@ -399,10 +400,10 @@ func (c *client) waitDone(ctx context.Context, id string) (*jobView, error) {
 		if err != nil {
 			return nil, err
 		}
-		switch v.Status {
-		case "COMPLETED":
+		switch {
+		case v.Status == wire.StatusCompleted:
 			return v, nil
-		case "FAILED", "CANCELLED", "TIMED_OUT":
+		case v.Status.Terminal():
 			return nil, fmt.Errorf("job %s ended %s", id, v.Status)
 		}
 	}
@@ -489,7 +490,7 @@ func directLatency(ctx context.Context, n int) (p50, p99 time.Duration, err erro
 		}
 		out, _ := Handler(r.Context(), job)
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"id": "direct", "status": "COMPLETED", "output": out})
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": "direct", "status": wire.StatusCompleted, "output": out})
 	})}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/server"
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // Cold starts: an endpoint whose workers Sluice starts itself (a command in
@@ -304,8 +305,8 @@ func (c *coldClient) sample(ctx context.Context) (coldSample, error) {
 		return coldSample{}, err
 	}
 	var job struct {
-		Status   string `json:"status"`
-		WorkerID string `json:"workerId"`
+		Status   wire.Status `json:"status"`
+		WorkerID string      `json:"workerId"`
 		Output   struct {
 			StartedNs int64 `json:"started_ns"`
 		} `json:"output"`
@@ -314,10 +315,10 @@ func (c *coldClient) sample(ctx context.Context) (coldSample, error) {
 		if err := c.get(ctx, "/status-sync/"+sub.ID+"?wait=60000", &job); err != nil {
 			return false, err
 		}
-		switch job.Status {
-		case "COMPLETED":
+		switch {
+		case job.Status == wire.StatusCompleted:
 			return true, nil
-		case "FAILED", "CANCELLED", "TIMED_OUT":
+		case job.Status.Terminal():
 			return false, fmt.Errorf("job %s ended %s", sub.ID, job.Status)
 		}
 		return false, nil

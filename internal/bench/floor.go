@@ -14,8 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
-	"github.com/sluicehq/sluice/internal/engine"
-	"github.com/sluicehq/sluice/internal/server"
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // The protocol floor is an in-memory server that answers exactly the HTTP
@@ -34,14 +33,6 @@ const (
 	floorMaxBatch  = 256                   // job-take-batch batch_size upper clamp
 	floorMaxBody   = 20<<20 + 64<<10       // a job-done or /run body
 	floorWorkerKey = "bench-floor-no-auth" // RUNPOD_AI_API_KEY the floor's workers send (never checked)
-)
-
-// Job states the floor reports, as the Runpod API spells them.
-const (
-	statusInQueue    = "IN_QUEUE"
-	statusInProgress = "IN_PROGRESS"
-	statusCompleted  = "COMPLETED"
-	statusFailed     = "FAILED"
 )
 
 // floorServer is the protocol floor's state: a bounded FIFO of queued jobs
@@ -67,7 +58,7 @@ type floorJob struct {
 	input  json.RawMessage
 	taken  atomic.Bool
 	done   chan struct{}
-	status string
+	status wire.Status
 	output json.RawMessage
 	errMsg json.RawMessage
 }
@@ -196,13 +187,13 @@ func (s *floorServer) run(w http.ResponseWriter, r *http.Request) {
 		floorError(w, http.StatusTooManyRequests, "queue full")
 		return
 	}
-	writeFloorJSON(w, http.StatusOK, floorView{ID: job.id, Status: statusInQueue})
+	writeFloorJSON(w, http.StatusOK, floorView{ID: job.id, Status: wire.StatusInQueue})
 }
 
 // floorView is a job as /run and status-sync answer it.
 type floorView struct {
 	ID     string          `json:"id"`
-	Status string          `json:"status"`
+	Status wire.Status     `json:"status"`
 	Output json.RawMessage `json:"output,omitempty"`
 	Error  json.RawMessage `json:"error,omitempty"`
 }
@@ -250,9 +241,9 @@ func (s *floorServer) statusSync(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		writeFloorJSON(w, http.StatusOK, floorView{ID: id, Status: job.status, Output: job.output, Error: job.errMsg})
 	default:
-		status := statusInQueue
+		status := wire.StatusInQueue
 		if job.taken.Load() {
-			status = statusInProgress
+			status = wire.StatusInProgress
 		}
 		writeFloorJSON(w, http.StatusOK, floorView{ID: id, Status: status})
 	}
@@ -347,8 +338,8 @@ func (s *floorServer) jobDone(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("job")
-	var status string
-	progress := json.Unmarshal(body["status"], &status) == nil && status == statusInProgress
+	var status wire.Status
+	progress := json.Unmarshal(body["status"], &status) == nil && status == wire.StatusInProgress
 	code, msg := s.finish(id, progress, body)
 	if code != http.StatusOK {
 		floorError(w, code, msg)
@@ -378,9 +369,9 @@ func (s *floorServer) finish(id string, progress bool, body map[string]json.RawM
 	if progress {
 		return http.StatusOK, ""
 	}
-	job.status = statusCompleted
-	if e, ok := body["error"]; ok && engine.Truthy(e) {
-		job.status, job.errMsg = statusFailed, e
+	job.status = wire.StatusCompleted
+	if e, ok := body["error"]; ok && wire.Truthy(e) {
+		job.status, job.errMsg = wire.StatusFailed, e
 	} else {
 		job.output = body["output"]
 	}
@@ -415,7 +406,8 @@ func (s *floorServer) ping(w http.ResponseWriter, r *http.Request) {
 // server at addr: the URL templates Sluice gives its own workers.
 func floorWorkerEnv(addr string) func(workerID string) ([]string, error) {
 	return func(workerID string) ([]string, error) {
-		return server.BuildWorkerEnv("http://"+addr, endpoint, floorWorkerKey, workerID, config.DefaultPingIntervalMs), nil
+		return wire.WorkerEnv{BaseURL: "http://" + addr, Endpoint: endpoint, Key: floorWorkerKey,
+			WorkerID: workerID, PingIntervalMs: config.DefaultPingIntervalMs}.Environ(), nil
 	}
 }
 

@@ -3,20 +3,18 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+	"github.com/sluicehq/sluice/internal/testutil"
+	"github.com/sluicehq/sluice/internal/wire"
+)
 
 // floorHarness is a floor server on loopback and a client of it.
 type floorHarness struct {
@@ -82,7 +80,7 @@ func (h *floorHarness) run(input string) string {
 	if err := json.Unmarshal([]byte(h.mustCall(http.StatusOK, "POST", "/run", `{"input":`+input+`}`)), &v); err != nil {
 		h.t.Fatal(err)
 	}
-	if v.Status != statusInQueue || v.ID == "" {
+	if v.Status != wire.StatusInQueue || v.ID == "" {
 		h.t.Fatalf("/run answered %+v", v)
 	}
 	return v.ID
@@ -256,22 +254,7 @@ func TestFloorWire(t *testing.T) {
 	step("GET", "/status-sync/floor-1?wait=1000", "")
 	step("GET", "/status-sync/floor-2?wait=1000", "")
 	step("GET", "/status-sync/floor-1", "")
-	golden := filepath.Join("testdata", "floor.golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(golden, []byte(tr.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tr.String() != string(want) {
-		t.Errorf("exchanges differ from %s:\n%s", golden, tr.String())
-	}
+	testutil.Golden(t, "floor", []byte(tr.String()))
 }
 
 // TestFloorWithWorkers runs real worker processes on the floor server,
@@ -308,7 +291,7 @@ func TestFloorWithWorkers(t *testing.T) {
 							t.Error(err)
 							return
 						}
-						if v.Status != statusCompleted || v.Output.StartedNs < t0 {
+						if v.Status != wire.StatusCompleted || v.Output.StartedNs < t0 {
 							t.Errorf("job %s: status %s, started_ns %d (test began at %d)", v.ID, v.Status, v.Output.StartedNs, t0)
 						}
 						ids[i] = v.ID

@@ -74,8 +74,11 @@ func workersCmd(s streams) *cobra.Command {
   sluice workers echo --json`,
 		Args: args(1, 1, "ENDPOINT"),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			b, err := c.client().Endpoint(a[0]).Workers(cmd.Context())
-			return c.printListing(s, b, err)
+			l, err := c.client().Endpoint(a[0]).Workers(cmd.Context())
+			if err != nil {
+				return c.explain(err)
+			}
+			return c.printListing(s, l.Raw)
 		},
 	}
 	addConnFlags(cmd, &c)
@@ -91,8 +94,11 @@ func endpointsCmd(s streams) *cobra.Command {
 		Example: `  sluice endpoints --url http://gpu-box:8080`,
 		Args:    args(0, 0, "none"),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			b, err := c.client().Endpoints(cmd.Context())
-			return c.printListing(s, b, err)
+			l, err := c.client().Endpoints(cmd.Context())
+			if err != nil {
+				return c.explain(err)
+			}
+			return c.printListing(s, l.Raw)
 		},
 	}
 	addConnFlags(cmd, &c)
@@ -114,12 +120,12 @@ func logsCmd(s streams) *cobra.Command {
   sluice logs echo --worker w-3 --follow`,
 		Args: args(1, 1, "ENDPOINT"),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			body, h, err := c.client().Endpoint(a[0]).Logs(cmd.Context(), q)
+			logs, err := c.client().Endpoint(a[0]).Logs(cmd.Context(), q)
 			if err != nil {
 				return c.explain(err)
 			}
-			defer body.Close()
-			err = copyLogs(s.out, body, h.Get("Content-Type"), c.json)
+			defer logs.Close()
+			err = copyLogs(s.out, logs, logs.ContentType, c.json)
 			if err != nil && cmd.Context().Err() != nil {
 				return nil // interrupted while following: a normal way to stop
 			}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 func TestRunPrintsJobID(t *testing.T) {
@@ -21,8 +23,8 @@ func TestRunPrintsJobID(t *testing.T) {
 	if len(reqs) != 2 || reqs[0].method != "POST" || reqs[0].auth != "Bearer k1" {
 		t.Fatalf("requests %+v", reqs)
 	}
-	golden(t, "run_flags", reqs[0].body)
-	golden(t, "run_plain", reqs[1].body)
+	testutil.Golden(t, "run_flags", reqs[0].body)
+	testutil.Golden(t, "run_plain", reqs[1].body)
 }
 
 func TestRunInputSources(t *testing.T) {
@@ -41,7 +43,7 @@ func TestRunInputSources(t *testing.T) {
 	if len(reqs) != 3 {
 		t.Fatalf("%d requests", len(reqs))
 	}
-	golden(t, "run_stdin_body", reqs[0].body)
+	testutil.Golden(t, "run_stdin_body", reqs[0].body)
 	if got := string(reqs[1].body); got != `{"input":[1,2,3]}` {
 		t.Errorf("file body %s", got)
 	}

@@ -98,7 +98,7 @@ func runsyncCmd(s streams) *cobra.Command {
 				clientOpts = append(clientOpts, client.WithLongPoll(liveLongPoll))
 				opts = append(opts, client.WithSyncWait(liveLongPoll))
 			}
-			opts = append(opts, client.WithUpdates(func(st *client.JobStatus) {
+			opts = append(opts, client.OnUpdate(func(st *client.JobStatus) {
 				last = st
 				if live != nil {
 					live.update(st)

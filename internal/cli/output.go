@@ -165,10 +165,7 @@ func (c *conn) printAccepted(s streams, st *client.JobStatus, err error) error {
 
 // printListing prints a Sluice listing (workers, endpoints) as a table, or
 // as the server sent it with --json.
-func (c *conn) printListing(s streams, b json.RawMessage, err error) error {
-	if err != nil {
-		return c.explain(err)
-	}
+func (c *conn) printListing(s streams, b json.RawMessage) error {
 	if c.json {
 		return writeJSON(s.out, b, false)
 	}

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -25,8 +24,6 @@ import (
 
 	"go.uber.org/goleak"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // bins are the binaries built once by TestMain.
 var bins struct{ sluice, worker string }
@@ -397,18 +394,5 @@ func (g *golden) add(t *testing.T, label string, r resp) {
 
 func (g *golden) check(t *testing.T, name string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, g.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden (go test -update creates it): %v", err)
-	}
-	if !bytes.Equal(want, g.Bytes()) {
-		t.Errorf("%s differs from its golden file (go test -update rewrites it)\n--- got ---\n%s\n--- want ---\n%s", name, g.Bytes(), want)
-	}
+	testutil.Golden(t, name, g.Bytes())
 }

@@ -7,31 +7,23 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net/http"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
-// Status is a job's state, spelled as Runpod spells it.
-type Status string
+// Status is a job's state, spelled as Runpod spells it (internal/wire).
+type Status = wire.Status
 
-// Job states.
+// Job states: the spelling lives in internal/wire.
 const (
-	StatusInQueue    Status = "IN_QUEUE"
-	StatusInProgress Status = "IN_PROGRESS"
-	StatusCompleted  Status = "COMPLETED"
-	StatusFailed     Status = "FAILED"
-	StatusCancelled  Status = "CANCELLED"
-	StatusTimedOut   Status = "TIMED_OUT"
+	StatusInQueue    = wire.StatusInQueue
+	StatusInProgress = wire.StatusInProgress
+	StatusCompleted  = wire.StatusCompleted
+	StatusFailed     = wire.StatusFailed
+	StatusCancelled  = wire.StatusCancelled
+	StatusTimedOut   = wire.StatusTimedOut
 )
-
-// Terminal reports whether no further transition happens without /retry.
-func (s Status) Terminal() bool {
-	switch s {
-	case StatusCompleted, StatusFailed, StatusCancelled, StatusTimedOut:
-		return true
-	}
-	return false
-}
 
 // Errors callers branch on. Wrap them with context; test with errors.Is.
 var (
@@ -89,24 +81,18 @@ type Job struct {
 	FinishedAt time.Time                  `json:"finishedAt,omitzero"`
 }
 
-// DelayTime is the time spent queued (Runpod's delayTime), zero until taken.
-func (j *Job) DelayTime() time.Duration {
-	if j.StartedAt.IsZero() {
-		return 0
-	}
-	return j.StartedAt.Sub(j.CreatedAt)
+// Wire is the part of j its Runpod views are rendered from (wire.View).
+func (j *Job) Wire() *wire.Job {
+	return &wire.Job{ID: j.ID, Status: j.Status, WorkerID: j.WorkerID, Retries: j.Retries,
+		Output: j.Output, Error: j.Error, IsStream: j.IsStream,
+		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
 }
 
+// DelayTime is the time spent queued (Runpod's delayTime), zero until taken.
+func (j *Job) DelayTime() time.Duration { return j.Wire().DelayTime() }
+
 // ExecutionTime is the time spent running (Runpod's executionTime).
-func (j *Job) ExecutionTime() time.Duration {
-	switch {
-	case j.StartedAt.IsZero():
-		return 0
-	case j.FinishedAt.IsZero():
-		return time.Since(j.StartedAt)
-	}
-	return j.FinishedAt.Sub(j.StartedAt)
-}
+func (j *Job) ExecutionTime() time.Duration { return j.Wire().ExecutionTime() }
 
 // Result is a final job-done body from a worker.
 type Result struct {
@@ -116,30 +102,14 @@ type Result struct {
 	IsStream bool            // isStream=true query parameter
 }
 
-// Health is /health for one endpoint.
-type Health struct {
-	Jobs    JobCounts    `json:"jobs"`
-	Workers WorkerCounts `json:"workers"`
-}
+// Health is /health for one endpoint (internal/wire's body).
+type Health = wire.Health
 
 // JobCounts are the job counters of /health.
-type JobCounts struct {
-	Completed  int `json:"completed"`
-	Failed     int `json:"failed"`
-	InProgress int `json:"inProgress"`
-	InQueue    int `json:"inQueue"`
-	Retried    int `json:"retried"`
-}
+type JobCounts = wire.JobCounts
 
 // WorkerCounts are the worker counters of /health; every key is always sent.
-type WorkerCounts struct {
-	Idle         int `json:"idle"`
-	Initializing int `json:"initializing"`
-	Ready        int `json:"ready"`
-	Running      int `json:"running"`
-	Throttled    int `json:"throttled"`
-	Unhealthy    int `json:"unhealthy"`
-}
+type WorkerCounts = wire.WorkerCounts
 
 // Worker is what the engine knows about one worker, from its takes and pings.
 type Worker struct {
@@ -189,19 +159,7 @@ type Config struct {
 	// ReaperInterval is how often the reaper looks for timed-out jobs and lost
 	// workers. Default PingInterval / 2, at most 5 s.
 	ReaperInterval time.Duration
-	// WebhookRetries is how many times a failed webhook is tried again. Default 2 (3 tries).
-	WebhookRetries int
-	// WebhookRetryDelay is the wait between webhook tries. Default 10 s.
-	WebhookRetryDelay time.Duration
-	// WebhookTimeout bounds one webhook request. Default 10 s.
-	WebhookTimeout time.Duration
-	// WebhookClient sends webhooks. Default: an http.Client with WebhookTimeout.
-	WebhookClient *http.Client
-	// WebhookBody renders a terminal job as the webhook's JSON body (the same
-	// view as /status). Default: WebhookPayload.
-	WebhookBody func(*Job) ([]byte, error)
-	// Observer, when set, hears about terminal transitions and webhook
-	// deliveries (metrics). Default: none.
+	// Observer, when set, hears about terminal transitions (metrics). Default: none.
 	Observer Observer
 }
 

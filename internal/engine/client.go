@@ -405,7 +405,7 @@ func (e *Engine) afterTerminal(ctx context.Context, r *record, was Status, owner
 		o.JobFinished(&r.Job)
 	}
 	if r.Webhook != "" {
-		e.hooks.send(ctx, r)
+		e.recordDelivery(ctx, r)
 	}
 }
 

@@ -42,8 +42,9 @@
 //   - Counters for /health: stream sluice_events with max age = Retention.
 //   - Webhook deliveries: work-queue stream sluice_hooks,
 //     sluice.hook.<endpoint>.<id>, stored at the terminal transition and
-//     pulled by every replica from one shared consumer (webhook.go), so a
-//     webhook outlives the replica that made the transition.
+//     handed by every replica from one shared consumer (Deliveries,
+//     webhook.go) to internal/webhook, which sends them; a webhook outlives
+//     the replica that made the transition.
 //
 // An engine remembers the records it stored for queued and running jobs and
 // the leases it wrote (hot.go), so a take, a result or a lease removal skips a

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -77,7 +76,6 @@ type Engine struct {
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	hooks  *webhooks
 
 	wakeMu    sync.Mutex
 	wake      map[string]chan struct{} // per endpoint, closed by a queue nudge
@@ -135,21 +133,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReaperInterval <= 0 {
 		c.ReaperInterval = min(c.PingInterval/2, 5*time.Second)
-	}
-	if c.WebhookRetries == 0 {
-		c.WebhookRetries = 2
-	}
-	if c.WebhookRetryDelay <= 0 {
-		c.WebhookRetryDelay = 10 * time.Second
-	}
-	if c.WebhookTimeout <= 0 {
-		c.WebhookTimeout = 10 * time.Second
-	}
-	if c.WebhookBody == nil {
-		c.WebhookBody = WebhookPayload
-	}
-	if c.WebhookClient == nil {
-		c.WebhookClient = &http.Client{Timeout: c.WebhookTimeout}
 	}
 	return c
 }
@@ -214,16 +197,6 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("subscribe to queue nudges: %w", err)
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	e.hooks = newWebhooks(e)
-	if err := e.hooks.start(ctx); err != nil {
-		e.cancel()
-		e.nc.Close()
-		if e.srv != nil {
-			e.srv.Shutdown()
-			e.srv.WaitForShutdown()
-		}
-		return nil, err
-	}
 	e.SetEndpoints(cfg.Endpoints)
 	e.wg.Add(1)
 	go e.reaper()
@@ -337,13 +310,12 @@ func (e *Engine) setup(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the reaper and webhook deliveries, ends long polls (they return
+// Close stops the reaper, ends long polls (they return
 // ErrClosed) and closes the connection and the embedded server.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		e.cancel()
 		e.wg.Wait()
-		e.hooks.wait()
 		e.nc.Close()
 		if e.srv != nil {
 			e.srv.Shutdown()

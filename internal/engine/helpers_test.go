@@ -52,12 +52,11 @@ func testLogger() *slog.Logger {
 // fastConfig is a Config with small time settings for tests.
 func fastConfig(eps ...string) Config {
 	cfg := Config{
-		PingInterval:      50 * time.Millisecond,
-		WorkerLostAfter:   30 * time.Second, // tests of lost workers shorten it
-		ReaperInterval:    50 * time.Millisecond,
-		AckWait:           2 * time.Second,
-		WebhookRetryDelay: 20 * time.Millisecond,
-		Logger:            testLogger(),
+		PingInterval:    50 * time.Millisecond,
+		WorkerLostAfter: 30 * time.Second, // tests of lost workers shorten it
+		ReaperInterval:  50 * time.Millisecond,
+		AckWait:         2 * time.Second,
+		Logger:          testLogger(),
 	}
 	for _, ep := range eps {
 		cfg.Endpoints = append(cfg.Endpoints, EndpointSettings{ID: ep})

@@ -2,12 +2,7 @@ package engine
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -17,8 +12,7 @@ type recorder struct {
 	mu       sync.Mutex
 	finished map[string]Status // job id -> status
 	ran      map[string]bool   // job id -> it had started
-	hooks    []WebhookResult
-	dups     int // jobs reported finished more than once
+	dups     int               // jobs reported finished more than once
 }
 
 func (r *recorder) JobFinished(j *Job) {
@@ -31,13 +25,7 @@ func (r *recorder) JobFinished(j *Job) {
 	r.ran[j.ID] = !j.StartedAt.IsZero()
 }
 
-func (r *recorder) WebhookDelivered(endpoint string, res WebhookResult) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.hooks = append(r.hooks, res)
-}
-
-func (r *recorder) snapshot() (map[string]Status, map[string]bool, []WebhookResult, int) {
+func (r *recorder) snapshot() (map[string]Status, map[string]bool, int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	fin := make(map[string]Status, len(r.finished))
@@ -45,22 +33,13 @@ func (r *recorder) snapshot() (map[string]Status, map[string]bool, []WebhookResu
 	for k, v := range r.finished {
 		fin[k], ran[k] = v, r.ran[k]
 	}
-	return fin, ran, slices.Clone(r.hooks), r.dups
+	return fin, ran, r.dups
 }
 
 // TestObserverHearsEveryTerminalTransition: each way a job ends (a result,
 // an error result, a cancel, a purge, an execution timeout) is reported
-// once with its status, and webhook tries with their outcome.
+// once with its status.
 func TestObserverHearsEveryTerminalTransition(t *testing.T) {
-	var calls atomic.Int32
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		if calls.Add(1) == 1 {
-			w.WriteHeader(http.StatusServiceUnavailable) // the first try fails
-		}
-	}))
-	defer hook.Close()
-
 	rec := &recorder{finished: map[string]Status{}, ran: map[string]bool{}}
 	ep := newEndpoint()
 	cfg := fastConfig(ep)
@@ -69,7 +48,7 @@ func TestObserverHearsEveryTerminalTransition(t *testing.T) {
 	e := openEngine(t, cfg)
 	ctx := ctxT(t, 30*time.Second)
 
-	done := submit(t, e, ep, `1`, func(r *SubmitRequest) { r.Webhook = hook.URL })
+	done := submit(t, e, ep, `1`)
 	failed := submit(t, e, ep, `2`)
 	slow := submit(t, e, ep, `3`, func(r *SubmitRequest) { r.Policy.ExecutionTimeout = 200 * time.Millisecond })
 	for _, want := range []string{done.ID, failed.ID, slow.ID} {
@@ -90,11 +69,11 @@ func TestObserverHearsEveryTerminalTransition(t *testing.T) {
 		done.ID: StatusCompleted, failed.ID: StatusFailed, slow.ID: StatusTimedOut,
 		cancelled.ID: StatusCancelled, purged.ID: StatusCancelled,
 	}
-	waitFor(t, 10*time.Second, "every terminal transition and two webhook tries", func() bool {
-		fin, _, hooks, _ := rec.snapshot()
-		return len(fin) == len(want) && len(hooks) == 2
+	waitFor(t, 10*time.Second, "every terminal transition", func() bool {
+		fin, _, _ := rec.snapshot()
+		return len(fin) == len(want)
 	})
-	fin, ran, hooks, dups := rec.snapshot()
+	fin, ran, dups := rec.snapshot()
 	if dups != 0 {
 		t.Errorf("%d jobs reported finished more than once", dups)
 	}
@@ -107,8 +86,5 @@ func TestObserverHearsEveryTerminalTransition(t *testing.T) {
 		if ran[id] != started {
 			t.Errorf("job %s reported with started=%v, want %v", id, ran[id], started)
 		}
-	}
-	if !slices.Equal(hooks, []WebhookResult{WebhookRetrying, WebhookDelivered}) {
-		t.Errorf("webhook results %v, want [retrying delivered]", hooks)
 	}
 }

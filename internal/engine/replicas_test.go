@@ -4,61 +4,63 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 )
 
 func testWebhook(t *testing.T, b *backend) {
-	var mu sync.Mutex
-	var bodies []map[string]any
-	calls := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		calls++
-		if calls == 1 {
-			w.WriteHeader(http.StatusInternalServerError) // first try fails: retried
-			return
-		}
-		raw, _ := io.ReadAll(r.Body)
-		var m map[string]any
-		if err := json.Unmarshal(raw, &m); err != nil || r.Method != http.MethodPost {
-			t.Errorf("webhook %s body %q: %v", r.Method, raw, err)
-		}
-		bodies = append(bodies, m)
-	}))
-	defer srv.Close()
 	e, ep := setup(t, b)
 	ctx := ctxT(t, 30*time.Second)
-	j := submit(t, e, ep, `1`, func(r *SubmitRequest) { r.Webhook = srv.URL })
+	got := make(chan *Delivery, 8)
+	stop, err := e.Deliveries(ctx, 4, func(d *Delivery) { got <- d })
+	noErr(t, err)
+	defer stop()
+	next := func(what string) *Delivery {
+		t.Helper()
+		select {
+		case d := <-got:
+			return d
+		case <-ctx.Done():
+			t.Fatalf("no delivery: %s", what)
+			return nil
+		}
+	}
+	j := submit(t, e, ep, `1`, func(r *SubmitRequest) { r.Webhook = "http://127.0.0.1:9/a" })
 	takeOne(t, e, ep, "w")
 	noErr(t, e.Finish(ctx, ep, "w", j.ID, Result{Output: json.RawMessage(`{"v":7}`)}))
-	c := submit(t, e, ep, `2`, func(r *SubmitRequest) { r.Webhook = srv.URL })
+	c := submit(t, e, ep, `2`, func(r *SubmitRequest) { r.Webhook = "http://127.0.0.1:9/b" })
 	must(e.Cancel(ctx, ep, c.ID))
-	waitFor(t, 20*time.Second, "2 webhooks", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(bodies) == 2
+	bodies := map[string]map[string]any{}
+	for range 2 {
+		d := next("terminal transitions")
+		if d.Try != 1 {
+			t.Fatalf("first delivery of %s has try %d", d.JobID, d.Try)
+		}
+		body := must(d.Body(ctx))
+		var m map[string]any
+		noErr(t, json.Unmarshal(body, &m))
+		bodies[d.JobID] = m
+		if d.JobID == j.ID {
+			noErr(t, d.Retry(10*time.Millisecond)) // a failed try: handed out again
+		} else {
+			noErr(t, d.Done())
+		}
+	}
+	if m := bodies[j.ID]; m == nil || m["status"] != "COMPLETED" || fmt.Sprint(m["output"]) != "map[v:7]" || bodies[j.ID]["id"] != j.ID {
+		t.Fatalf("completed delivery: %v", bodies)
+	}
+	if m := bodies[c.ID]; m == nil || m["status"] != "CANCELLED" {
+		t.Fatalf("cancelled delivery: %v", bodies)
+	}
+	d := next("the retried delivery")
+	if d.JobID != j.ID || d.Try != 2 || d.URL != "http://127.0.0.1:9/a" {
+		t.Fatalf("retried delivery: job %s try %d url %s", d.JobID, d.Try, d.URL)
+	}
+	noErr(t, d.Done())
+	waitFor(t, 10*time.Second, "no delivery left", func() bool {
+		n, err := e.PendingDeliveries(ctx)
+		return err == nil && n == 0
 	})
-	mu.Lock()
-	defer mu.Unlock()
-	byID := map[string]map[string]any{}
-	for _, m := range bodies {
-		byID[fmt.Sprint(m["id"])] = m
-	}
-	if m := byID[j.ID]; m == nil || m["status"] != "COMPLETED" || fmt.Sprint(m["output"]) != "map[v:7]" {
-		t.Fatalf("completed webhook: %v", bodies)
-	}
-	if m := byID[c.ID]; m == nil || m["status"] != "CANCELLED" {
-		t.Fatalf("cancelled webhook: %v", bodies)
-	}
-	if calls != 3 {
-		t.Fatalf("%d webhook calls, want 3 (one retried)", calls)
-	}
 }
 
 // testTwoReplicas: two engines on one cluster share jobs: one takes, the

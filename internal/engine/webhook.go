@@ -1,56 +1,27 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
-// WebhookPayload is the default body POSTed to a job's webhook: the job as
-// /status shows it (Runpod's field names, times in milliseconds). The HTTP
-// layer can supply its own view through Config.WebhookBody.
-func WebhookPayload(j *Job) ([]byte, error) {
-	m := map[string]any{"id": j.ID, "status": j.Status}
-	if j.Retries > 0 {
-		m["retries"] = j.Retries
-	}
-	if !j.StartedAt.IsZero() {
-		m["delayTime"] = j.DelayTime().Milliseconds()
-		m["executionTime"] = j.ExecutionTime().Milliseconds()
-	}
-	if len(j.Output) > 0 && string(j.Output) != "null" {
-		m["output"] = j.Output
-	}
-	if len(j.Error) > 0 && string(j.Error) != "null" {
-		m["error"] = j.Error
-	}
-	if j.WorkerID != "" {
-		m["workerId"] = j.WorkerID
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("webhook payload of %s: %w", j.ID, err)
-	}
-	return b, nil
-}
-
-// Webhook deliveries are durable: a terminal transition stores a delivery
-// entry in the work-queue stream sluice_hooks (subject
-// sluice.hook.<endpoint>.<id>) before anything is sent, and every replica
-// pulls entries from one shared consumer and POSTs them. An entry is acked
-// after a 2xx, tried again WebhookRetryDelay later after a failure (up to
-// WebhookRetries times), and put back when its engine closes mid-delivery;
-// one nobody settles (a crash, or a put-back that reached a stopping server's
-// pull) is sent again after hookAckWait: at least once.
-// The body is stored in the entry up to 64 KiB; a larger one is rebuilt
-// from the job's record when it is sent.
+// Webhook deliveries are durable: a terminal transition of a job with a
+// webhook stores a delivery entry in the work-queue stream sluice_hooks
+// (subject sluice.hook.<endpoint>.<id>) before anything is sent. The engine
+// only records that a delivery is due; internal/webhook pulls due
+// deliveries through Deliveries (every replica from one shared consumer),
+// POSTs them and settles each: Done after a 2xx, Retry after a failure,
+// Drop after the last try, Release when it stops mid-delivery. One nobody
+// settles (a crash) is handed out again after DeliveryHold: at least once.
+// The body (wire.View, the /status body) is stored in the entry up to 64
+// KiB; a larger one is rebuilt from the job's record (Delivery.Body).
 
 // hookEntry is a stored webhook delivery.
 type hookEntry struct {
@@ -60,63 +31,32 @@ type hookEntry struct {
 	Body     json.RawMessage `json:"body,omitempty"` // absent: rebuild from the record
 }
 
-// webhooks stores and delivers webhooks (see above).
-type webhooks struct {
-	e    *Engine
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	sem  chan struct{}
-	cons jetstream.ConsumeContext
-}
+// DeliveryHold is how soon a delivery nobody settled (its sender crashed)
+// is handed out again. A sender holding one longer calls Hold about every
+// third of it.
+const DeliveryHold = 5 * time.Second
 
-// hookDeliveries bounds the webhooks one engine sends at once.
-const hookDeliveries = 64
-
-// hookAckWait is how soon a delivery nobody settled (its engine crashed, or
-// it reached an engine that was stopping) is sent again. A POST that runs
-// longer keeps extending it.
-const hookAckWait = 5 * time.Second
-
-func newWebhooks(e *Engine) *webhooks {
-	return &webhooks{e: e, sem: make(chan struct{}, hookDeliveries)}
-}
-
-// start creates (or joins) the shared delivery consumer and starts pulling.
-func (h *webhooks) start(ctx context.Context) error {
-	cons, err := h.e.hookStr.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       "hooks",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       hookAckWait, // extended while a POST runs (deliver)
-		MaxDeliver:    -1,          // tries are counted here (Term after the last)
-		MaxAckPending: 4 * hookDeliveries,
-	})
+// WebhookPayload is the body POSTed to a job's webhook: the job as /status
+// shows it (wire.View: one renderer for both).
+func WebhookPayload(j *Job) ([]byte, error) {
+	b, err := wire.Encode(wire.View(j.Wire()))
 	if err != nil {
-		return fmt.Errorf("webhook consumer: %w", err)
+		return nil, fmt.Errorf("webhook payload of %s: %w", j.ID, err)
 	}
-	cc, err := cons.Consume(h.receive, jetstream.PullMaxMessages(hookDeliveries),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !h.e.closed() {
-				h.e.log.Debug("engine: webhook consumer", "err", err)
-			}
-		}))
-	if err != nil {
-		return fmt.Errorf("webhook consumer: %w", err)
-	}
-	h.cons = cc
-	return nil
+	return b[:len(b)-1], nil // without Encode's newline
 }
 
-// send stores the webhook delivery of terminal job j (best effort: a failure
-// is logged; the job's state is already stored).
-func (h *webhooks) send(ctx context.Context, r *record) {
+// recordDelivery stores the webhook delivery of terminal job r (best
+// effort: a failure is logged; the job's state is already stored).
+func (e *Engine) recordDelivery(ctx context.Context, r *record) {
 	j := &r.Job
 	ent := hookEntry{ID: j.ID, Endpoint: j.Endpoint, URL: j.Webhook}
 	// An output kept as a blob is not read here only to be left out of the
 	// entry: such a body is rebuilt from the record when it is sent.
 	if r.OutputRef == nil {
-		body, err := h.e.cfg.WebhookBody(j)
+		body, err := WebhookPayload(j)
 		if err != nil {
-			h.e.log.Warn("engine: webhook", attrEndpoint, j.Endpoint, attrJob, j.ID, attrWorker, j.WorkerID, attrErr, err)
+			e.log.Warn("engine: webhook", attrJob, j.ID, attrErr, err)
 			return
 		}
 		if len(body) <= inlineMax {
@@ -125,7 +65,7 @@ func (h *webhooks) send(ctx context.Context, r *record) {
 	}
 	data, err := json.Marshal(ent)
 	if err != nil {
-		h.e.log.Warn("engine: webhook", attrEndpoint, j.Endpoint, attrJob, j.ID, attrWorker, j.WorkerID, attrErr, err)
+		e.log.Warn("engine: webhook", attrJob, j.ID, attrErr, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -133,151 +73,113 @@ func (h *webhooks) send(ctx context.Context, r *record) {
 	// One delivery per terminal state: the same transition stored twice
 	// (a retried write) is one entry.
 	msgID := j.ID + "." + string(j.Status) + "." + strconv.FormatInt(j.FinishedAt.UnixNano(), 10)
-	if _, err := h.e.js.Publish(ctx, hookPrefix+j.Endpoint+"."+j.ID, data, jetstream.WithMsgID(msgID)); err != nil {
-		h.e.log.Warn("engine: store webhook", attrEndpoint, j.Endpoint, attrJob, j.ID, attrWorker, j.WorkerID, attrErr, err)
+	if _, err := e.js.Publish(ctx, hookPrefix+j.Endpoint+"."+j.ID, data, jetstream.WithMsgID(msgID)); err != nil {
+		e.log.Warn("engine: store webhook", attrJob, j.ID, attrErr, err)
 	}
 }
 
-// receive hands a stored delivery to a goroutine (at most hookDeliveries at once).
-func (h *webhooks) receive(m jetstream.Msg) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.e.closed() {
-		_ = m.Nak()
-		return
-	}
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		select {
-		case h.sem <- struct{}{}:
-		case <-h.e.ctx.Done():
-			_ = m.Nak()
-			return
-		}
-		defer func() { <-h.sem }()
-		h.deliver(m)
-	}()
+// Delivery is one due webhook delivery handed out by Deliveries. Settle it
+// exactly once: Done, Retry, Drop or Release.
+type Delivery struct {
+	JobID    string
+	Endpoint string
+	URL      string
+	// Try is 1 the first time the delivery is handed out.
+	Try int
+
+	body json.RawMessage
+	msg  jetstream.Msg
+	e    *Engine
 }
 
-// deliver POSTs one stored delivery and settles it.
-func (h *webhooks) deliver(m jetstream.Msg) {
-	var ent hookEntry
-	if err := json.Unmarshal(m.Data(), &ent); err != nil {
-		h.e.log.Warn("engine: bad webhook entry dropped", "subject", m.Subject(), "err", err)
-		_ = m.Term()
-		return
+// Body is the JSON body to POST: the stored one, or one rebuilt from the
+// job's record (which must still be in its terminal state).
+func (d *Delivery) Body(ctx context.Context) ([]byte, error) {
+	if len(d.body) > 0 {
+		return d.body, nil
 	}
-	ctx := h.e.ctx
-	body := []byte(ent.Body)
-	if len(body) == 0 {
-		var err error
-		if body, err = h.rebuild(ctx, ent); err != nil {
-			h.e.log.Warn("engine: webhook dropped", attrEndpoint, ent.Endpoint, attrJob, ent.ID, attrWorker, "", attrErr, err)
-			h.observe(ent.Endpoint, WebhookDropped)
-			_ = m.Term()
-			return
-		}
-	}
-	err := h.postHolding(ctx, m, ent.URL, body)
-	switch {
-	case err == nil:
-		h.observe(ent.Endpoint, WebhookDelivered)
-		_ = m.Ack()
-	case h.e.closed():
-		_ = m.Nak() // closing: another replica, or the next start after hookAckWait, sends it
-	default:
-		try := 1
-		if meta, merr := m.Metadata(); merr == nil {
-			try = int(meta.NumDelivered)
-		}
-		h.e.log.Warn("engine: webhook failed", attrEndpoint, ent.Endpoint, attrJob, ent.ID, attrWorker, "", "try", try, attrErr, err)
-		if try > h.e.cfg.WebhookRetries {
-			h.observe(ent.Endpoint, WebhookFailed)
-			_ = m.Term()
-			return
-		}
-		h.observe(ent.Endpoint, WebhookRetrying)
-		_ = m.NakWithDelay(h.e.cfg.WebhookRetryDelay)
-	}
-}
-
-// observe tells the engine's Observer, if any, the outcome of a delivery.
-func (h *webhooks) observe(endpoint string, res WebhookResult) {
-	if o := h.e.observer(); o != nil {
-		o.WebhookDelivered(endpoint, res)
-	}
-}
-
-// rebuild renders the body of a delivery stored without one (too large)
-// from the job's record, which must still be in the terminal state.
-func (h *webhooks) rebuild(ctx context.Context, ent hookEntry) ([]byte, error) {
-	r, _, err := h.e.load(ctx, ent.Endpoint, ent.ID)
+	r, _, err := d.e.load(ctx, d.Endpoint, d.JobID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("webhook body of %s: %w", d.JobID, err)
 	}
 	if !r.Status.Terminal() {
-		return nil, fmt.Errorf("job %s is %s again", ent.ID, r.Status)
+		return nil, fmt.Errorf("webhook body of %s: job is %s again", d.JobID, r.Status)
 	}
-	j, err := h.e.toJob(ctx, r, false)
+	j, err := d.e.toJob(ctx, r, false)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("webhook body of %s: %w", d.JobID, err)
 	}
-	return h.e.cfg.WebhookBody(j)
+	return WebhookPayload(j)
 }
 
-// postHolding posts while telling the server, every third of hookAckWait,
-// that the delivery is still in progress.
-func (h *webhooks) postHolding(ctx context.Context, m jetstream.Msg, url string, body []byte) error {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(hookAckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = m.InProgress()
-			}
-		}
+// Done settles a delivered webhook.
+func (d *Delivery) Done() error { return d.msg.Ack() }
+
+// Retry hands the delivery out again after delay.
+func (d *Delivery) Retry(delay time.Duration) error { return d.msg.NakWithDelay(delay) }
+
+// Drop gives the delivery up for good.
+func (d *Delivery) Drop() error { return d.msg.Term() }
+
+// Release puts the delivery back at once (its sender is stopping).
+func (d *Delivery) Release() error { return d.msg.Nak() }
+
+// Hold tells the store the delivery is still being worked on, so that it is
+// not handed out again for another DeliveryHold.
+func (d *Delivery) Hold() error { return d.msg.InProgress() }
+
+// Deliveries creates (or joins) the consumer shared by every replica and
+// calls fn, on the consumer's goroutine, with each due delivery; at most
+// max are unsettled at once. An entry that cannot be read is dropped and
+// logged. stop ends pulling; deliveries already handed out must still be
+// settled.
+func (e *Engine) Deliveries(ctx context.Context, max int, fn func(*Delivery)) (stop func(), err error) {
+	cons, err := e.hookStr.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       "hooks",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       DeliveryHold, // extended by Hold while a POST runs
+		MaxDeliver:    -1,           // tries are counted by the sender (Drop after the last)
+		MaxAckPending: 4 * max,
 	})
-	err := h.post(ctx, url, body)
-	close(done)
-	wg.Wait()
-	return err
+	if err != nil {
+		return nil, fmt.Errorf("webhook consumer: %w", err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		var ent hookEntry
+		if err := json.Unmarshal(m.Data(), &ent); err != nil {
+			e.log.Warn("engine: bad webhook entry dropped", "subject", m.Subject(), attrErr, err)
+			_ = m.Term()
+			return
+		}
+		d := &Delivery{JobID: ent.ID, Endpoint: ent.Endpoint, URL: ent.URL, Try: 1, body: ent.Body, msg: m, e: e}
+		if meta, merr := m.Metadata(); merr == nil {
+			d.Try = int(meta.NumDelivered)
+		}
+		fn(d)
+	}, jetstream.PullMaxMessages(max),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !e.closed() {
+				e.log.Debug("engine: webhook consumer", attrErr, err)
+			}
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("webhook consumer: %w", err)
+	}
+	return cc.Stop, nil
 }
 
-func (h *webhooks) post(ctx context.Context, url string, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, h.e.cfg.WebhookTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("webhook request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := h.e.cfg.WebhookClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("webhook post: %w", err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("webhook post: status %d", resp.StatusCode)
-	}
-	return nil
+// FlushDeliveries waits (up to timeout) until settlements made so far have
+// reached the store: a sender calls it after releasing what it cut off.
+func (e *Engine) FlushDeliveries(timeout time.Duration) error {
+	return e.nc.FlushTimeout(timeout)
 }
 
-// wait stops pulling and blocks until deliveries end (Close cancels them;
-// unfinished ones are put back).
-func (h *webhooks) wait() {
-	if h.cons != nil {
-		h.cons.Stop()
+// PendingDeliveries is the number of stored deliveries not yet settled for
+// good (Done or Drop).
+func (e *Engine) PendingDeliveries(ctx context.Context) (int, error) {
+	info, err := e.hookStr.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("webhook deliveries: %w", err)
 	}
-	h.mu.Lock()
-	h.mu.Unlock() //nolint:staticcheck // barrier: no delivery starts after this
-	h.wg.Wait()
-	// The put-backs of cut-off deliveries must reach the server before the
-	// connection closes, or they wait out AckWait.
-	_ = h.e.nc.FlushTimeout(2 * time.Second)
+	return int(info.State.Msgs), nil
 }

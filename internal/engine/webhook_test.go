@@ -2,22 +2,12 @@ package engine
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"flag"
-	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+	"github.com/sluicehq/sluice/internal/testutil"
+)
 
 // TestWebhookPayloadGolden pins the default webhook body for each terminal state.
 func TestWebhookPayloadGolden(t *testing.T) {
@@ -44,149 +34,7 @@ func TestWebhookPayloadGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			buf.WriteByte('\n')
-			path := filepath.Join("testdata", "webhook_"+name+".golden")
-			if *update {
-				if err := os.MkdirAll("testdata", 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("read golden (run with -update to create): %v", err)
-			}
-			if !bytes.Equal(buf.Bytes(), want) {
-				t.Fatalf("webhook body\n%s\nwant\n%s", buf.Bytes(), want)
-			}
+			testutil.Golden(t, "webhook_"+name, buf.Bytes())
 		})
-	}
-}
-
-// TestWebhookSurvivesRestart: a webhook whose delivery is cut off by the
-// engine closing is sent after the engine opens again on the same data.
-func TestWebhookSurvivesRestart(t *testing.T) {
-	var mu sync.Mutex
-	var bodies []map[string]any
-	first := make(chan struct{})
-	calls := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body) // read first: the server notices a gone client only then
-		mu.Lock()
-		calls++
-		n := calls
-		mu.Unlock()
-		if n == 1 {
-			close(first)
-			<-r.Context().Done() // held until the engine gives up (closes)
-			return
-		}
-		var m map[string]any
-		if err := json.Unmarshal(raw, &m); err != nil {
-			t.Errorf("webhook body %q: %v", raw, err)
-		}
-		mu.Lock()
-		bodies = append(bodies, m)
-		mu.Unlock()
-	}))
-	defer srv.Close()
-
-	ep := newEndpoint()
-	cfg := fastConfig(ep)
-	cfg.DataDir = t.TempDir()
-	ctx := ctxT(t, 60*time.Second)
-	e1, err := Open(ctx, cfg)
-	noErr(t, err)
-	j := must(e1.Submit(ctx, ep, SubmitRequest{Input: json.RawMessage(`{}`), Webhook: srv.URL}))
-	if jobs := must(e1.Take(ctx, ep, "w1", 1)); len(jobs) != 1 {
-		t.Fatalf("take: %d jobs", len(jobs))
-	}
-	noErr(t, e1.Finish(ctx, ep, "w1", j.ID, Result{Output: json.RawMessage(`{"v":1}`)}))
-	select {
-	case <-first:
-	case <-ctx.Done():
-		t.Fatal("the webhook was never tried")
-	}
-	noErr(t, e1.Close())
-
-	openEngine(t, cfg)
-	waitFor(t, 30*time.Second, "the webhook after the restart", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(bodies) > 0
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	if m := bodies[0]; m["id"] != j.ID || m["status"] != "COMPLETED" || fmt.Sprint(m["output"]) != "map[v:1]" {
-		t.Fatalf("webhook after restart: %v", m)
-	}
-}
-
-// TestWebhookLargeOutput: a result too large to store in the delivery entry
-// (over 64 KiB) reaches the webhook whole, rebuilt from the job's record.
-func TestWebhookLargeOutput(t *testing.T) {
-	got := make(chan []byte, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body)
-		select {
-		case got <- raw:
-		default:
-		}
-	}))
-	defer srv.Close()
-	e, ep, ctx := soloEngine(t)
-	j := must(e.Submit(ctx, ep, SubmitRequest{Input: json.RawMessage(`{}`), Webhook: srv.URL}))
-	if jobs := must(e.Take(ctx, ep, "w1", 1)); len(jobs) != 1 {
-		t.Fatalf("take: %d jobs", len(jobs))
-	}
-	big := strings.Repeat("x", 100<<10)
-	out, _ := json.Marshal(map[string]string{"text": big})
-	noErr(t, e.Finish(ctx, ep, "w1", j.ID, Result{Output: out}))
-	var raw []byte
-	select {
-	case raw = <-got:
-	case <-ctx.Done():
-		t.Fatal("no webhook")
-	}
-	var m struct {
-		ID     string `json:"id"`
-		Status string `json:"status"`
-		Output struct {
-			Text string `json:"text"`
-		} `json:"output"`
-	}
-	if err := json.Unmarshal(raw, &m); err != nil || m.ID != j.ID || m.Status != "COMPLETED" || m.Output.Text != big {
-		t.Fatalf("webhook of %d bytes: id %q status %q output of %d bytes (%v)", len(raw), m.ID, m.Status, len(m.Output.Text), err)
-	}
-}
-
-// TestWebhookGivesUp: a webhook target that always fails gets the first try
-// and WebhookRetries more, and then the delivery is dropped from the store.
-func TestWebhookGivesUp(t *testing.T) {
-	var mu sync.Mutex
-	calls := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.ReadAll(r.Body)
-		mu.Lock()
-		calls++
-		mu.Unlock()
-		w.WriteHeader(http.StatusBadGateway)
-	}))
-	defer srv.Close()
-	e, ep, ctx := soloEngine(t) // WebhookRetries 2 (the default), 20 ms apart
-	j := must(e.Submit(ctx, ep, SubmitRequest{Input: json.RawMessage(`{}`), Webhook: srv.URL}))
-	must(e.Cancel(ctx, ep, j.ID))
-	waitFor(t, 20*time.Second, "three tries and the delivery dropped", func() bool {
-		mu.Lock()
-		n := calls
-		mu.Unlock()
-		info, err := e.hookStr.Info(context.Background())
-		return err == nil && n >= 3 && info.State.Msgs == 0
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	if calls != 3 {
-		t.Fatalf("%d tries, want 3 (1 + WebhookRetries)", calls)
 	}
 }

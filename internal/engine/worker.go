@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // Nudge subjects (core NATS, published after the change is stored).
@@ -110,38 +111,6 @@ func (e *Engine) Ping(ctx context.Context, endpoint, workerID string, jobIDs []s
 	return e.touch(ctx, endpoint, workerID, jobIDs)
 }
 
-// Truthy reports whether a JSON value is true as Python would judge it
-// (how runpod-python reads a result's "error" and "stopPod"): null, false,
-// 0, "", [] and {} are not; an undecodable non-empty value is.
-func Truthy(v json.RawMessage) bool {
-	v = bytes.TrimSpace(v)
-	switch string(v) {
-	case "", "null", "false", `""`, "[]", "{}", "0":
-		return false
-	case "true":
-		return true
-	}
-	var x any
-	if json.Unmarshal(v, &x) != nil {
-		return true
-	}
-	switch y := x.(type) {
-	case nil:
-		return false
-	case bool:
-		return y
-	case float64:
-		return y != 0
-	case string:
-		return y != ""
-	case []any:
-		return len(y) > 0
-	case map[string]any:
-		return len(y) > 0
-	}
-	return true
-}
-
 // loadHeld is load for a change by the worker holding a job: it starts from
 // the record this engine last stored for it, when it remembers one, saving a
 // read. The change's compare-and-set fails on a stale record and mutateFrom
@@ -174,7 +143,7 @@ func (e *Engine) Finish(ctx context.Context, endpoint, workerID, jobID string, r
 		status = StatusFailed
 		errv = errorValue(fmt.Sprintf("result of %d bytes exceeds the limit of %d bytes", len(output), e.cfg.MaxOutputBytes))
 		output = nil
-	} else if Truthy(errv) {
+	} else if wire.Truthy(errv) {
 		status = StatusFailed
 		if len(errv) > inlineMax {
 			// Keep the record small: a huge error (say, a traceback) is cut.

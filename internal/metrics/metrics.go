@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/webhook"
 	"github.com/sluicehq/sluice/internal/scaler"
 )
 
@@ -165,8 +166,8 @@ func (m *Metrics) JobFinished(j *engine.Job) {
 	}
 }
 
-// WebhookDelivered counts a webhook delivery attempt (engine.Observer).
-func (m *Metrics) WebhookDelivered(endpoint string, result engine.WebhookResult) {
+// WebhookDelivered counts a webhook delivery attempt (webhook.Observer).
+func (m *Metrics) WebhookDelivered(endpoint string, result webhook.Result) {
 	m.webhooks.WithLabelValues(endpoint, string(result)).Inc()
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/scaler"
+	"github.com/sluicehq/sluice/internal/webhook"
 )
 
 func TestMain(m *testing.M) {
@@ -43,8 +44,8 @@ func TestObservedEvents(t *testing.T) {
 	m.JobFinished(job("a", engine.StatusCompleted, 200*time.Millisecond, 1500*time.Millisecond))
 	m.JobFinished(job("b", engine.StatusFailed, 3*time.Second, 40*time.Millisecond))
 	m.JobFinished(job("c", engine.StatusCancelled, 0, 0)) // never ran: no execution time
-	m.WebhookDelivered("sd", engine.WebhookRetrying)
-	m.WebhookDelivered("sd", engine.WebhookDelivered)
+	m.WebhookDelivered("sd", webhook.Retrying)
+	m.WebhookDelivered("sd", webhook.Delivered)
 	m.WorkerStarted("sd")
 	m.WorkerReady("sd", 1200*time.Millisecond)
 	m.WorkerExited("sd", scaler.ExitDrained)

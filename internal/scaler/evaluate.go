@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // evaluate brings one endpoint's workers in line with its queue.
@@ -111,7 +112,7 @@ func (s *Supervisor) observe(ep *endpoint, ws []engine.Worker, now time.Time) {
 
 // initTimeout is the endpoint's RUNPOD_INIT_TIMEOUT, else Config.InitTimeout.
 func (s *Supervisor) initTimeout(ep *endpoint) time.Duration {
-	if v, err := strconv.Atoi(ep.cfg.Env["RUNPOD_INIT_TIMEOUT"]); err == nil && v > 0 {
+	if v, err := strconv.Atoi(ep.cfg.Env[wire.EnvInitTimeout]); err == nil && v > 0 {
 		return time.Duration(v) * time.Second
 	}
 	return s.cfg.InitTimeout

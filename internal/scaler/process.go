@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/logs"
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // worker is one worker process.
@@ -54,7 +55,6 @@ func newWorkerID(endpoint string) string {
 // the variables Sluice sets (later entries win in os/exec).
 func (s *Supervisor) env(ep *endpoint, id string, gpus []string) []string {
 	e := &ep.cfg
-	base := s.cfg.BaseURL + "/v2/" + e.ID
 	key := e.WorkerKey
 	if key == "" {
 		key = s.cfg.WorkerKey
@@ -76,17 +76,11 @@ func (s *Supervisor) env(ep *endpoint, id string, gpus []string) []string {
 	if !hasUnbuffered { // Python workers' logs appear as they are printed
 		env = append(env, "PYTHONUNBUFFERED=1")
 	}
+	env = append(env, wire.WorkerEnv{BaseURL: s.cfg.BaseURL, Endpoint: e.ID, Key: key,
+		WorkerID: id, PingIntervalMs: s.cfg.PingInterval.Milliseconds()}.Environ()...)
 	env = append(env,
-		"RUNPOD_POD_ID="+id,
-		"RUNPOD_ENDPOINT_ID="+e.ID,
-		"RUNPOD_AI_API_KEY="+key,
-		"RUNPOD_WEBHOOK_GET_JOB="+base+"/job-take/$ID?",
-		"RUNPOD_WEBHOOK_POST_OUTPUT="+base+"/job-done/$RUNPOD_POD_ID/$ID?",
-		"RUNPOD_WEBHOOK_POST_STREAM="+base+"/job-stream/$RUNPOD_POD_ID/$ID?",
-		"RUNPOD_WEBHOOK_PING="+base+"/ping/$RUNPOD_POD_ID",
-		"RUNPOD_PING_INTERVAL="+strconv.FormatInt(s.cfg.PingInterval.Milliseconds(), 10),
-		"RUNPOD_POD_HOSTNAME="+s.host,
-		"RUNPOD_GPU_COUNT="+strconv.Itoa(len(gpus)),
+		wire.EnvPodHostname+"="+s.host,
+		wire.EnvGPUCount+"="+strconv.Itoa(len(gpus)),
 	)
 	if len(gpus) > 0 {
 		env = append(env, "CUDA_VISIBLE_DEVICES="+strings.Join(gpus, ","))

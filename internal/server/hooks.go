@@ -8,6 +8,7 @@ import (
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/scaler"
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // hookedEngine is the engine as the API sees it, telling the supervisor
@@ -114,11 +115,11 @@ func addExternal(counts engine.WorkerCounts, ws []engine.Worker, own map[string]
 // in force, the engine and the supervisor, and POST /v2/admin/reload with rl.
 func extensions(cur *atomic.Pointer[live], eng *engine.Engine, sup *scaler.Supervisor, rl *reloader) api.Extensions {
 	return api.Extensions{
-		Endpoints: func(ctx context.Context) []api.EndpointInfo {
+		Endpoints: func(ctx context.Context) []wire.EndpointInfo {
 			f := cur.Load().s.file
-			out := make([]api.EndpointInfo, 0, len(f.Endpoints))
+			out := make([]wire.EndpointInfo, 0, len(f.Endpoints))
 			for _, ep := range f.Endpoints {
-				info := api.EndpointInfo{
+				info := wire.EndpointInfo{
 					ID: ep.ID, Managed: ep.Managed(), WorkersMin: ep.WorkersMin, WorkersMax: ep.WorkersMax,
 					ExecutionTimeoutMs: ep.ExecutionTimeout().Milliseconds(),
 				}

@@ -26,6 +26,7 @@ import (
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/scaler"
+	"github.com/sluicehq/sluice/internal/webhook"
 )
 
 // Defaults of Options.
@@ -180,6 +181,13 @@ func Serve(ctx context.Context, opts Options) error {
 			log.Error("close job engine", "err", cerr)
 		}
 	}()
+	// Webhooks are sent by their own part from the deliveries the engine
+	// records; it stops before the engine closes (deferred later).
+	hooks, err := webhook.Start(ctx, eng, webhook.Config{Logger: log, Observer: webhookObserver(met)})
+	if err != nil {
+		return fmt.Errorf("start webhooks: %w", err)
+	}
+	defer hooks.Close()
 
 	// The supervisor starts the workers of endpoints with a command, with
 	// the RUNPOD_* environment pointing at this server.
@@ -319,4 +327,12 @@ func (s *settings) apiKeys(dataDir string) (api.Keys, error) {
 		}
 	}
 	return k, nil
+}
+
+// webhookObserver is met as a webhook.Observer, or nil without metrics.
+func webhookObserver(met *metrics.Metrics) webhook.Observer {
+	if met == nil {
+		return nil
+	}
+	return met
 }

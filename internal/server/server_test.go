@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"flag"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,9 +11,9 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+	"github.com/sluicehq/sluice/internal/testutil"
+)
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
@@ -58,16 +57,7 @@ func TestWorkerEnv(t *testing.T) {
 	for _, kv := range env {
 		b.WriteString(ShellQuote(kv) + "\n")
 	}
-	golden := filepath.Join("testdata", "worker_env.golden")
-	if *update {
-		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil || !bytes.Equal(want, b.Bytes()) {
-		t.Errorf("worker-env output differs from %s (go test -update rewrites it):\n%s", golden, b.Bytes())
-	}
+	testutil.Golden(t, "worker_env", b.Bytes())
 	if _, err := WorkerEnv(WorkerEnvOptions{Endpoint: "nope", ConfigPath: cfg, DataDir: dir}); err == nil || !strings.Contains(err.Error(), "configured: echo") {
 		t.Errorf("unknown endpoint: %v", err)
 	}

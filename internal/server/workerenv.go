@@ -5,8 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
+
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // WorkerEnvOptions configure WorkerEnv.
@@ -62,25 +63,8 @@ func WorkerEnv(opts WorkerEnvOptions) ([]string, error) {
 		}
 		id = "w-" + hex.EncodeToString(b)
 	}
-	return BuildWorkerEnv(BaseURL(opts.Addr), opts.Endpoint, keys[opts.Endpoint], id, s.pingInterval.Milliseconds()), nil
-}
-
-// BuildWorkerEnv returns the RUNPOD_* variables for one worker: the URL
-// templates (with the placeholders runpod-python substitutes and the
-// trailing "?" its bare "&" parameters need), the key, the worker id, the
-// endpoint id and the ping interval in ms.
-func BuildWorkerEnv(baseURL, endpoint, key, workerID string, pingIntervalMs int64) []string {
-	ep := baseURL + "/v2/" + endpoint
-	return []string{
-		"RUNPOD_WEBHOOK_GET_JOB=" + ep + "/job-take/$ID?",
-		"RUNPOD_WEBHOOK_POST_OUTPUT=" + ep + "/job-done/$RUNPOD_POD_ID/$ID?",
-		"RUNPOD_WEBHOOK_POST_STREAM=" + ep + "/job-stream/$RUNPOD_POD_ID/$ID?",
-		"RUNPOD_WEBHOOK_PING=" + ep + "/ping/$RUNPOD_POD_ID",
-		"RUNPOD_AI_API_KEY=" + key,
-		"RUNPOD_POD_ID=" + workerID,
-		"RUNPOD_ENDPOINT_ID=" + endpoint,
-		"RUNPOD_PING_INTERVAL=" + strconv.FormatInt(pingIntervalMs, 10),
-	}
+	return wire.WorkerEnv{BaseURL: BaseURL(opts.Addr), Endpoint: opts.Endpoint, Key: keys[opts.Endpoint],
+		WorkerID: id, PingIntervalMs: s.pingInterval.Milliseconds()}.Environ(), nil
 }
 
 // BaseURL turns a listen address into the base URL workers and clients use.

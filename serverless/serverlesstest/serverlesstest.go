@@ -2,7 +2,7 @@
 // platform, a network or a subprocess.
 //
 // Run sends one job through the same execution path the production worker
-// uses (serverless.Exec: panic recovery, runpod-python's result mapping,
+// uses (panic recovery, runpod-python's result mapping,
 // stream handling, RefreshWorker) and returns everything the platform would
 // have seen: the job-done body, the output or error, every streamed chunk
 // and every progress update, in order.
@@ -20,26 +20,60 @@ package serverlesstest
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/sluicehq/sluice/serverless"
+	"github.com/sluicehq/sluice/serverless/internal/exectest"
 )
 
 // DefaultJobID is the id of the job Run builds, unless WithJobID is given.
 const DefaultJobID = "test_job"
 
-// Result is what a job produced; see serverless.Result for the fields.
+// Result is what one job produced: its final job-done body and everything
+// it emitted on the way. The fields are:
+//
+//   - Body: the job-done body the production worker would post, exactly:
+//     {"output": ...}, {"error": ...}, {"stopPod": true}, or a combination.
+//   - Output: Body's "output" value, nil when the body has none.
+//   - Error: Body's "error" value when the job failed: the string itself
+//     when the value is a JSON string, otherwise its JSON text. Empty when
+//     the job did not fail.
+//   - ErrorMessage: the handler's own message when the job failed: for a
+//     returned error or a panic, the "error_message" of the error object
+//     runpod-python's format puts in Error; otherwise Error itself.
+//   - Err: what failed the job when the SDK saw it as a Go error (the
+//     handler's returned or yielded error, usable with errors.Is and
+//     errors.As, a recovered panic, or an encoding failure); nil for a job
+//     that succeeded or that returned a map with an "error" key.
+//   - Failed: the job failed (Body has a truthy "error").
+//   - StopPod: the job asked the platform to replace the worker
+//     (Config.RefreshWorker, serverless.Refresh, or "refresh_worker").
+//   - Chunks: the values a StreamHandler yielded, in order, as JSON.
+//   - Progress: the values passed to ProgressUpdate, in order, as JSON.
 type Result struct {
-	serverless.Result
+	exectest.Result
+}
+
+// DecodeOutput decodes Output into v, which must be a pointer.
+func (r *Result) DecodeOutput(v any) error {
+	if r.Output == nil {
+		return errors.New("decode output: result has no output")
+	}
+	if err := json.Unmarshal(r.Output, v); err != nil {
+		return fmt.Errorf("decode output: %w", err)
+	}
+	return nil
 }
 
 // Option changes how Run builds or runs the job.
 type Option func(*options)
 
 type options struct {
-	ctx  context.Context
-	id   string
-	exec []serverless.ExecOption
+	ctx   context.Context
+	id    string
+	hooks exectest.Hooks
 }
 
 // WithContext runs the job under ctx instead of the test's context, for
@@ -53,42 +87,78 @@ func WithJobID(id string) Option {
 	return func(o *options) { o.id = id }
 }
 
-// WithExecOptions passes options through to serverless.Exec, for example
-// serverless.OnChunk to watch chunks while the handler runs.
-func WithExecOptions(opts ...serverless.ExecOption) Option {
-	return func(o *options) { o.exec = append(o.exec, opts...) }
+// OnChunk calls fn with each streamed chunk as it is yielded, before the
+// stream handler resumes. An error from fn is treated like a failed post of
+// that chunk.
+func OnChunk(fn func(ctx context.Context, chunk json.RawMessage) error) Option {
+	return func(o *options) { o.hooks.OnChunk = fn }
 }
 
-// Run runs cfg's handler on one job whose input is input (encoded with
-// encoding/json; a json.RawMessage is used as is) and returns the result.
-// A job that fails is a normal Result; Run fails the test only when the
-// job cannot be built or cfg is unusable.
-func Run(t testing.TB, cfg serverless.Config, input any, opts ...Option) *Result {
-	t.Helper()
-	o := options{ctx: t.Context(), id: DefaultJobID}
+// OnProgress calls fn with each ProgressUpdate as it is made.
+func OnProgress(fn func(ctx context.Context, progress json.RawMessage) error) Option {
+	return func(o *options) { o.hooks.OnProgress = fn }
+}
+
+// Exec runs cfg's handler on one job whose input is input (encoded with
+// encoding/json; a json.RawMessage is used as is) through the production
+// worker's execution path (panic recovery, result mapping, stream
+// handling, RefreshWorker), without network I/O, and returns what the
+// platform would have received. The error is non-nil only when the job
+// cannot be built or cfg is unusable; a failed job is a normal Result. Run
+// is Exec for tests.
+func Exec(ctx context.Context, cfg serverless.Config, input any, opts ...Option) (*Result, error) {
+	o := options{ctx: ctx, id: DefaultJobID}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	job, err := serverless.NewJob(o.id, input)
 	if err != nil {
-		t.Fatalf("serverlesstest: %v", err)
+		return nil, err
 	}
-	return RunJob(t, cfg, job, opts...)
+	return exec(cfg, job, o)
 }
 
-// RunJob is Run for a job built by the caller, for example with
-// serverless.ParseJob to include fields besides "id" and "input".
-func RunJob(t testing.TB, cfg serverless.Config, job *serverless.Job, opts ...Option) *Result {
-	t.Helper()
-	o := options{ctx: t.Context()}
+// ExecRaw is Exec for a job object as job-take sends it
+// ({"id": ..., "input": ..., other fields readable with Job.Field}).
+func ExecRaw(ctx context.Context, cfg serverless.Config, job []byte, opts ...Option) (*Result, error) {
+	o := options{ctx: ctx}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	res, err := serverless.Exec(o.ctx, cfg, job, o.exec...)
+	j, err := exectest.ParseJob(job)
+	if err != nil {
+		return nil, err
+	}
+	return exec(cfg, j, o)
+}
+
+func exec(cfg serverless.Config, job any, o options) (*Result, error) {
+	res, err := exectest.Exec(o.ctx, cfg, job, o.hooks)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Result: res}, nil
+}
+
+// Run is Exec under the test's context that fails the test when the job
+// cannot be built or cfg is unusable.
+func Run(t testing.TB, cfg serverless.Config, input any, opts ...Option) *Result {
+	t.Helper()
+	res, err := Exec(t.Context(), cfg, input, opts...)
 	if err != nil {
 		t.Fatalf("serverlesstest: %v", err)
 	}
-	return &Result{Result: res}
+	return res
+}
+
+// RunRaw is ExecRaw for tests, like Run.
+func RunRaw(t testing.TB, cfg serverless.Config, job []byte, opts ...Option) *Result {
+	t.Helper()
+	res, err := ExecRaw(t.Context(), cfg, job, opts...)
+	if err != nil {
+		t.Fatalf("serverlesstest: %v", err)
+	}
+	return res
 }
 
 // RequireCompleted fails the test now, with the job's error, unless the

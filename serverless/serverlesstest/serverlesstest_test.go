@@ -42,16 +42,12 @@ func TestRunJobID(t *testing.T) {
 	if got := serverlesstest.Run(t, cfg, 1, serverlesstest.WithJobID("abc")).Output; string(got) != `"abc"` {
 		t.Errorf("WithJobID output %s", got)
 	}
-	job, err := serverless.ParseJob([]byte(`{"id":"raw","input":null,"webhook":"h"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg.Handler = func(ctx context.Context, job *serverless.Job) (any, error) {
 		hook, _ := job.Field("webhook")
 		return json.RawMessage(hook), nil
 	}
-	if got := serverlesstest.RunJob(t, cfg, job).Output; string(got) != `"h"` {
-		t.Errorf("RunJob output %s, want the job's webhook field", got)
+	if got := serverlesstest.RunRaw(t, cfg, []byte(`{"id":"raw","input":null,"webhook":"h"}`)).Output; string(got) != `"h"` {
+		t.Errorf("RunRaw output %s, want the job's webhook field", got)
 	}
 }
 
@@ -106,11 +102,10 @@ func TestRunStreamAndProgress(t *testing.T) {
 			}
 		}
 	}}
-	res := serverlesstest.Run(t, cfg, nil, serverlesstest.WithExecOptions(
-		serverless.OnChunk(func(ctx context.Context, chunk json.RawMessage) error {
-			seen = append(seen, string(chunk))
-			return nil
-		})))
+	res := serverlesstest.Run(t, cfg, nil, serverlesstest.OnChunk(func(ctx context.Context, chunk json.RawMessage) error {
+		seen = append(seen, string(chunk))
+		return nil
+	}))
 	res.RequireCompleted(t)
 	if got := serverlesstest.Chunks[string](t, res); !slices.Equal(got, []string{"x", "xx", "xxx"}) {
 		t.Errorf("chunks %v", got)
@@ -133,5 +128,47 @@ func TestRunStopPodAndContext(t *testing.T) {
 	res := serverlesstest.Run(t, cfg, 1, serverlesstest.WithContext(ctx))
 	if !res.StopPod || !errors.Is(res.Err, context.Canceled) {
 		t.Errorf("StopPod %v, Err %v; want stopPod and context.Canceled", res.StopPod, res.Err)
+	}
+}
+
+func TestDecodeOutputAndExecErrors(t *testing.T) {
+	cfg := serverless.Config{Handler: func(ctx context.Context, job *serverless.Job) (any, error) {
+		if string(job.Input) == "null" {
+			return map[string]any{}, nil // a map left empty sends no output
+		}
+		return map[string]any{"in": job.Input}, nil
+	}}
+	var out struct{ In struct{ A string } }
+	if err := serverlesstest.Run(t, cfg, json.RawMessage(`{"a":"<b>"}`)).DecodeOutput(&out); err != nil || out.In.A != "<b>" {
+		t.Errorf("DecodeOutput: %+v, %v", out, err)
+	}
+	if err := serverlesstest.Run(t, cfg, nil).DecodeOutput(new(any)); err == nil {
+		t.Error("DecodeOutput of a result without output returned no error")
+	}
+	if _, err := serverlesstest.Exec(context.Background(), serverless.Config{}, 1); err == nil {
+		t.Error("Exec without a handler returned no error")
+	}
+	if _, err := serverlesstest.ExecRaw(context.Background(), cfg, []byte(`{"input":1}`)); err == nil {
+		t.Error("ExecRaw of a job without an id returned no error")
+	}
+}
+
+// TestRefreshIsTheMapKeyAsAGoValue: serverless.Refresh(out) and a map with
+// "refresh_worker": true produce the same job-done body and stopPod.
+func TestRefreshIsTheMapKeyAsAGoValue(t *testing.T) {
+	byValue := serverlesstest.Run(t, serverless.Config{Handler: func(ctx context.Context, job *serverless.Job) (any, error) {
+		return serverless.Refresh(map[string]any{"a": 1}), nil
+	}}, nil)
+	byKey := serverlesstest.Run(t, serverless.Config{Handler: func(ctx context.Context, job *serverless.Job) (any, error) {
+		return map[string]any{"a": 1, "refresh_worker": true}, nil
+	}}, nil)
+	if !byValue.StopPod || string(byValue.Body) != string(byKey.Body) || byKey.StopPod != byValue.StopPod {
+		t.Errorf("Refresh: stopPod %v body %s; map key: stopPod %v body %s", byValue.StopPod, byValue.Body, byKey.StopPod, byKey.Body)
+	}
+	plain := serverlesstest.Run(t, serverless.Config{Handler: func(ctx context.Context, job *serverless.Job) (any, error) {
+		return serverless.Refresh("x"), nil
+	}}, nil)
+	if !plain.StopPod || string(plain.Output) != `"x"` {
+		t.Errorf("Refresh of a string: stopPod %v output %s", plain.StopPod, plain.Output)
 	}
 }
