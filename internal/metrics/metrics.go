@@ -24,8 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicehq/sluice/internal/engine"
-	"github.com/sluicehq/sluice/internal/webhook"
 	"github.com/sluicehq/sluice/internal/scaler"
+	"github.com/sluicehq/sluice/internal/webhook"
 )
 
 // Names of the metrics and their labels.

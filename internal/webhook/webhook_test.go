@@ -205,3 +205,57 @@ func TestWebhookGivesUp(t *testing.T) {
 		t.Fatalf("%d tries, want 3 (1 + WebhookRetries)", calls)
 	}
 }
+
+// outcomes is an Observer that keeps what it hears.
+type outcomes struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (o *outcomes) WebhookDelivered(endpoint string, res Result) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.got = append(o.got, endpoint+":"+string(res))
+}
+
+func (o *outcomes) list() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.got...)
+}
+
+// TestObserverHearsOutcomes: a failed try and the one that succeeds are
+// reported with their endpoint, in order.
+func TestObserverHearsOutcomes(t *testing.T) {
+	var calls atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable) // the first try fails
+		}
+	}))
+	defer hook.Close()
+
+	ep := newEndpoint()
+	cfg := fastConfig(ep)
+	cfg.DataDir = t.TempDir()
+	e := openEngine(t, cfg)
+	obs := &outcomes{}
+	scfg := senderConfig()
+	scfg.Observer = obs
+	s, err := Start(context.Background(), e, scfg)
+	testutil.NoErr(t, err)
+	t.Cleanup(s.Close)
+	ctx := ctxT(t, 30*time.Second)
+
+	j := testutil.Must(e.Submit(ctx, ep, engine.SubmitRequest{Input: json.RawMessage(`{}`), Webhook: hook.URL}))
+	if jobs := testutil.Must(e.Take(ctx, ep, "w1", 1)); len(jobs) != 1 {
+		t.Fatalf("take: %d jobs", len(jobs))
+	}
+	testutil.NoErr(t, e.Finish(ctx, ep, "w1", j.ID, engine.Result{Output: json.RawMessage(`"ok"`)}))
+	want := []string{ep + ":retrying", ep + ":delivered"}
+	testutil.WaitFor(t, 10*time.Second, "two webhook outcomes", func() bool { return len(obs.list()) >= 2 })
+	if got := obs.list(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("outcomes %v, want %v", got, want)
+	}
+}
