@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
 )
 
@@ -31,7 +32,7 @@ func (f *serverFlags) register(c *cobra.Command, addrHelp string) {
 
 func addServerCommands(root *cobra.Command, s streams) {
 	root.AddGroup(&cobra.Group{ID: groupServer, Title: "Server commands:"})
-	root.AddCommand(serveCommand(s), workerEnvCommand(s), benchCommand(s), benchWorkerCommand())
+	root.AddCommand(serveCommand(s), workerEnvCommand(s), benchCommand(s), benchWorkerCommand(), benchChildCommand())
 }
 
 func serveCommand(s streams) *cobra.Command {
@@ -41,6 +42,7 @@ func serveCommand(s streams) *cobra.Command {
 		strict, debug                             bool
 		retention, syncRetention, lostAfter, hold time.Duration
 		maxRetries                                int
+		maxStorage, memoryLimit                   string
 	)
 	c := &cobra.Command{
 		Use:     "serve",
@@ -97,7 +99,16 @@ pingIntervalMs, maxRetries and the retentions apply only after a restart.`,
 			if cmd.Flags().Changed("max-retries") {
 				opts.Overrides.MaxRetries = &maxRetries
 			}
-			tuneServerGC()
+			if maxStorage != "" {
+				n, ok := config.ParseSize(maxStorage)
+				if !ok {
+					return &usageError{cmd: cmd.CommandPath(), err: fmt.Errorf("--max-storage %q is not a size like 20GiB", maxStorage)}
+				}
+				opts.MaxStorage = n
+			}
+			if err := tuneServerMemory(cmd.Context(), memoryLimit, log); err != nil {
+				return &usageError{cmd: cmd.CommandPath(), err: err}
+			}
 			return server.Serve(cmd.Context(), opts)
 		},
 	}
@@ -111,6 +122,8 @@ pingIntervalMs, maxRetries and the retentions apply only after a restart.`,
 	fl.IntVar(&maxRetries, "max-retries", 2, "requeues of a job after its worker was lost, before it FAILs with \"worker lost\"; unset: the config's maxRetries")
 	fl.DurationVar(&hold, "take-hold", 0, "how long the worker API's long polls (job-take, job-stop) are held before 204 (default 30s)")
 	fl.BoolVar(&debug, "debug", false, "log at debug level")
+	fl.StringVar(&maxStorage, "max-storage", "", "size limit of the embedded job store, e.g. 20GiB; over it /run answers 429 (default: the config's maxStorage, else half the free disk)")
+	fl.StringVar(&memoryLimit, "memory-limit", "", "soft memory limit of the server process, e.g. 2GiB (GOMEMLIMIT-style; default: $GOMEMLIMIT, else half the physical memory)")
 	return c
 }
 
