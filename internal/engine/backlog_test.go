@@ -33,7 +33,7 @@ func addBacklog(t testing.TB, e *Engine, ep string, n int) {
 	for i := range n {
 		r := &record{Job: Job{ID: fmt.Sprintf("backlog-%d-%d", time.Now().UnixNano(), i), Endpoint: ep,
 			Policy: Policy{TTL: time.Hour}, CreatedAt: time.Now()}, Epoch: 1}
-		m, opts := queueMsg(r)
+		m, opts := queueMsg(r, false)
 		f, err := e.js.PublishMsgAsync(m, opts...)
 		if err != nil {
 			t.Fatalf("backlog entry %d: %v", i, err)

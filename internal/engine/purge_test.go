@@ -2,9 +2,13 @@ package engine
 
 import (
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // submitMany submits n jobs from 16 goroutines and returns them.
@@ -101,5 +105,36 @@ func TestOutageLongerThanWorkerLost(t *testing.T) {
 	g := must(e2.Get(ctx, ep, j.ID))
 	if g.Status != StatusCompleted || g.Retries != 0 || g.WorkerID != "w1" {
 		t.Fatalf("after the outage: %s, retries %d, worker %s; want COMPLETED by w1 with no retry", g.Status, g.Retries, g.WorkerID)
+	}
+}
+
+// TestMoveOldQueue: queue entries of the old layout (a subject per job)
+// found at Open are moved to their endpoint's subject, in order, and taken.
+func TestMoveOldQueue(t *testing.T) {
+	ep := newEndpoint()
+	cfg := fastConfig(ep)
+	cfg.DataDir = t.TempDir()
+	e := openEngine(t, cfg)
+	ctx := ctxT(t, 30*time.Second)
+	var jobs []*Job
+	for i := range 3 {
+		jobs = append(jobs, submit(t, e, ep, fmt.Sprint(i)))
+	}
+	// Replace the entries with old-layout ones.
+	noErr(t, e.queue.Purge(ctx, jetstream.WithPurgeSubject(queueSubject(ep, prioNormal))))
+	for _, j := range jobs {
+		_, err := e.js.PublishMsg(ctx, &nats.Msg{Subject: queuePrefix + ep + "." + prioNormal + "." + j.ID, Data: []byte("1")},
+			jetstream.WithMsgTTL(time.Hour))
+		noErr(t, err)
+	}
+	noErr(t, e.Close())
+	e2 := openEngine(t, cfg)
+	for _, j := range jobs {
+		if got := takeOne(t, e2, ep, "w"); got.ID != j.ID {
+			t.Fatalf("took %s, want %s (moved in order)", got.ID, j.ID)
+		}
+	}
+	if _, err := e2.queue.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(queuePrefix+"*.*.*")); !isNotFound(err) {
+		t.Fatalf("old-layout entries left: %v", err)
 	}
 }

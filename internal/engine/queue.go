@@ -24,7 +24,7 @@ func queueSubject(ep, prio string) string { return queuePrefix + ep + "." + prio
 
 // enqueue publishes the queue entry of r's current epoch.
 func (e *Engine) enqueue(ctx context.Context, r *record) error {
-	m, opts := queueMsg(r)
+	m, opts := queueMsg(r, true)
 	ack, err := e.js.PublishMsg(ctx, m, opts...)
 	if err != nil {
 		return fmt.Errorf("enqueue job %s: %w", r.ID, err)
@@ -34,16 +34,22 @@ func (e *Engine) enqueue(ctx context.Context, r *record) error {
 	return nil
 }
 
-// queueMsg is the queue entry of r's current epoch.
-func queueMsg(r *record) (*nats.Msg, []jetstream.PublishOpt) {
+// queueMsg is the queue entry of r's current epoch. A re-queue carries a
+// message id (job and epoch), so an entry sent twice is stored once; a new
+// job's entry is sent once and needs none, which keeps the server's
+// duplicate window (a map entry per id for two minutes) free of a backlog.
+func queueMsg(r *record, requeue bool) (*nats.Msg, []jetstream.PublishOpt) {
 	prio := prioNormal
 	if r.Policy.LowPriority {
 		prio = prioLow
 	}
 	ttl := time.Until(r.CreatedAt.Add(r.Policy.TTL)).Round(time.Second) + time.Second
 	epoch := strconv.Itoa(r.Epoch)
-	return &nats.Msg{Subject: queueSubject(r.Endpoint, prio), Data: []byte(r.ID + " " + epoch)},
-		[]jetstream.PublishOpt{jetstream.WithMsgID(r.ID + "." + epoch), jetstream.WithMsgTTL(ttl)}
+	opts := []jetstream.PublishOpt{jetstream.WithMsgTTL(ttl)}
+	if requeue {
+		opts = append(opts, jetstream.WithMsgID(r.ID+"."+epoch))
+	}
+	return &nats.Msg{Subject: queueSubject(r.Endpoint, prio), Data: []byte(r.ID + " " + epoch)}, opts
 }
 
 // parseEntry reads the job id and epoch of a queue entry: "<id> <epoch>" on

@@ -72,7 +72,7 @@ func (e *Engine) Submit(ctx context.Context, endpoint string, req SubmitRequest)
 	if err != nil {
 		return nil, fmt.Errorf("submit: %w", err)
 	}
-	qm, qopts := queueMsg(r)
+	qm, qopts := queueMsg(r, false)
 	qack, err := e.js.PublishMsg(ctx, qm, qopts...)
 	if err != nil {
 		// The id was not returned; remove what was stored so nothing half-made stays.
