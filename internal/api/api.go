@@ -87,6 +87,8 @@ const (
 	defaultStopHold         = 30 * time.Second  // job-stop long poll
 	errInternalMessage      = "internal error; the server log has the details"
 	errUnavailableMessage   = "the job engine is shutting down; retry shortly"
+	errStorageFullMessage   = "the job store is full (the server's maxStorage limit); retry later"
+	errStoreDownMessage     = "the job store is not available right now (NATS node or cluster down, or a leader election); retry shortly"
 	headerRequestID         = "X-Request-Id"
 	attrEndpoint            = logkey.Endpoint
 	attrJob                 = logkey.JobID

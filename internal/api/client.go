@@ -43,6 +43,12 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, ep string, sync
 	req.Sync = sync
 	job, err := h.cfg.Engine.Submit(r.Context(), ep, req)
 	if err != nil {
+		if engine.StorageFull(err) {
+			// Over the server's storage limit: the client should slow down.
+			w.Header().Set("Retry-After", retryFull)
+			writeError(w, http.StatusTooManyRequests, "submit job: "+errStorageFullMessage)
+			return
+		}
 		h.engineError(w, r, "submit job", err, slog.String(attrEndpoint, ep))
 		return
 	}

@@ -13,6 +13,9 @@ import (
 	"github.com/sluicehq/sluice/internal/engine"
 )
 
+// retryFull is Retry-After (seconds) when a queue or the store is full.
+const retryFull = "5"
+
 // errorBody is every error response: {"error": "<actionable message>"}.
 type errorBody struct {
 	Error string `json:"error"`
@@ -61,9 +64,20 @@ func (h *Handler) engineError(w http.ResponseWriter, r *http.Request, what strin
 	case errors.Is(err, engine.ErrClosed):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, errUnavailableMessage)
+	case errors.Is(err, engine.ErrQueueFull):
+		// The message names the endpoint's maxQueue.
+		w.Header().Set("Retry-After", retryFull)
+		writeError(w, http.StatusTooManyRequests, what+": "+err.Error())
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
 		h.log.LogAttrs(r.Context(), slog.LevelDebug, "request abandoned by client", slog.String(attrRoute, r.URL.Path))
+	case engine.StorageFull(err):
+		w.Header().Set("Retry-After", retryFull)
+		writeError(w, http.StatusServiceUnavailable, what+": "+errStorageFullMessage)
+	case engine.Unavailable(err) && r.Context().Err() == nil:
+		h.log.WarnContext(r.Context(), what, slog.String(attrRoute, r.URL.Path), slog.Any(attrErr, err))
+		w.Header().Set("Retry-After", "2")
+		writeError(w, http.StatusServiceUnavailable, what+": "+errStoreDownMessage)
 	default:
 		args := append([]any{slog.String(attrRoute, r.URL.Path), slog.Any(attrErr, err)}, attrs...)
 		h.log.ErrorContext(r.Context(), what, args...)

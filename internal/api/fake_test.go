@@ -27,6 +27,7 @@ type fakeEngine struct {
 	progress  map[string][]json.RawMessage
 	seq       int
 	changed   chan struct{}
+	submitErr error // returned by Submit when set
 }
 
 var _ Engine = (*fakeEngine)(nil)
@@ -89,6 +90,9 @@ func (f *fakeEngine) lookup(endpoint, id string) (*engine.Job, error) {
 func (f *fakeEngine) Submit(ctx context.Context, endpoint string, req engine.SubmitRequest) (*engine.Job, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.submitErr != nil {
+		return nil, f.submitErr
+	}
 	f.seq++
 	id := fmt.Sprintf("job-%d", f.seq)
 	if req.Sync {

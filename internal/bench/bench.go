@@ -66,6 +66,22 @@ type Options struct {
 	// Default false: metrics on, and /metrics scraped every MetricsScrape
 	// during the Sluice phases, as a Prometheus would.
 	NoMetrics bool
+	// ServerCommand, if set, runs Sluice's server in a child process:
+	// ServerCommand followed by `serve --addr ADDR --data-dir DIR --endpoint
+	// bench` (a sluice binary, possibly another build). FloorCommand, if
+	// set, runs the protocol floor in a child process: FloorCommand followed
+	// by ADDR (`sluice bench` uses its hidden `bench-child floor`). The
+	// servers' CPU time per job and memory are measured from /proc only for
+	// children; by default both run in this process.
+	ServerCommand, FloorCommand []string
+	// ChildEnv is extra environment for the child servers.
+	ChildEnv []string
+	// ChildOutput receives the child servers' output. Default: discarded.
+	ChildOutput io.Writer
+	// Backlog, if above zero, adds the backlog phases at the end: Backlog
+	// jobs are submitted with no worker running, then drained by the
+	// workers; then as many are submitted again and purged.
+	Backlog int
 }
 
 // MetricsScrape is how often the bench scrapes /metrics while it measures
@@ -95,6 +111,18 @@ type Report struct {
 	// many times /metrics was scraped meanwhile.
 	Metrics bool
 	Scrapes int
+	// ServerCPU and FloorCPU are the server processes' CPU time per job in
+	// the throughput phase (zero unless Options.ChildCommand is set).
+	ServerCPU, FloorCPU time.Duration
+	// Backlog figures (Options.Backlog): the submit rate with no worker, the
+	// server's resident memory per queued job, the drain rate and the server's
+	// CPU per job while draining, and how long purge-queue took.
+	Backlog               int
+	SubmitRate, DrainRate float64
+	RSSPerQueued          float64
+	DrainCPU              time.Duration
+	PurgeTime             time.Duration
+	Purged                int
 }
 
 // Handler is the benchmark's no-op handler: it returns the time it started
@@ -162,7 +190,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		opts.AfterSluice()
 	}
 	var err error
-	if rep.FloorThroughput, err = floorThroughput(ctx, opts); err != nil {
+	if rep.FloorThroughput, rep.FloorCPU, err = floorThroughput(ctx, opts); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -178,31 +206,16 @@ func runSluice(ctx context.Context, opts Options, rep *Report) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ready := make(chan string, 1)
-	served := make(chan error, 1)
-	go func() {
-		served <- server.Serve(ctx, server.Options{
-			Addr: "127.0.0.1:0", DataDir: dataDir, Endpoints: []string{endpoint}, Logger: opts.Logger,
-			Ready: func(addr string) { ready <- addr }, NoMetrics: opts.NoMetrics,
-		})
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-served:
-		return fmt.Errorf("bench: server: %w", err)
+	addr, ch, stopServer, err := startSluice(ctx, opts, dataDir)
+	if err != nil {
+		return err
 	}
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			opts.Logger.Error("bench server", "err", err)
-		}
-	}()
+	defer stopServer()
 	stopWorkers, err := startWorkers(ctx, opts, sluiceWorkerEnv(addr, dataDir))
 	if err != nil {
 		return err
 	}
-	defer stopWorkers()
+	defer func() { stopWorkers() }()
 
 	c := newClient(server.BaseURL(addr)+"/v2/"+endpoint, opts.Concurrency)
 	defer c.http.CloseIdleConnections()
@@ -217,11 +230,12 @@ func runSluice(ctx context.Context, opts Options, rep *Report) error {
 			return fmt.Errorf("bench: warm-up: %w", err)
 		}
 	}
-	cpu := processCPU()
+	cpu, cpu0 := processCPU(), ch.cpuOr0()
 	if rep.Throughput, err = c.throughput(ctx, opts.Jobs, opts.Concurrency); err != nil {
 		return err
 	}
 	rep.CPUPerJob = (processCPU() - cpu) / time.Duration(opts.Jobs)
+	rep.ServerCPU = (ch.cpuOr0() - cpu0) / time.Duration(opts.Jobs)
 	if rep.StartP50, rep.StartP99, err = c.startLatency(ctx, opts.Samples); err != nil {
 		return err
 	}
@@ -230,6 +244,22 @@ func runSluice(ctx context.Context, opts Options, rep *Report) error {
 	}
 	if rep.DirectP50, rep.DirectP99, err = directLatency(ctx, opts.Samples); err != nil {
 		return err
+	}
+	if opts.Backlog > 0 {
+		stop := func() {
+			stopWorkers()
+			stopWorkers = func() {}
+		}
+		start := func() error {
+			var err error
+			if stopWorkers, err = startWorkers(ctx, opts, sluiceWorkerEnv(addr, dataDir)); err != nil {
+				stopWorkers = func() {}
+			}
+			return err
+		}
+		if err := c.backlog(ctx, opts, rep, ch, stop, start); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -266,6 +296,47 @@ func scrape(ctx context.Context, url string, interval time.Duration) func() int 
 		}
 	}()
 	return func() int { cancel(); return <-done }
+}
+
+// startSluice starts Sluice's server on a free loopback port, in a child
+// process when opts.ServerCommand is set (ch is nil otherwise), and returns
+// its address and a func that stops it.
+func startSluice(ctx context.Context, opts Options, dataDir string) (addr string, ch *child, stop func(), err error) {
+	if len(opts.ServerCommand) > 0 {
+		argv := func(addr string) []string {
+			args := append(slices.Clone(opts.ServerCommand), "serve", "--addr", addr, "--data-dir", dataDir, "--endpoint", endpoint)
+			if opts.NoMetrics {
+				args = append(args, "--no-metrics")
+			}
+			return args
+		}
+		ch, err = startChild(ctx, opts, "sluice", argv, "/v2/"+endpoint+"/health")
+		if err != nil {
+			return "", nil, nil, err
+		}
+		return ch.addr, ch, ch.stop, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	ready := make(chan string, 1)
+	served := make(chan error, 1)
+	go func() {
+		served <- server.Serve(ctx, server.Options{
+			Addr: "127.0.0.1:0", DataDir: dataDir, Endpoints: []string{endpoint}, Logger: opts.Logger,
+			Ready: func(addr string) { ready <- addr }, NoMetrics: opts.NoMetrics,
+		})
+	}()
+	select {
+	case addr = <-ready:
+	case err := <-served:
+		cancel()
+		return "", nil, nil, fmt.Errorf("bench: server: %w", err)
+	}
+	return addr, nil, func() {
+		cancel()
+		if err := <-served; err != nil {
+			opts.Logger.Error("bench server", "err", err)
+		}
+	}, nil
 }
 
 // sluiceWorkerEnv returns the RUNPOD_* environment of a worker of the
@@ -351,23 +422,31 @@ func (c *client) post(ctx context.Context, path string, body []byte) (*jobView, 
 }
 
 func (c *client) do(req *http.Request) (*jobView, error) {
-	resp, err := c.http.Do(req)
-	if err != nil {
+	var v jobView
+	if err := doJSON(c.http, req, &v); err != nil {
 		return nil, err
+	}
+	return &v, nil
+}
+
+// doJSON sends req with hc and decodes a 200 answer into v.
+func doJSON(hc *http.Client, req *http.Request, v any) error {
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s %s: %d %s", req.Method, req.URL.Path, resp.StatusCode, b)
+		return fmt.Errorf("%s %s: %d %s", req.Method, req.URL.Path, resp.StatusCode, b)
 	}
-	var v jobView
-	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("%s: %w", req.URL.Path, err)
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
 	}
-	return &v, nil
+	return nil
 }
 
 var noopBody = []byte(`{"input":{}}`)
@@ -531,14 +610,33 @@ func (r *Report) Print(w io.Writer) error {
 	if r.Metrics {
 		metrics = fmt.Sprintf("on, /metrics scraped %d times", r.Scrapes)
 	}
+	cpu := func(d time.Duration) string {
+		if d <= 0 {
+			return "n/a (in process)"
+		}
+		return fmt.Sprintf("%.3f ms/job", float64(d.Microseconds())/1000)
+	}
 	_, err := fmt.Fprintf(w, `sluice bench: %d no-op workers%s, %d /run jobs from %d clients, %d samples per latency, metrics %s
-  /run + completion throughput   %8.0f jobs/s   %.0f µs CPU per job (server, engine, clients)
-  protocol floor (no engine)     %8.0f jobs/s   same HTTP, workers, clients; in-memory server
+  /run + completion throughput   %8.0f jobs/s   server CPU %s; bench process CPU %.0f µs/job
+  protocol floor (no engine)     %8.0f jobs/s   server CPU %s; same HTTP, workers, clients; in-memory server
   Sluice / floor                 %8.0f%%
   /runsync latency               p50 %-10s p99 %s
   direct HTTP, same handler      p50 %-10s p99 %s
   /run -> handler start (idle)   p50 %-10s p99 %s
-`, r.Workers, each, r.Jobs, r.Concurrency, r.Samples, metrics, r.Throughput, float64(r.CPUPerJob.Nanoseconds())/1000, r.FloorThroughput, ratio,
+`, r.Workers, each, r.Jobs, r.Concurrency, r.Samples, metrics, r.Throughput, cpu(r.ServerCPU), float64(r.CPUPerJob.Nanoseconds())/1000, r.FloorThroughput, cpu(r.FloorCPU), ratio,
 		ms(r.RunsyncP50), ms(r.RunsyncP99), ms(r.DirectP50), ms(r.DirectP99), ms(r.StartP50), ms(r.StartP99))
+	if err != nil || r.Backlog == 0 {
+		return err
+	}
+	rss := "n/a (in process)"
+	if r.RSSPerQueued > 0 {
+		rss = fmt.Sprintf("%.0f bytes", r.RSSPerQueued)
+	}
+	_, err = fmt.Fprintf(w, `  backlog of %d jobs:
+    submit with no worker        %8.0f jobs/s
+    server memory per queued job %s
+    drain by the workers         %8.0f jobs/s   server CPU %s
+    purge-queue of %d jobs    %s
+`, r.Backlog, r.SubmitRate, rss, r.DrainRate, cpu(r.DrainCPU), r.Purged, ms(r.PurgeTime))
 	return err
 }

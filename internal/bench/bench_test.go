@@ -18,18 +18,29 @@ import (
 // and benchmarks start real worker processes without building anything.
 const envWorker = "SLUICE_BENCH_TEST_WORKER"
 
+// envChild makes the test binary run as a child server (ChildMain).
+const envChild = "SLUICE_BENCH_TEST_CHILD"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(envChild) == "1" {
+		os.Exit(untilSignal(func(ctx context.Context) int { return ChildMain(ctx, os.Args[1:]) }))
+	}
 	if os.Getenv(envWorker) == "1" {
-		ctx, stop := context.WithCancel(context.Background())
-		go func() {
-			sig := make(chan os.Signal, 1)
-			signalNotify(sig)
-			<-sig
-			stop()
-		}()
-		os.Exit(WorkerMain(ctx))
+		os.Exit(untilSignal(WorkerMain))
 	}
 	goleak.VerifyTestMain(m)
+}
+
+// untilSignal runs main with a context that ends at SIGTERM or SIGINT.
+func untilSignal(main func(ctx context.Context) int) int {
+	ctx, stop := context.WithCancel(context.Background())
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signalNotify(sig)
+		<-sig
+		stop()
+	}()
+	return main(ctx)
 }
 
 func workerOptions(t testing.TB) Options {
@@ -62,6 +73,35 @@ func TestRun(t *testing.T) {
 		t.Errorf("metrics off by default: %+v", rep)
 	}
 	for _, want := range []string{"metrics on", "jobs/s", "protocol floor", "Sluice / floor", "/runsync latency", "direct HTTP", "handler start"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestRunChildBacklog runs the servers in child processes, with a backlog
+// phase, and checks the per-process figures were measured.
+func TestRunChildBacklog(t *testing.T) {
+	opts := workerOptions(t)
+	opts.ServerCommand, opts.FloorCommand = []string{opts.WorkerCommand[0]}, []string{opts.WorkerCommand[0], "floor"}
+	opts.ChildEnv = []string{envChild + "=1"}
+	opts.Workers, opts.Jobs, opts.Concurrency, opts.Samples, opts.Backlog = 2, 100, 8, 10, 300
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ServerCPU <= 0 || rep.FloorCPU <= 0 || rep.DrainRate <= 0 || rep.DrainCPU <= 0 || rep.SubmitRate <= 0 ||
+		rep.Purged != opts.Backlog || rep.PurgeTime <= 0 || rep.RSSPerQueued == 0 {
+		t.Errorf("report has unmeasured figures: %+v", rep)
+	}
+	var b strings.Builder
+	if err := rep.Print(&b); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(b.String())
+	for _, want := range []string{"server CPU", "backlog of 300 jobs", "memory per queued job", "drain by the workers", "purge-queue of 300 jobs"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}

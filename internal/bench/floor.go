@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -413,29 +414,40 @@ func floorWorkerEnv(addr string) func(workerID string) ([]string, error) {
 
 // floorThroughput serves the protocol floor, starts opts.Workers workers
 // on it, warms up, and runs the throughput phase against it.
-func floorThroughput(ctx context.Context, opts Options) (float64, error) {
-	addr, stopServer, err := serveFloor(newFloorServer(endpoint, floorHold))
-	if err != nil {
-		return 0, err
+func floorThroughput(ctx context.Context, opts Options) (tput float64, cpu time.Duration, err error) {
+	var (
+		addr       string
+		ch         *child
+		stopServer func()
+	)
+	if len(opts.FloorCommand) > 0 {
+		argv := func(addr string) []string { return append(slices.Clone(opts.FloorCommand), addr) }
+		if ch, err = startChild(ctx, opts, "floor", argv, "/v2/"+endpoint+"/ping/warmup"); err != nil {
+			return 0, 0, err
+		}
+		addr, stopServer = ch.addr, ch.stop
+	} else if addr, stopServer, err = serveFloor(newFloorServer(endpoint, floorHold)); err != nil {
+		return 0, 0, err
 	}
 	defer stopServer()
 	floorOpts := opts
 	floorOpts.WorkerProfile = nil // the profiles are of Sluice's workers
 	stopWorkers, err := startWorkers(ctx, floorOpts, floorWorkerEnv(addr))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer stopWorkers() // before stopServer: workers finish against a live server
 	c := newClient("http://"+addr+"/v2/"+endpoint, opts.Concurrency)
 	defer c.http.CloseIdleConnections()
 	for range opts.Workers * 2 {
 		if _, err := c.runAndWait(ctx); err != nil {
-			return 0, fmt.Errorf("bench: floor warm-up: %w", err)
+			return 0, 0, fmt.Errorf("bench: floor warm-up: %w", err)
 		}
 	}
-	tput, err := c.throughput(ctx, opts.Jobs, opts.Concurrency)
+	cpu0 := ch.cpuOr0()
+	tput, err = c.throughput(ctx, opts.Jobs, opts.Concurrency)
 	if err != nil {
-		return 0, fmt.Errorf("bench: floor: %w", err)
+		return 0, 0, fmt.Errorf("bench: floor: %w", err)
 	}
-	return tput, nil
+	return tput, (ch.cpuOr0() - cpu0) / time.Duration(opts.Jobs), nil
 }

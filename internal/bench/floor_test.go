@@ -325,7 +325,7 @@ func TestFloorThroughput(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	tput, err := floorThroughput(ctx, opts)
+	tput, _, err := floorThroughput(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,10 @@ import (
 func benchCommand(s streams) *cobra.Command {
 	var opts bench.Options
 	var verbose bool
-	var coldStarts int
+	var (
+		coldStarts   int
+		serverBinary string
+	)
 	var profileDir string
 	c := &cobra.Command{
 		Use:     "bench",
@@ -54,10 +57,19 @@ Everything runs on this machine; the figures include the clients' cost.`,
 				return fmt.Errorf("bench: find own binary for the workers: %w", err)
 			}
 			opts.WorkerCommand = []string{exe, "bench-worker"}
+			opts.ServerCommand, opts.FloorCommand = []string{exe}, []string{exe, "bench-child", "floor"}
+			if serverBinary != "" {
+				opts.ServerCommand = []string{serverBinary}
+			}
 			if verbose {
 				opts.Logger = slog.New(slog.NewTextHandler(s.err, nil))
+				opts.ChildOutput = s.err
 			}
 			if profileDir != "" {
+				// The server runs in this process, so server.pprof has it.
+				if serverBinary == "" {
+					opts.ServerCommand = nil
+				}
 				stop, err := startProfiles(profileDir, &opts)
 				if err != nil {
 					return err
@@ -65,7 +77,9 @@ Everything runs on this machine; the figures include the clients' cost.`,
 				defer stop()
 				opts.AfterSluice = stop // server.pprof profiles Sluice, not the floor
 			}
-			tuneServerGC()
+			if err := tuneServerMemory(cmd.Context(), "", slog.New(slog.DiscardHandler)); err != nil {
+				return err
+			}
 			rep, err := bench.Run(cmd.Context(), opts)
 			if err != nil {
 				return err
@@ -85,6 +99,8 @@ Everything runs on this machine; the figures include the clients' cost.`,
 	c.Flags().IntVar(&opts.Concurrency, "concurrency", 32, "concurrent clients in the throughput phase")
 	c.Flags().IntVar(&opts.Samples, "samples", 200, "sequential requests per latency phase")
 	c.Flags().IntVar(&opts.WorkerConcurrency, "worker-concurrency", 1, "jobs each worker runs at once (above 1 the workers use job-take-batch), for Sluice and the floor")
+	c.Flags().StringVar(&serverBinary, "server-binary", "", "sluice binary whose serve is measured (e.g. an older build, for before/after pairs); default: this one")
+	c.Flags().IntVar(&opts.Backlog, "backlog", 0, "also submit this many jobs with no worker running, then drain them with the workers, then submit as many again and purge them: drain jobs/s, server memory per queued job, purge time")
 	c.Flags().IntVar(&coldStarts, "cold-starts", 0, "also measure this many cold starts (an endpoint scaled to zero; about 2 s each)")
 	c.Flags().BoolVar(&verbose, "verbose", false, "show the server's log")
 	c.Flags().BoolVar(&opts.NoMetrics, "no-metrics", false, "run the server with its Prometheus metrics off (default: on, /metrics scraped every second)")
@@ -114,6 +130,25 @@ func startProfiles(dir string, opts *bench.Options) (func(), error) {
 		return []string{profileEnv + "=" + filepath.Join(dir, fmt.Sprintf("worker-%d.pprof", i))}
 	}
 	return sync.OnceFunc(func() { pprof.StopCPUProfile(); f.Close() }), nil
+}
+
+// benchChildCommand runs one of `sluice bench`'s servers in its own
+// process, so its CPU and memory are measured apart (hidden).
+func benchChildCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    "bench-child",
+		Hidden: true,
+		Short:  "Protocol floor server process used by sluice bench (floor ADDR)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := tuneServerMemory(cmd.Context(), "", slog.New(slog.DiscardHandler)); err != nil {
+				return err
+			}
+			if code := bench.ChildMain(cmd.Context(), args); code != 0 {
+				return fmt.Errorf("bench child exited with code %d", code)
+			}
+			return nil
+		},
+	}
 }
 
 // benchWorkerCommand is the no-op worker `sluice bench` starts (hidden).

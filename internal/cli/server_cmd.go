@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/server"
 )
 
@@ -30,7 +31,7 @@ func (f *serverFlags) register(c *cobra.Command, addrHelp string) {
 
 func addServerCommands(root *cobra.Command, s streams) {
 	root.AddGroup(&cobra.Group{ID: groupServer, Title: "Server commands:"})
-	root.AddCommand(serveCommand(s), workerEnvCommand(s), benchCommand(s), benchWorkerCommand())
+	root.AddCommand(serveCommand(s), workerEnvCommand(s), benchCommand(s), benchWorkerCommand(), benchChildCommand())
 }
 
 func serveCommand(s streams) *cobra.Command {
@@ -41,6 +42,7 @@ func serveCommand(s streams) *cobra.Command {
 		strict, noMetrics                         bool
 		retention, syncRetention, lostAfter, hold time.Duration
 		maxRetries                                int
+		maxStorage, memoryLimit                   string
 	)
 	c := &cobra.Command{
 		Use:     "serve",
@@ -107,7 +109,16 @@ JSON object per line; job lines carry endpoint, job_id and worker_id.
 			if cmd.Flags().Changed("max-retries") {
 				opts.Overrides.MaxRetries = &maxRetries
 			}
-			tuneServerGC()
+			if maxStorage != "" {
+				n, ok := config.ParseSize(maxStorage)
+				if !ok {
+					return &usageError{cmd: cmd.CommandPath(), err: fmt.Errorf("--max-storage %q is not a size like 20GiB", maxStorage)}
+				}
+				opts.MaxStorage = n
+			}
+			if err := tuneServerMemory(cmd.Context(), memoryLimit, log); err != nil {
+				return &usageError{cmd: cmd.CommandPath(), err: err}
+			}
 			return server.Serve(cmd.Context(), opts)
 		},
 	}
@@ -124,6 +135,8 @@ JSON object per line; job lines carry endpoint, job_id and worker_id.
 	fl.BoolVar(&noMetrics, "no-metrics", false, "export no Prometheus metrics (no /metrics, no counting)")
 	fl.StringVar(&debugAddr, "debug-addr", "", "serve net/http/pprof under /debug/pprof/ on this loopback address (default: off)")
 	lf.register(c)
+	fl.StringVar(&maxStorage, "max-storage", "", "size limit of the embedded job store, e.g. 20GiB; over it /run answers 429 (default: the config's maxStorage, else half the free disk)")
+	fl.StringVar(&memoryLimit, "memory-limit", "", "soft memory limit of the server process, e.g. 2GiB (GOMEMLIMIT-style; default: $GOMEMLIMIT, else half the physical memory)")
 	return c
 }
 

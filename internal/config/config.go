@@ -47,6 +47,9 @@ const (
 	DefaultMaxRetries         = 2
 	DefaultRetention          = 30 * time.Minute
 	DefaultSyncRetention      = time.Minute
+	// DefaultMaxQueue bounds an endpoint's waiting jobs: about 1 GB of
+	// server memory for small jobs.
+	DefaultMaxQueue = 1_000_000
 )
 
 // File is a parsed, validated, defaulted sluice.yaml.
@@ -75,6 +78,10 @@ type File struct {
 	Retention Duration `yaml:"retention"`
 	// SyncRetention is the same for /runsync. Default 1m.
 	SyncRetention Duration `yaml:"syncRetention"`
+	// MaxStorage bounds the embedded job store on disk, in bytes or with a
+	// unit ("20GiB", "500MB"). Over it, /run and /runsync answer 429 until
+	// finished jobs expire. Default 0: half the disk space free at start.
+	MaxStorage Size `yaml:"maxStorage"`
 
 	// Path is the file the config was read from (Parse's name). Not read from YAML.
 	Path string `yaml:"-"`
@@ -123,6 +130,9 @@ type Endpoint struct {
 	APIKeys []string `yaml:"apiKeys"`
 	// WorkerKey is this endpoint's worker key. Default: the file's workerKey.
 	WorkerKey string `yaml:"workerKey"`
+	// MaxQueue bounds the jobs waiting in this endpoint's queue; over it
+	// /run and /runsync answer 429. 1 to 100000000. Default 1000000.
+	MaxQueue int `yaml:"maxQueue"`
 }
 
 // ExecutionTimeout is ExecutionTimeoutMs as a duration.
@@ -156,6 +166,11 @@ func (f *File) PingInterval() time.Duration {
 // Duration is a time.Duration read from YAML as a Go duration string ("90s",
 // "30m") or a whole number of seconds.
 type Duration time.Duration
+
+// Size is a number of bytes read from YAML as a whole number or a string
+// with a unit: B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB
+// (powers of 1024).
+type Size int64
 
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
@@ -256,6 +271,7 @@ type rawFile struct {
 	MaxRetries     *int          `yaml:"maxRetries"`
 	Retention      any           `yaml:"retention"`
 	SyncRetention  any           `yaml:"syncRetention"`
+	MaxStorage     any           `yaml:"maxStorage"`
 }
 
 type rawEndpoint struct {
@@ -273,4 +289,5 @@ type rawEndpoint struct {
 	GPUs               []string          `yaml:"gpus"`
 	APIKeys            []string          `yaml:"apiKeys"`
 	WorkerKey          string            `yaml:"workerKey"`
+	MaxQueue           *int              `yaml:"maxQueue"`
 }

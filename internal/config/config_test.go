@@ -25,6 +25,7 @@ func TestParseDefaults(t *testing.T) {
 		ScalerType:         "QUEUE_DELAY",
 		ScalerValue:        4,
 		ExecutionTimeoutMs: 600000,
+		MaxQueue:           DefaultMaxQueue,
 	}
 	if !reflect.DeepEqual(f.Endpoints[0], want) {
 		t.Errorf("endpoint = %+v\nwant %+v", f.Endpoints[0], want)
@@ -134,6 +135,8 @@ func TestParseErrors(t *testing.T) {
 		{"key with space", "workerKey: \"a b\"\nendpoints:\n  - id: a\n", []string{`f.yaml:1: workerKey: a key may not contain spaces`}},
 		{"ping interval", "pingIntervalMs: 500\nendpoints:\n  - id: a\n", []string{`f.yaml:1: pingIntervalMs: 500 is not between 1000 and 600000`}},
 		{"retention", "retention: soon\nendpoints:\n  - id: a\n", []string{`f.yaml:1: retention: soon is not a duration`}},
+		{"maxStorage", "maxStorage: lots\nendpoints:\n  - id: a\n", []string{`f.yaml:1: maxStorage: lots is not a size like 20GiB`}},
+		{"maxQueue", "endpoints:\n  - id: a\n    maxQueue: 0\n", []string{`f.yaml:3: endpoints[0].maxQueue: 0 is not between 1 and 100000000`}},
 		{"retention short", "syncRetention: 10ms\nendpoints:\n  - id: a\n", []string{`f.yaml:1: syncRetention: 10ms is shorter than 1s`}},
 		{"max retries", "maxRetries: -1\nendpoints:\n  - id: a\n", []string{`f.yaml:1: maxRetries: -1 is not between 0 and 100`}},
 		{"duplicate key", "endpoints:\n  - id: a\n    workersMax: 1\n    workersMax: 2\n", []string{`f.yaml:4: mapping key "workersMax" already defined`}},
@@ -221,4 +224,17 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSizes reads maxStorage and maxQueue in their accepted spellings.
+func TestSizes(t *testing.T) {
+	for in, want := range map[string]Size{"20GiB": 20 << 30, "500MB": 500e6, "1048576": 1 << 20, "1.5KiB": 1536, "0": 0} {
+		f, err := Parse([]byte("maxStorage: "+in+"\nendpoints:\n  - id: a\n    maxQueue: 50\n"), "f.yaml")
+		if err != nil {
+			t.Fatalf("maxStorage %s: %v", in, err)
+		}
+		if f.MaxStorage != want || f.Endpoints[0].MaxQueue != 50 {
+			t.Errorf("maxStorage %s = %d (maxQueue %d), want %d", in, f.MaxStorage, f.Endpoints[0].MaxQueue, want)
+		}
+	}
 }

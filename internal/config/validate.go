@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,6 +90,7 @@ func (v *validator) build(raw *rawFile) *File {
 	}
 	f.Retention = v.duration("retention", raw.Retention, DefaultRetention)
 	f.SyncRetention = v.duration("syncRetention", raw.SyncRetention, DefaultSyncRetention)
+	f.MaxStorage = v.size("maxStorage", raw.MaxStorage)
 	v.keys("apiKeys", f.APIKeys)
 	v.key("workerKey", f.WorkerKey)
 	v.devices("gpus", f.GPUs)
@@ -137,6 +139,7 @@ func (v *validator) endpoint(i int, r *rawEndpoint, f *File) Endpoint {
 		GPUs:               r.GPUs,
 		APIKeys:            r.APIKeys,
 		WorkerKey:          r.WorkerKey,
+		MaxQueue:           intOr(r.MaxQueue, DefaultMaxQueue),
 	}
 	if r.ScalerType != nil {
 		ep.ScalerType = *r.ScalerType
@@ -186,6 +189,9 @@ func (v *validator) endpoint(i int, r *rawEndpoint, f *File) Endpoint {
 	}
 	if ep.ExecutionTimeoutMs < minExecutionTimeoutMs || ep.ExecutionTimeoutMs > maxExecutionTimeoutMs {
 		v.fail(at("executionTimeoutMs"), "%d is not between %d (1 s) and %d (7 days)", ep.ExecutionTimeoutMs, minExecutionTimeoutMs, maxExecutionTimeoutMs)
+	}
+	if ep.MaxQueue < 1 || ep.MaxQueue > 100_000_000 {
+		v.fail(at("maxQueue"), "%d is not between 1 and 100000000", ep.MaxQueue)
 	}
 	v.keys(at("apiKeys"), ep.APIKeys)
 	v.key(at("workerKey"), ep.WorkerKey)
@@ -284,6 +290,54 @@ func (v *validator) duration(field string, x any, def time.Duration) Duration {
 	}
 	v.fail(field, "%v is not a duration like 90s or 30m (or whole seconds up to 7 days)", x)
 	return Duration(def)
+}
+
+// sizeUnits are the units a Size may carry, longest first.
+var sizeUnits = []struct {
+	name string
+	mult int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+}
+
+// size reads a byte size (see Size); nil is 0 (the default).
+func (v *validator) size(field string, x any) Size {
+	switch d := x.(type) {
+	case nil:
+		return 0
+	case uint64:
+		if d <= 1<<50 {
+			return Size(d)
+		}
+	case int64:
+		if d >= 0 && d <= 1<<50 {
+			return Size(d)
+		}
+	case string:
+		if n, ok := ParseSize(d); ok {
+			return Size(n)
+		}
+	}
+	v.fail(field, "%v is not a size like 20GiB or 500MB (or a number of bytes)", x)
+	return 0
+}
+
+// ParseSize reads a size with an optional unit (see Size), e.g. "20GiB".
+func ParseSize(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if num, ok := strings.CutSuffix(s, u.name); ok {
+			s, mult = strings.TrimSpace(num), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n < 0 || n*float64(mult) > 1<<50 {
+		return 0, false
+	}
+	return int64(n * float64(mult)), true
 }
 
 func intOr(p *int, def int) int {

@@ -33,6 +33,8 @@ var (
 	ErrTooLarge = errors.New("too large")           // payload over a limit
 	ErrClosed   = errors.New("engine closed")
 	ErrInvalid  = errors.New("invalid request") // e.g. a submit without input
+	// ErrQueueFull: the endpoint's queue holds MaxQueue jobs; retry later.
+	ErrQueueFull = errors.New("queue full")
 )
 
 // Policy is the per-job policy from the request body (Runpod's "policy").
@@ -124,6 +126,9 @@ type EndpointSettings struct {
 	ID string
 	// ExecutionTimeout is the default per-job execution timeout. Zero: 10 min.
 	ExecutionTimeout time.Duration
+	// MaxQueue bounds the jobs waiting in the endpoint's queue; a Submit
+	// over it is ErrQueueFull. Zero: DefaultMaxQueue; negative: no bound.
+	MaxQueue int
 }
 
 // Config configures Open.
@@ -137,6 +142,11 @@ type Config struct {
 	Replicas int
 	// StrictSync makes the embedded server fsync every write. Default false (fsync on an interval).
 	StrictSync bool
+	// MaxStorage bounds the embedded server's file store in bytes; writes
+	// over it fail with an error StorageFull reports (nothing already stored
+	// is harmed), and succeed again once expiry, purges or finished jobs
+	// free room. Zero: DefaultMaxStorage(DataDir). Ignored with NATSURL.
+	MaxStorage int64
 	// Retention is how long a /run result stays readable after it finishes. Default 30 min.
 	Retention time.Duration
 	// SyncRetention is the same for /runsync. Default 1 min.

@@ -16,12 +16,20 @@
 //     TTL (Nats-TTL) equal to the time left until the record must disappear:
 //     the job's ttl while it is live, its retention once terminal. The server
 //     deletes expired records; nothing grows with history.
-//   - Queue: work-queue stream sluice_queue, subject
-//     sluice.q.<endpoint>.<n|l>.<id>, with two durable pull consumers per
-//     endpoint (normal and low priority) shared by every replica. An entry
-//     names a job and its epoch; it is valid only while the job is IN_QUEUE in
-//     that epoch, so stale entries (cancelled, retried, duplicated) are
-//     dropped when taken. Entries carry the job's ttl as their own.
+//   - Queue: work-queue stream sluice_queue, one subject per endpoint and
+//     priority, sluice.q.<endpoint>.<n|l>, each entry's data "<id> <epoch>",
+//     with two durable pull consumers per endpoint (normal and low priority),
+//     each filtered on its one literal subject and shared by every replica:
+//     the server finds the next entry without looking at the rest, so a take
+//     costs the same whatever the backlog (queue.go). An entry is valid only
+//     while its job is IN_QUEUE in that epoch, so stale entries (cancelled,
+//     retried, duplicated) are dropped when taken. Entries carry the job's
+//     ttl as their own. (Engines before this layout used a subject per job,
+//     sluice.q.<endpoint>.<n|l>.<id>; Open moves such entries.)
+//   - Purge marks ($KV.sluice_jobs.=purge.<endpoint>, purge.go): a purge
+//     removes the endpoint's queue subjects in one request each and stores a
+//     mark; a record still IN_QUEUE below the mark's sequence reads as
+//     CANCELLED. So a purge of a million jobs is three requests.
 //   - Large values (inputs, outputs, progress and stream chunks over 64 KiB)
 //     are split into 512 KiB parts in stream sluice_blobs, each with a TTL, so
 //     10-20 MB payloads work on a cluster with NATS's default 1 MB max_payload.
@@ -46,8 +54,8 @@
 //     webhook.go) to internal/webhook, which sends them; a webhook outlives
 //     the replica that made the transition.
 //
-// An engine remembers the records it stored for queued and running jobs and
-// the leases it wrote (hot.go), so a take, a result or a lease removal skips a
+// An engine remembers the records it stored for queued and running jobs, the
+// queue entries and leases it wrote (memory.go, bounded in count and bytes), so a take, a result or a lease removal skips a
 // read; these are hints only: the compare-and-set fails on a stale one.
 //
 // # Waking waiters
@@ -73,14 +81,28 @@
 // execution timeouts (TIMED_OUT and a stop signal) and lost workers (no ping
 // or take for WorkerLostAfter: back to IN_QUEUE with Retries+1, or FAILED
 // "worker lost" after MaxRetries). Each is a compare-and-set, so several
-// replicas' reapers never apply one twice. Ttl and retention expiry are done
+// replicas' reapers never apply one twice. A worker is never lost sooner than
+// WorkerLostAfter after its engine started, however long the engine (or the
+// cluster) was down: its pings could not be stored meanwhile, and a result it
+// computed then is accepted. Ttl and retention expiry are done
 // by the server (per-message TTLs).
 //
 // # Durability
 //
-// Submit returns only after the record and the queue entry (or, handed off,
-// the record and the lease) are stored (acknowledged by JetStream; on a
+// Submit returns only after the record and then the queue entry (or, handed
+// off, the record and the lease) are stored (acknowledged by JetStream; on a
 // cluster by a quorum of replicas).
 // Embedded, the server fsyncs on an interval (data survives a kill -9 of the
 // process) or, with Config.StrictSync, on every write.
+//
+// # Files
+//
+// engine.go opens the streams; submit.go and handoff.go store new jobs;
+// take.go and queue.go are the queue and its takes; purge.go; jobs.go holds
+// reads and client changes (Get, Wait, Cancel, Retry, SetTTL); result.go the
+// worker's results (Finish, Progress); stream.go stream chunks; workers.go
+// worker liveness and stop signals; lease.go and reaper.go the time-based
+// transitions; store.go records, blobs and the compare-and-set; memory.go and
+// nudge.go what keeps the per-job path short; stats.go /health figures;
+// webhook.go webhook deliveries.
 package engine

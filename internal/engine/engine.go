@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -87,6 +89,14 @@ type Engine struct {
 	parked    map[string][]*parkedTake // per endpoint, longest-parked first (handoff.go)
 	touched   sync.Map                 // worker key -> time of the last touch by a take
 
+	purgeMu sync.Mutex
+	purges  map[string]purgeMark // per endpoint, the last purge (purge.go)
+	// started is when Open began: a worker is never lost sooner than
+	// WorkerLostAfter after it, however long the engine was down.
+	started time.Time
+	reaps   atomic.Int64 // reaper passes done
+	depth   depths       // queue depths for MaxQueue (limits.go)
+
 	reapMu  sync.Mutex
 	checked map[string]time.Time // lease key -> last look at its job (under reapMu)
 
@@ -95,10 +105,6 @@ type Engine struct {
 
 	closeOnce sync.Once
 	closeErr  error
-}
-
-type epConsumers struct {
-	normal, low jetstream.Consumer
 }
 
 func (c Config) withDefaults() Config {
@@ -145,7 +151,8 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg = cfg.withDefaults()
 	e := &Engine{cfg: cfg, log: cfg.Logger, endpoints: map[string]EndpointSettings{}, consumers: map[string]*epConsumers{},
 		inputGrace: time.Minute, wake: map[string]chan struct{}{}, nudges: newWaker(), mem: newMemory(),
-		parked: map[string][]*parkedTake{}}
+		parked: map[string][]*parkedTake{}, purges: map[string]purgeMark{}, started: time.Now(),
+		depth: depths{m: map[string]depth{}}}
 	var err error
 	if cfg.NATSURL == "" {
 		if cfg.DataDir == "" {
@@ -177,7 +184,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.wakeSub, err = e.nc.Subscribe(nudgeQueue+"*", e.onQueueNudge)
-	for _, prefix := range []string{nudgeJob, nudgeStop} {
+	for _, prefix := range []string{nudgeJob, nudgeStop, nudgePurge} {
 		if err != nil {
 			break
 		}
@@ -198,6 +205,9 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.SetEndpoints(cfg.Endpoints)
+	if err := e.loadPurgeMarks(ctx); err != nil {
+		e.log.Warn("engine: purge marks", "err", err)
+	}
 	e.wg.Add(1)
 	go e.reaper()
 	return e, nil
@@ -211,8 +221,11 @@ func startEmbedded(cfg Config) (*server.Server, *nats.Conn, error) {
 		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
 		MaxPayload: embeddedPayload,
 		SyncAlways: cfg.StrictSync,
-		NoSigs:     true,
-		NoLog:      true,
+		// Over this, writes fail (and succeed again once room is freed)
+		// rather than filling the disk, which would stop JetStream.
+		JetStreamMaxStore: cmp.Or(cfg.MaxStorage, DefaultMaxStorage(cfg.DataDir)),
+		NoSigs:            true,
+		NoLog:             true,
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -298,6 +311,9 @@ func (e *Engine) setup(ctx context.Context) error {
 	if err := e.moveOldLeases(ctx); err != nil {
 		return err
 	}
+	if err := e.moveOldQueue(ctx); err != nil {
+		return err
+	}
 	if e.workers, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: workerBucket, Storage: jetstream.FileStorage, Replicas: r,
 		TTL: max(10*e.cfg.WorkerLostAfter, 10*time.Minute),
@@ -338,6 +354,9 @@ func (e *Engine) SetEndpoints(eps []EndpointSettings) {
 		if ep.ExecutionTimeout <= 0 {
 			ep.ExecutionTimeout = defaultExec
 		}
+		if ep.MaxQueue == 0 {
+			ep.MaxQueue = DefaultMaxQueue
+		}
 		m[ep.ID] = ep
 	}
 	e.mu.Lock()
@@ -369,73 +388,6 @@ func (e *Engine) endpoint(id string) (EndpointSettings, error) {
 		return ep, fmt.Errorf("endpoint %q: %w", id, ErrNotFound)
 	}
 	return ep, nil
-}
-
-// consumerAttempt bounds one request creating an endpoint's consumer.
-const consumerAttempt = 5 * time.Second
-
-// consumersFor returns (creating on first use) the durable pull consumers of
-// an endpoint, shared by every replica.
-func (e *Engine) consumersFor(ctx context.Context, ep string) (*epConsumers, error) {
-	e.mu.RLock()
-	c := e.consumers[ep]
-	e.mu.RUnlock()
-	if c != nil {
-		return c, nil
-	}
-	// Creating a replicated consumer can take a while on a cluster; do not let
-	// a caller's short long-poll deadline fail it.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	stop := context.AfterFunc(e.ctx, cancel) // but Close ends it
-	defer stop()
-	mk := func(prio string) (jetstream.Consumer, error) {
-		name := "q_" + ep + "_" + prio
-		for {
-			// A request whose answer is lost (a busy or changing meta
-			// leader) is sent again after consumerAttempt rather than
-			// holding the caller for the whole budget.
-			actx, acancel := context.WithTimeout(ctx, consumerAttempt)
-			cons, err := e.queue.CreateOrUpdateConsumer(actx, jetstream.ConsumerConfig{
-				Durable:       name,
-				FilterSubject: queuePrefix + ep + "." + prio + ".*",
-				AckPolicy:     jetstream.AckExplicitPolicy,
-				AckWait:       e.cfg.AckWait,
-				MaxDeliver:    -1,
-				MaxAckPending: 100000,
-				Replicas:      0,
-			})
-			acancel()
-			if err == nil {
-				return cons, nil
-			}
-			noAnswer := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
-			if !noAnswer || ctx.Err() != nil {
-				return nil, fmt.Errorf("consumer %s: %w", name, err)
-			}
-			e.log.Debug("engine: create consumer again", "consumer", name, "err", err)
-		}
-	}
-	n, err := mk(prioNormal)
-	if err != nil {
-		return nil, err
-	}
-	l, err := mk(prioLow)
-	if err != nil {
-		return nil, err
-	}
-	c = &epConsumers{normal: n, low: l}
-	e.mu.Lock()
-	e.consumers[ep] = c
-	e.mu.Unlock()
-	return c, nil
-}
-
-// forgetConsumers drops the cached consumers of an endpoint.
-func (e *Engine) forgetConsumers(ep string) {
-	e.mu.Lock()
-	delete(e.consumers, ep)
-	e.mu.Unlock()
 }
 
 func (e *Engine) closed() bool { return e.ctx.Err() != nil }

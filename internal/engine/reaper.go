@@ -34,9 +34,13 @@ func (e *Engine) reaper() {
 			return
 		case <-t.C:
 		}
+		if err := e.loadPurgeMarks(e.ctx); err != nil && e.ctx.Err() == nil {
+			e.log.Warn("engine: purge marks", "err", err)
+		}
 		if err := e.reap(e.ctx); err != nil && e.ctx.Err() == nil {
 			e.log.Warn("engine: reaper", "err", err)
 		}
+		e.reaps.Add(1)
 		e.touched.Range(func(k, v any) bool {
 			if time.Since(v.(time.Time)) > e.cfg.WorkerLostAfter {
 				e.touched.Delete(k)
@@ -162,10 +166,9 @@ func (e *Engine) lastSeen(ctx context.Context, seen map[string]time.Time, ep, wo
 		}
 		seen[k] = t
 	}
-	if t.Before(since) {
-		return since
-	}
-	return t
+	// A worker gets a whole WorkerLostAfter after this engine started,
+	// however long it was down: its pings could not reach it meanwhile.
+	return latest(t, since, e.started)
 }
 
 // timeout moves a job past its execution deadline to TIMED_OUT.
@@ -229,4 +232,15 @@ func (e *Engine) lost(ctx context.Context, r0 *record) error {
 	e.signalStop(ctx, r.Endpoint, r0.Owner, r.ID) // in case it comes back
 	e.dropLease(ctx, r.Endpoint, r.ID, r0.Epoch)
 	return nil
+}
+
+// latest returns the latest of ts.
+func latest(ts ...time.Time) time.Time {
+	var l time.Time
+	for _, t := range ts {
+		if t.After(l) {
+			l = t
+		}
+	}
+	return l
 }

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -94,7 +93,7 @@ func (e *Engine) queueStats(ctx context.Context, endpoint string, leases []strin
 	qs.Queued = int(ni.NumPending) + ni.NumAckPending
 	qs.QueuedLow = int(li.NumPending) + li.NumAckPending
 	if qs.Queued > 0 {
-		m, err := e.queue.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(queuePrefix+endpoint+"."+prioNormal+".*"))
+		m, err := e.queue.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(queueSubject(endpoint, prioNormal)))
 		if err == nil {
 			qs.OldestQueuedAge = max(time.Since(m.Time), 0)
 		} else if !isNotFound(err) {
@@ -119,62 +118,4 @@ func subjectKeys(ctx context.Context, s jetstream.Stream, prefix, filter string)
 		keys = append(keys, strings.TrimPrefix(subj, prefix))
 	}
 	return keys, nil
-}
-
-// workerRec is a worker's liveness entry.
-type workerRec struct {
-	ID       string    `json:"id"`
-	LastSeen time.Time `json:"lastSeen"`
-	Jobs     []string  `json:"jobs,omitempty"` // from its last ping
-}
-
-// Workers returns the live workers of an endpoint (seen by a take or ping
-// within WorkerLostAfter) with the jobs they hold.
-func (e *Engine) Workers(ctx context.Context, endpoint string) ([]Worker, error) {
-	if _, err := e.endpoint(endpoint); err != nil {
-		return nil, err
-	}
-	leases, err := e.leaseKeys(ctx, endpoint)
-	if err != nil {
-		return nil, err
-	}
-	return e.liveWorkers(ctx, endpoint, leases)
-}
-
-// liveWorkers is Workers with the endpoint's leases already listed.
-func (e *Engine) liveWorkers(ctx context.Context, endpoint string, leases []string) ([]Worker, error) {
-	keys, err := subjectKeys(ctx, e.workerStr, "$KV."+workerBucket+".", endpoint+".*")
-	if err != nil {
-		return nil, err
-	}
-	byID := map[string]*Worker{}
-	var out []Worker
-	for _, k := range keys {
-		ent, err := e.workers.Get(ctx, k)
-		if err != nil {
-			continue // expired meanwhile
-		}
-		var w workerRec
-		if json.Unmarshal(ent.Value(), &w) != nil || time.Since(w.LastSeen) > e.cfg.WorkerLostAfter {
-			continue
-		}
-		out = append(out, Worker{ID: w.ID, Endpoint: endpoint, LastSeen: w.LastSeen, Jobs: []string{}})
-	}
-	if len(out) == 0 {
-		return out, nil // no live worker to give jobs to: no record to read
-	}
-	for i := range out {
-		byID[out[i].ID] = &out[i]
-	}
-	for _, k := range leases {
-		id := k[strings.LastIndexByte(k, '.')+1:]
-		r, _, err := e.load(ctx, endpoint, id)
-		if err != nil || r.Status != StatusInProgress {
-			continue
-		}
-		if w := byID[r.Owner]; w != nil {
-			w.Jobs = append(w.Jobs, id)
-		}
-	}
-	return out, nil
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -114,6 +113,7 @@ func (e *Engine) load(ctx context.Context, ep, id string) (*record, uint64, erro
 	if err := json.Unmarshal(m.Data, r); err != nil {
 		return nil, 0, fmt.Errorf("decode job %s: %w", id, err)
 	}
+	e.purgedView(r, m.Sequence)
 	if !r.ExpireAt.IsZero() && time.Now().After(r.ExpireAt) {
 		return nil, 0, fmt.Errorf("job %s expired: %w", id, ErrNotFound)
 	}
@@ -315,37 +315,6 @@ func (e *Engine) terminate(r *record, s Status, now time.Time) {
 func errorValue(msg string) json.RawMessage {
 	b, _ := json.Marshal(msg)
 	return b
-}
-
-// enqueue publishes the queue entry of r's current epoch.
-func (e *Engine) enqueue(ctx context.Context, r *record) error {
-	m, opts := queueMsg(r)
-	if _, err := e.js.PublishMsg(ctx, m, opts...); err != nil {
-		return fmt.Errorf("enqueue job %s: %w", r.ID, err)
-	}
-	e.nudge(nudgeQueue + r.Endpoint)
-	return nil
-}
-
-// queueMsg is the queue entry of r's current epoch.
-func queueMsg(r *record) (*nats.Msg, []jetstream.PublishOpt) {
-	prio := prioNormal
-	if r.Policy.LowPriority {
-		prio = prioLow
-	}
-	ttl := time.Until(r.CreatedAt.Add(r.Policy.TTL)).Round(time.Second) + time.Second
-	return &nats.Msg{
-		Subject: queuePrefix + r.Endpoint + "." + prio + "." + r.ID,
-		Data:    []byte(strconv.Itoa(r.Epoch)),
-	}, []jetstream.PublishOpt{jetstream.WithMsgID(r.ID + "." + strconv.Itoa(r.Epoch)), jetstream.WithMsgTTL(ttl)}
-}
-
-// dequeue removes r's queue entries (best effort; stale entries are also
-// dropped when taken).
-func (e *Engine) dequeue(ctx context.Context, ep, id string) {
-	if err := e.queue.Purge(ctx, jetstream.WithPurgeSubject(queuePrefix+ep+".*."+id)); err != nil {
-		e.log.Warn("engine: dequeue", attrEndpoint, ep, attrJob, id, attrWorker, "", attrErr, err)
-	}
 }
 
 // event records a transition for the /health counters.

@@ -8,8 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -204,15 +202,19 @@ func (e *Engine) takeFrom(ctx context.Context, cons jetstream.Consumer, ep, wid 
 // claim moves the job of queue entry m to IN_PROGRESS for worker wid.
 // It returns nil, nil for a stale entry (dropped).
 func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*Job, error) {
-	subj := m.Subject()
-	id := subj[strings.LastIndexByte(subj, '.')+1:]
-	epoch, err := strconv.Atoi(string(m.Data()))
-	if err != nil {
+	id, epoch, ok := parseEntry(m.Subject(), m.Data())
+	if !ok {
 		_ = m.Ack()
 		return nil, nil
 	}
-	now := time.Now().UTC()
-	check := func(r *record) error {
+	r, err := e.claimRecord(ctx, m, ep, id, epoch, wid)
+	return e.settleEntry(ctx, m, ep, id, wid, r, err)
+}
+
+// claimCheck returns the test a record must pass for a take of its queue
+// entry of epoch at time now.
+func claimCheck(epoch int, now time.Time) func(r *record) error {
+	return func(r *record) error {
 		switch {
 		case r.Epoch < epoch:
 			return errFuture
@@ -223,60 +225,83 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 		}
 		return nil
 	}
+}
+
+// claimRecord stores the lease and the IN_PROGRESS record of a take of ep/id's
+// queue entry of epoch (m) and returns the stored record.
+func (e *Engine) claimRecord(ctx context.Context, m jetstream.Msg, ep, id string, epoch int, wid string) (*record, error) {
+	now := time.Now().UTC()
+	check := claimCheck(epoch, now)
 	// The record this engine stored when it queued the job saves a read;
 	// anything but a match is read again (the compare-and-set below catches
 	// a record changed elsewhere since).
-	r, rev, ok := e.mem.record(ep, id)
+	r, rev, ok := e.remembered(ep, id)
 	if !ok || check(r) != nil {
-		r, rev, err = e.loadQueued(ctx, m, ep, id)
+		var err error
+		if r, rev, err = e.loadQueued(ctx, m, ep, id); err != nil {
+			return nil, err
+		}
+	}
+	if err := check(r); err != nil {
+		return nil, err
+	}
+	apply := func(r *record) error {
+		if err := check(r); err != nil {
+			return err
+		}
+		r.Status = StatusInProgress
+		r.Owner, r.WorkerID = wid, wid
+		r.StartedAt = now
+		r.Deadline = now.Add(r.Policy.ExecutionTimeout)
+		r.Output, r.OutputRef, r.Error = nil, nil, nil
+		return nil
+	}
+	_ = apply(r) // passes: checked above
+	// The lease is sent before the state change, and stored first: an
+	// IN_PROGRESS job is always indexed for the reaper.
+	l := lease{Epoch: epoch, Worker: wid, At: now, Deadline: r.Deadline, Expire: r.CreatedAt.Add(r.Policy.TTL)}
+	return e.storeClaim(ctx, r, rev, l, apply)
+}
+
+// storeClaim writes the lease l and record r (changed by apply from revision
+// rev) of a take. On failure the lease is removed unless the job may be
+// IN_PROGRESS with it.
+func (e *Engine) storeClaim(ctx context.Context, r *record, rev uint64, l lease, apply func(*record) error) (*record, error) {
+	ep, id := r.Endpoint, r.ID
+	nrev, err := e.claimWrite(ctx, r, rev, l)
+	keepLease := false
+	switch {
+	case err == nil:
+	case errors.Is(err, errUnknownOutcome):
+		// No answer to the record write: read what was stored.
+		var stored bool
+		if r, nrev, stored, keepLease = e.resolveClaim(ctx, r); stored {
+			err = nil
+		}
+	case errors.Is(err, errCAS):
+		// Changed meanwhile; the lease is stored: read and try again
+		// (mutateFrom remembers the record and nudges).
+		if r, err = e.mutateFrom(ctx, ep, id, nil, 0, apply); err == nil {
+			return r, nil
+		}
+	default:
+		r = nil // r holds the change that was not stored
 	}
 	if err == nil {
-		err = check(r)
+		e.mem.stored(r, nrev)
+		e.nudge(jobNudgeKey(ep, id))
+		return r, nil
 	}
-	if err == nil {
-		// The lease is sent before the state change, and stored first: an
-		// IN_PROGRESS job is always indexed for the reaper.
-		l := lease{Epoch: epoch, Worker: wid, At: now,
-			Deadline: now.Add(r.Policy.ExecutionTimeout), Expire: r.CreatedAt.Add(r.Policy.TTL)}
-		apply := func(r *record) error {
-			if err := check(r); err != nil {
-				return err
-			}
-			r.Status = StatusInProgress
-			r.Owner, r.WorkerID = wid, wid
-			r.StartedAt = now
-			r.Deadline = now.Add(r.Policy.ExecutionTimeout)
-			r.Output, r.OutputRef, r.Error = nil, nil, nil
-			return nil
-		}
-		keepLease := false
-		if err = apply(r); err == nil {
-			var nrev uint64
-			nrev, err = e.claimWrite(ctx, r, rev, l)
-			if errors.Is(err, errUnknownOutcome) {
-				// No answer to the record write: read what was stored.
-				var stored bool
-				if r, nrev, stored, keepLease = e.resolveClaim(ctx, r); stored {
-					err = nil
-				}
-			} else if err != nil && !errors.Is(err, errCAS) {
-				r = nil // r holds the change that was not stored
-			}
-			switch {
-			case err == nil:
-				e.mem.stored(r, nrev)
-				e.nudge(jobNudgeKey(ep, id))
-			case errors.Is(err, errCAS):
-				// Changed meanwhile; the lease is stored: read and try again.
-				r, err = e.mutateFrom(ctx, ep, id, nil, 0, apply)
-			default:
-				e.mem.forget(ep, id)
-			}
-		}
-		if err != nil && !keepLease && (r == nil || r.Status != StatusInProgress || r.Epoch != epoch) {
-			e.dropLease(ctx, ep, id, epoch)
-		}
+	e.mem.forget(ep, id)
+	if !keepLease && (r == nil || r.Status != StatusInProgress || r.Epoch != l.Epoch) {
+		e.dropLease(ctx, ep, id, l.Epoch)
 	}
+	return nil, err
+}
+
+// settleEntry acknowledges or puts back queue entry m after its claim
+// (record r stored, or err) and returns the job to hand out, if any.
+func (e *Engine) settleEntry(ctx context.Context, m jetstream.Msg, ep, id, wid string, r *record, err error) (*Job, error) {
 	switch {
 	case err == nil:
 		// The entry is acknowledged without waiting for the server's
@@ -286,6 +311,7 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 		if aerr := m.Ack(); aerr != nil {
 			e.log.Debug("engine: ack", attrEndpoint, ep, attrJob, id, attrWorker, wid, attrErr, aerr)
 		}
+		e.mem.takeQueued(ep, id)
 		j, err := e.toJob(ctx, r, true)
 		if err != nil {
 			// Not handed out: put it back rather than leave it with a worker
@@ -297,8 +323,7 @@ func (e *Engine) claim(ctx context.Context, m jetstream.Msg, ep, wid string) (*J
 		}
 		return j, nil
 	case errors.Is(err, errFuture):
-		meta, merr := m.Metadata()
-		if merr == nil && time.Since(meta.Timestamp) > time.Minute {
+		if entryAge(m) > time.Minute {
 			_ = m.Ack() // its job record never caught up: the change that queued it failed
 		} else {
 			_ = m.NakWithDelay(50 * time.Millisecond)

@@ -52,7 +52,7 @@ func (l *live) engineEndpoints() []engine.EndpointSettings {
 	out := l.s.engineEndpoints()
 	for _, id := range slices.Sorted(maps.Keys(l.retired)) {
 		ep := l.retired[id]
-		out = append(out, engine.EndpointSettings{ID: id, ExecutionTimeout: ep.ExecutionTimeout()})
+		out = append(out, engine.EndpointSettings{ID: id, ExecutionTimeout: ep.ExecutionTimeout(), MaxQueue: ep.MaxQueue})
 	}
 	return out
 }

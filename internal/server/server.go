@@ -7,6 +7,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -55,6 +56,9 @@ type Options struct {
 	NATSURL string
 	// StrictSync fsyncs every write of the embedded NATS. Default false.
 	StrictSync bool
+	// MaxStorage bounds the embedded NATS store in bytes. Default: the
+	// config's maxStorage, else half the disk space free at start.
+	MaxStorage int64
 	// Overrides replace config-file values (for flags and tests).
 	Overrides Overrides
 	// TakeHold is how long the worker API's long polls (job-take,
@@ -164,6 +168,7 @@ func Serve(ctx context.Context, opts Options) error {
 		DataDir:         opts.DataDir,
 		NATSURL:         opts.NATSURL,
 		StrictSync:      opts.StrictSync,
+		MaxStorage:      cmp.Or(opts.MaxStorage, int64(s.file.MaxStorage)),
 		Retention:       s.retention,
 		SyncRetention:   s.syncRetention,
 		PingInterval:    s.pingInterval,

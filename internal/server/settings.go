@@ -82,7 +82,7 @@ func loadSettings(path string, endpointIDs []string, ov Overrides) (*settings, e
 func (s *settings) engineEndpoints() []engine.EndpointSettings {
 	out := make([]engine.EndpointSettings, 0, len(s.file.Endpoints))
 	for _, ep := range s.file.Endpoints {
-		out = append(out, engine.EndpointSettings{ID: ep.ID, ExecutionTimeout: ep.ExecutionTimeout()})
+		out = append(out, engine.EndpointSettings{ID: ep.ID, ExecutionTimeout: ep.ExecutionTimeout(), MaxQueue: ep.MaxQueue})
 	}
 	return out
 }

@@ -2,67 +2,24 @@ package engine
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 )
 
-// This file holds what keeps the per-job path short: one shared subscription
-// for waiters on job and stop nudges (instead of a subscription, a flush and
-// an unsubscription per long poll), and what this engine remembers of the jobs
-// it changed (a record's last revision, a lease's revision), so a worker's
+// What this engine remembers of the jobs it changed (a record's last revision, a lease's revision), so a worker's
 // result or progress is stored without reading the record first and its
 // lease is removed without reading it. Remembered values are only hints: every
 // change is still a compare-and-set on the record's revision, and a stale
 // hint fails it and is replaced by a fresh read.
 
-// maxRemembered bounds each memory; on overflow it starts over (hints only).
-const maxRemembered = 20_000
-
-// waker hands out channels closed at the next nudge on a subject. One
-// wildcard subscription per engine feeds it (see Open).
-type waker struct {
-	mu sync.Mutex
-	m  map[string]*wakeEntry
-}
-
-type wakeEntry struct {
-	c chan struct{}
-	n int // waiters holding c
-}
-
-func newWaker() *waker { return &waker{m: map[string]*wakeEntry{}} }
-
-// wait returns a channel closed at the next nudge on subject and a func the
-// caller runs when it stops waiting. Take the channel before reading the
-// state it guards, so a change stored after the read cannot be missed.
-func (w *waker) wait(subject string) (<-chan struct{}, func()) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ent := w.m[subject]
-	if ent == nil {
-		ent = &wakeEntry{c: make(chan struct{})}
-		w.m[subject] = ent
-	}
-	ent.n++
-	return ent.c, func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if cur := w.m[subject]; cur == ent {
-			if ent.n--; ent.n == 0 {
-				delete(w.m, subject)
-			}
-		}
-	}
-}
-
-// fire wakes the waiters of subject.
-func (w *waker) fire(subject string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if ent := w.m[subject]; ent != nil {
-		close(ent.c)
-		delete(w.m, subject)
-	}
-}
+// maxRemembered bounds each memory's count and rememberedBytes the records'
+// size; on overflow a memory starts over (hints only). recOverhead is a
+// remembered record's size besides its inline values.
+const (
+	maxRemembered   = 20_000
+	rememberedBytes = 8 << 20
+	recOverhead     = 512
+)
 
 // heldRec is a record as this engine last stored it, with its revision.
 type heldRec struct {
@@ -79,10 +36,12 @@ type leaseMark struct {
 // memory remembers the last record this engine stored for IN_PROGRESS jobs
 // and the leases it wrote.
 type memory struct {
-	mu     sync.Mutex
-	recs   map[string]heldRec
-	leases map[string]leaseMark
-	done   map[string]heldRec // terminal records with small values, for local waiters
+	mu       sync.Mutex
+	recs     map[string]heldRec
+	recBytes int // size of recs (valuesSize + recOverhead each)
+	leases   map[string]leaseMark
+	done     map[string]heldRec // terminal records with small values, for local waiters
+	qseqs    map[string]uint64  // queue entry sequence of jobs this engine queued
 }
 
 // maxFinished bounds the terminal records remembered; rememberFinishedMax
@@ -93,7 +52,8 @@ const (
 )
 
 func newMemory() *memory {
-	return &memory{recs: map[string]heldRec{}, leases: map[string]leaseMark{}, done: map[string]heldRec{}}
+	return &memory{recs: map[string]heldRec{}, leases: map[string]leaseMark{}, done: map[string]heldRec{},
+		qseqs: map[string]uint64{}}
 }
 
 // finished returns a copy of the terminal record of ep/id this engine stored
@@ -150,17 +110,28 @@ func (m *memory) stored(r *record, rev uint64) {
 	} else {
 		delete(m.done, k)
 	}
+	m.dropRec(k)
 	if !keep {
-		delete(m.recs, k)
 		return
 	}
-	if len(m.recs) >= maxRemembered {
+	size := valuesSize(r) + recOverhead
+	if len(m.recs) >= maxRemembered || m.recBytes+size > rememberedBytes {
 		clear(m.recs)
+		m.recBytes = 0
 	}
 	h := heldRec{r: *r, rev: rev}
 	// The caller's input buffer is not ours to keep (Submit's comes from the request).
 	h.r.Input = bytes.Clone(r.Input)
 	m.recs[k] = h
+	m.recBytes += size
+}
+
+// dropRec forgets the record of key k (under mu).
+func (m *memory) dropRec(k string) {
+	if h, ok := m.recs[k]; ok {
+		m.recBytes -= valuesSize(&h.r) + recOverhead
+		delete(m.recs, k)
+	}
 }
 
 // record returns a copy of the remembered record of ep/id and its revision.
@@ -178,15 +149,51 @@ func (m *memory) record(ep, id string) (*record, uint64, bool) {
 // forget drops the remembered record of ep/id.
 func (m *memory) forget(ep, id string) {
 	m.mu.Lock()
-	delete(m.recs, jobKey(ep, id))
+	m.dropRec(jobKey(ep, id))
 	m.mu.Unlock()
+}
+
+// forgetEndpoint drops everything remembered of the jobs of ep (a purge).
+func (m *memory) forgetEndpoint(ep string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.recs {
+		if strings.HasPrefix(k, ep+".") {
+			m.dropRec(k)
+		}
+	}
+	for k := range m.qseqs {
+		if strings.HasPrefix(k, ep+".") {
+			delete(m.qseqs, k)
+		}
+	}
+}
+
+// queued notes the sequence of the queue entry this engine stored for ep/id.
+func (m *memory) queued(ep, id string, seq uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.qseqs) >= maxRemembered {
+		clear(m.qseqs)
+	}
+	m.qseqs[jobKey(ep, id)] = seq
+}
+
+// takeQueued returns and forgets the queue entry sequence noted for ep/id.
+func (m *memory) takeQueued(ep, id string) (uint64, bool) {
+	k := jobKey(ep, id)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seq, ok := m.qseqs[k]
+	delete(m.qseqs, k)
+	return seq, ok
 }
 
 // forgetKey drops everything remembered of the job with key k (ep.id):
 // another replica changed it.
 func (m *memory) forgetKey(k string) {
 	m.mu.Lock()
-	delete(m.recs, k)
+	m.dropRec(k)
 	delete(m.done, k)
 	m.mu.Unlock()
 }
@@ -210,6 +217,3 @@ func (m *memory) takeLease(ep, id string) (leaseMark, bool) {
 	delete(m.leases, k)
 	return l, ok
 }
-
-// jobNudgeKey is the waker subject of a job's nudges.
-func jobNudgeKey(ep, id string) string { return nudgeJob + ep + "." + id }

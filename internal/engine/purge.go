@@ -1,0 +1,160 @@
+package engine
+
+// Purge in one step, whatever the backlog: the endpoint's queue subjects are
+// purged (one request each) and a purge mark is stored in the jobs stream
+// (subject $KV.sluice_jobs.=purge.<ep>). The mark's sequence in that stream
+// splits the records: a record still IN_QUEUE at a revision below it was
+// queued before the purge, its entry is gone, and it reads as CANCELLED at
+// the mark's time (load applies it; the next change to the record stores it,
+// and it disappears after the retention like any terminal job). Submit stores
+// a record before its queue entry, so an entry the purge removed always
+// belongs to a record below the mark. A record the purge cancels this way
+// gets no webhook call and no stop signal (it never ran).
+//
+// Every engine keeps the marks of its endpoints (purges): read at Open,
+// updated at once by its own purges and on another replica's purge nudge,
+// and read again by every reaper pass in case a nudge was lost.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// purgeMark is an endpoint's last purge: records IN_QUEUE at a revision up
+// to Seq were cancelled At.
+type purgeMark struct {
+	Seq uint64    `json:"seq,omitempty"` // in a nudge; stored marks have it as their sequence
+	At  time.Time `json:"at"`
+}
+
+const (
+	purgePrefix = jobsPrefix + "=purge." // + <ep>
+	nudgePurge  = "sluice.n.p."          // + ep: the endpoint was purged
+	// purgeBudget bounds a purge, which goes on when its caller leaves.
+	purgeBudget = time.Minute
+)
+
+// Purge cancels every IN_QUEUE job of the endpoint and returns how many
+// queue entries it removed. It goes on when ctx ends (up to purgeBudget).
+func (e *Engine) Purge(ctx context.Context, endpoint string) (int, error) {
+	if _, err := e.endpoint(endpoint); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), purgeBudget)
+	defer cancel()
+	n := 0
+	for _, prio := range []string{prioNormal, prioLow} {
+		k, err := e.purgeSubject(ctx, queueSubject(endpoint, prio))
+		if err != nil {
+			return n, fmt.Errorf("purge %s: %w", endpoint, err)
+		}
+		n += k
+	}
+	at := time.Now().UTC()
+	b, _ := json.Marshal(purgeMark{At: at})
+	ack, err := e.js.Publish(ctx, purgePrefix+endpoint, b)
+	if err != nil {
+		return n, fmt.Errorf("purge %s: store mark: %w", endpoint, err)
+	}
+	pm := purgeMark{Seq: ack.Sequence, At: at}
+	e.setPurgeMark(endpoint, pm)
+	e.mem.forgetEndpoint(endpoint)
+	if e.srv == nil { // other replicas (none can reach an embedded server)
+		b, _ := json.Marshal(pm)
+		if err := e.nc.Publish(nudgePurge+endpoint, b); err != nil {
+			e.log.Debug("engine: purge nudge", "endpoint", endpoint, "err", err)
+		}
+	}
+	return n, nil
+}
+
+// purgeSubject removes every queue entry on subject and returns how many.
+func (e *Engine) purgeSubject(ctx context.Context, subject string) (int, error) {
+	req, _ := json.Marshal(map[string]string{"filter": subject})
+	msg, err := e.nc.RequestWithContext(ctx, "$JS.API.STREAM.PURGE."+queueStream, req)
+	if err != nil {
+		return 0, fmt.Errorf("purge %s: %w", subject, err)
+	}
+	var resp struct {
+		Purged int `json:"purged"`
+		Error  *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return 0, fmt.Errorf("purge %s: %w", subject, err)
+	}
+	if resp.Error != nil {
+		return 0, fmt.Errorf("purge %s: %s", subject, resp.Error.Description)
+	}
+	return resp.Purged, nil
+}
+
+// setPurgeMark notes ep's purge mark unless a newer one is known.
+func (e *Engine) setPurgeMark(ep string, m purgeMark) {
+	e.purgeMu.Lock()
+	defer e.purgeMu.Unlock()
+	if m.Seq > e.purges[ep].Seq {
+		e.purges[ep] = m
+	}
+}
+
+// loadPurgeMark reads ep's purge mark from the jobs stream.
+func (e *Engine) loadPurgeMark(ctx context.Context, ep string) error {
+	m, err := e.jobs.GetLastMsgForSubject(ctx, purgePrefix+ep)
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("purge mark of %s: %w", ep, err)
+	}
+	var pm purgeMark
+	if err := json.Unmarshal(m.Data, &pm); err != nil {
+		return fmt.Errorf("purge mark of %s: %w", ep, err)
+	}
+	pm.Seq = m.Sequence
+	e.setPurgeMark(ep, pm)
+	return nil
+}
+
+// loadPurgeMarks reads the purge marks of every known endpoint.
+func (e *Engine) loadPurgeMarks(ctx context.Context) error {
+	e.mu.RLock()
+	eps := make([]string, 0, len(e.endpoints))
+	for ep := range e.endpoints {
+		eps = append(eps, ep)
+	}
+	e.mu.RUnlock()
+	for _, ep := range eps {
+		if err := e.loadPurgeMark(ctx, ep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// purgedView applies ep's purge mark to r, read at revision rev: a record
+// still IN_QUEUE from before the mark is CANCELLED as of the purge.
+func (e *Engine) purgedView(r *record, rev uint64) {
+	if r.Status != StatusInQueue {
+		return
+	}
+	e.purgeMu.Lock()
+	m, ok := e.purges[r.Endpoint]
+	e.purgeMu.Unlock()
+	if ok && rev <= m.Seq {
+		e.terminate(r, StatusCancelled, m.At)
+	}
+}
+
+// remembered is the record this engine remembers for ep/id (memory.record)
+// with the purge mark applied.
+func (e *Engine) remembered(ep, id string) (*record, uint64, bool) {
+	r, rev, ok := e.mem.record(ep, id)
+	if ok {
+		e.purgedView(r, rev)
+	}
+	return r, rev, ok
+}
