@@ -75,6 +75,10 @@ type File struct {
 	Retention Duration `yaml:"retention"`
 	// SyncRetention is the same for /runsync. Default 1m.
 	SyncRetention Duration `yaml:"syncRetention"`
+	// Webhooks restricts webhook targets. Default: only public addresses.
+	Webhooks Webhooks `yaml:"webhooks"`
+	// RateLimits limit each client key's requests per route. Default: none.
+	RateLimits RateLimits `yaml:"rateLimits"`
 
 	// Path is the file the config was read from (Parse's name). Not read from YAML.
 	Path string `yaml:"-"`
@@ -123,6 +127,22 @@ type Endpoint struct {
 	APIKeys []string `yaml:"apiKeys"`
 	// WorkerKey is this endpoint's worker key. Default: the file's workerKey.
 	WorkerKey string `yaml:"workerKey"`
+	// StopGraceSeconds: a worker still running a job this long after the job
+	// was cancelled or timed out is unhealthy and, when Sluice runs it,
+	// restarted (SIGTERM, then SIGKILL this long later). Default 30.
+	StopGraceSeconds int `yaml:"stopGraceSeconds"`
+	// CrashLoopFailAfter: after this many workers in a row crashed before
+	// they came up, the endpoint's queued jobs FAIL with the last exit
+	// instead of waiting. Default 0: off.
+	CrashLoopFailAfter int `yaml:"crashLoopFailAfter"`
+	// RateLimits override the file's rateLimits for this endpoint, route by
+	// route. Default: none.
+	RateLimits RateLimits `yaml:"rateLimits"`
+}
+
+// StopGrace is StopGraceSeconds as a duration.
+func (e *Endpoint) StopGrace() time.Duration {
+	return time.Duration(e.StopGraceSeconds) * time.Second
 }
 
 // ExecutionTimeout is ExecutionTimeoutMs as a duration.
@@ -256,6 +276,8 @@ type rawFile struct {
 	MaxRetries     *int          `yaml:"maxRetries"`
 	Retention      any           `yaml:"retention"`
 	SyncRetention  any           `yaml:"syncRetention"`
+	Webhooks       Webhooks      `yaml:"webhooks"`
+	RateLimits     RateLimits    `yaml:"rateLimits"`
 }
 
 type rawEndpoint struct {
@@ -273,4 +295,7 @@ type rawEndpoint struct {
 	GPUs               []string          `yaml:"gpus"`
 	APIKeys            []string          `yaml:"apiKeys"`
 	WorkerKey          string            `yaml:"workerKey"`
+	StopGraceSeconds   *int              `yaml:"stopGraceSeconds"`
+	CrashLoopFailAfter *int              `yaml:"crashLoopFailAfter"`
+	RateLimits         RateLimits        `yaml:"rateLimits"`
 }

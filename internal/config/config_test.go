@@ -25,6 +25,7 @@ func TestParseDefaults(t *testing.T) {
 		ScalerType:         "QUEUE_DELAY",
 		ScalerValue:        4,
 		ExecutionTimeoutMs: 600000,
+		StopGraceSeconds:   30,
 	}
 	if !reflect.DeepEqual(f.Endpoints[0], want) {
 		t.Errorf("endpoint = %+v\nwant %+v", f.Endpoints[0], want)

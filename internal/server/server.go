@@ -134,6 +134,10 @@ func Serve(ctx context.Context, opts Options) error {
 	defer ln.Close()
 	addr := ln.Addr().String()
 
+	gd, err := newGuards(s.file)
+	if err != nil {
+		return err
+	}
 	eng, err := engine.Open(ctx, engine.Config{
 		DataDir:         opts.DataDir,
 		NATSURL:         opts.NATSURL,
@@ -144,6 +148,7 @@ func Serve(ctx context.Context, opts Options) error {
 		WorkerLostAfter: opts.Overrides.WorkerLostAfter,
 		MaxRetries:      s.maxRetries,
 		Endpoints:       s.engineEndpoints(),
+		WebhookClient:   gd.webhook.Client(webhookTimeout),
 		Logger:          log,
 	})
 	if err != nil {
@@ -186,14 +191,16 @@ func Serve(ctx context.Context, opts Options) error {
 	baseCtx, release := context.WithCancel(context.WithoutCancel(ctx))
 	defer release()
 	// Reloads (SIGHUP, POST /v2/admin/reload) swap cur and the API's keys.
-	rl := &reloader{opts: opts, cur: cur, eng: eng, sup: sup, log: log}
+	rl := &reloader{opts: opts, cur: cur, eng: eng, sup: sup, guards: gd, log: log}
 	rl.api = api.New(api.Config{
-		Engine:     hookedEngine{Engine: eng, sup: sup, cur: cur, drains: dr},
-		Keys:       keys,
-		TakeHold:   opts.TakeHold,
-		StopHold:   opts.TakeHold,
-		Extensions: extensions(cur, eng, sup, rl),
-		Logger:     log,
+		Engine:       hookedEngine{Engine: eng, sup: sup, cur: cur, drains: dr},
+		Keys:         keys,
+		TakeHold:     opts.TakeHold,
+		StopHold:     opts.TakeHold,
+		WebhookCheck: gd.webhook.CheckURL,
+		Limiter:      gd.limits,
+		Extensions:   extensions(cur, eng, sup, rl),
+		Logger:       log,
 	})
 	stopHUP := rl.watchHUP(baseCtx)
 	defer stopHUP()
