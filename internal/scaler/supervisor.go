@@ -35,8 +35,9 @@ type WorkerLifecycle interface {
 	// new job (answer its job-take with 204).
 	WorkerDraining(ctx context.Context, endpoint, workerID string) error
 	// WorkerExited is called when a worker's process is gone: the jobs it
-	// still held can be re-queued now rather than when its pings time out.
-	WorkerExited(ctx context.Context, endpoint, workerID string) error
+	// still held are re-queued now rather than when its pings time out. why
+	// says how it ended and where its log is, for the jobs' errors.
+	WorkerExited(ctx context.Context, endpoint, workerID, why string) error
 }
 
 // Defaults for Config.
