@@ -179,6 +179,9 @@ func (h *Handler) SetKeys(k Keys) {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !screen(w, r) {
+		return
+	}
 	h.mux.ServeHTTP(w, r)
 }
 

@@ -140,8 +140,12 @@ type Endpoint struct {
 	RateLimits RateLimits `yaml:"rateLimits"`
 }
 
-// StopGrace is StopGraceSeconds as a duration.
+// StopGrace is StopGraceSeconds as a duration (DefaultStopGraceSeconds
+// when unset).
 func (e *Endpoint) StopGrace() time.Duration {
+	if e.StopGraceSeconds <= 0 {
+		return DefaultStopGraceSeconds * time.Second
+	}
 	return time.Duration(e.StopGraceSeconds) * time.Second
 }
 

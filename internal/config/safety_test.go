@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -51,5 +52,30 @@ endpoints:
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%q: %v\nwant prefix %s", src, err, want)
 		}
+	}
+}
+
+// TestReadmeSafetyExample parses the README's webhooks and rateLimits
+// example, so it stays valid.
+func TestReadmeSafetyExample(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block string
+	for part := range strings.SplitSeq(string(b), "```yaml\n") {
+		if y, _, ok := strings.Cut(part, "```"); ok && strings.Contains(y, "rateLimits:") {
+			block = y
+		}
+	}
+	if block == "" {
+		t.Fatal("no yaml block with rateLimits in README.md")
+	}
+	f, err := Parse([]byte(block), "README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.RateLimits["purge-queue"] != (RateLimit{0.2, 2}) || f.Endpoint("sd").CrashLoopFailAfter != 5 {
+		t.Errorf("parsed %+v", f)
 	}
 }

@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,4 +66,64 @@ endpoints:
 		t.Errorf("retries %v, want 1 (run twice)", st["retries"])
 	}
 	t.Logf("job failed %s after submit, after 2 worker exits: %s", took.Round(time.Millisecond), msg)
+}
+
+// TestCrashLoopFailsQueuedJobs: with crashLoopFailAfter, a job queued on an
+// endpoint whose workers exit at start FAILS with the reason (the last exit
+// and the log command) instead of waiting; /health shows the crash loop
+// with the last exit and log lines.
+func TestCrashLoopFailsQueuedJobs(t *testing.T) {
+	const line = "fatal: no GPU visible (crash-loop test)"
+	s := managedWith(t, fmt.Sprintf(`pingIntervalMs: 1000
+endpoints:
+  - id: as
+    command: [%q]
+    workersMax: 1
+    crashLoopFailAfter: 2
+    env:
+      E2E_CRASH: %q
+`, bins.worker, line))
+	id := s.submit(t, "as", `{"echo": 1}`)
+	st := s.waitStatus(t, "", "as", id, 60*time.Second, "FAILED", "COMPLETED")
+	msg := fmt.Sprint(st["error"])
+	if st["status"] != "FAILED" || !strings.Contains(msg, "crash-looping") || !strings.Contains(msg, "exited with status 2") ||
+		!strings.Contains(msg, "sluice logs as") {
+		t.Fatalf("job on a crash-looping endpoint: %v", st)
+	}
+	r := s.do(t, "GET", "/v2/as/health", "", nil)
+	var h struct {
+		CrashLoop *struct {
+			Crashes         int      `json:"crashes"`
+			LastExit        string   `json:"lastExit"`
+			LogTail         []string `json:"logTail"`
+			FailsQueuedJobs bool     `json:"failsQueuedJobs"`
+		} `json:"crashLoop"`
+	}
+	if err := json.Unmarshal(r.body, &h); err != nil || h.CrashLoop == nil {
+		t.Fatalf("health: %v %s", err, r.body)
+	}
+	if c := h.CrashLoop; c.Crashes < 2 || !strings.Contains(c.LastExit, "exited with status 2") || !slices.Contains(c.LogTail, line) || !c.FailsQueuedJobs {
+		t.Errorf("health crashLoop: %+v", c)
+	}
+}
+
+// TestStoppedWorkerLeavesCounts: once a worker stopped on scale-down is
+// gone from /workers, /health no longer counts it either (it used to count
+// as idle until its pings timed out).
+func TestStoppedWorkerLeavesCounts(t *testing.T) {
+	s := managedWith(t, fmt.Sprintf(`pingIntervalMs: 1000
+endpoints:
+  - id: as
+    command: [%q]
+    workersMax: 1
+    idleTimeout: 1
+`, bins.worker), "--worker-lost-after", "60s")
+	r := s.do(t, "POST", "/v2/as/runsync", "", []byte(`{"input":{"echo":1}}`))
+	if st, _ := r.json(t)["status"].(string); st != "COMPLETED" {
+		t.Fatalf("runsync: %d %s", r.code, r.body)
+	}
+	eventually(t, 30*time.Second, "the idle worker to stop", func() bool { return len(s.live(t, "as")) == 0 })
+	if c := s.counts(t, "as"); c["idle"]+c["ready"]+c["running"]+c["initializing"] != 0 {
+		t.Fatalf("/workers lists no worker but /health counts %v", c)
+	}
 }

@@ -442,6 +442,12 @@ func (e *Engine) Retry(ctx context.Context, endpoint, id string) (*Job, error) {
 
 // Purge cancels every IN_QUEUE job of the endpoint and returns how many.
 func (e *Engine) Purge(ctx context.Context, endpoint string) (int, error) {
+	return e.endQueued(ctx, endpoint, StatusCancelled, nil)
+}
+
+// endQueued moves every IN_QUEUE job of the endpoint to status with error
+// errv and returns how many.
+func (e *Engine) endQueued(ctx context.Context, endpoint string, status Status, errv json.RawMessage) (int, error) {
 	if _, err := e.endpoint(endpoint); err != nil {
 		return 0, err
 	}
@@ -463,7 +469,8 @@ func (e *Engine) Purge(ctx context.Context, endpoint string) (int, error) {
 			if r.Status != StatusInQueue {
 				return errNoop
 			}
-			e.terminate(r, StatusCancelled, time.Now().UTC())
+			e.terminate(r, status, time.Now().UTC())
+			r.Error = errv
 			changed = true
 			return nil
 		})

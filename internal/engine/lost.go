@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -87,4 +89,63 @@ func (e *Engine) lose(ctx context.Context, r0 *record, why string) error {
 	e.signalStop(ctx, r.Endpoint, r0.Owner, r.ID) // in case it comes back
 	e.dropLease(ctx, r.Endpoint, r.ID, r0.Epoch)
 	return nil
+}
+
+// stoppedJobs returns, of the jobs a worker last reported running, those it
+// no longer holds because they were stopped: cancelled, timed out, or
+// back in the queue or on another worker. A job it finished itself
+// (COMPLETED, FAILED) is not one: its report may predate the result.
+//
+// A job stopped while the worker held it is added to its reported jobs
+// when it is stopped (markStopping), so the worker counts as stopping it
+// until its next ping says otherwise.
+func (e *Engine) stoppedJobs(ctx context.Context, endpoint, workerID string, reported, held []string) []string {
+	var out []string
+	for _, id := range reported {
+		if slices.Contains(held, id) || slices.Contains(out, id) {
+			continue
+		}
+		r, _, err := e.load(ctx, endpoint, id)
+		if err != nil {
+			continue // gone (expired), or unreadable now: look again next time
+		}
+		switch {
+		case r.Status == StatusCancelled, r.Status == StatusTimedOut, r.Status == StatusInQueue,
+			r.Status == StatusInProgress && r.Owner != workerID:
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// FailQueued FAILS every IN_QUEUE job of the endpoint with reason as the
+// error (e.g. its workers crash at start, so no job would ever run) and
+// returns how many.
+func (e *Engine) FailQueued(ctx context.Context, endpoint, reason string) (int, error) {
+	n, err := e.endQueued(ctx, endpoint, StatusFailed, errorValue(reason))
+	if err != nil {
+		return n, fmt.Errorf("fail queued jobs of %s: %w", endpoint, err)
+	}
+	return n, nil
+}
+
+// markStopping adds a job just stopped to the jobs its worker reported
+// running: it may not have pinged since it took the job, and a handler that
+// ignores the stop keeps running it. Its next ping replaces the list. Best
+// effort: a ping stored meanwhile wins.
+func (e *Engine) markStopping(ctx context.Context, ep, wid, jobID string) {
+	k := ep + "." + token(wid)
+	ent, err := e.workers.Get(ctx, k)
+	if err != nil {
+		return // not known (never seen, or gone)
+	}
+	var w workerRec
+	if json.Unmarshal(ent.Value(), &w) != nil || slices.Contains(w.Jobs, jobID) {
+		return
+	}
+	w.Jobs = append(w.Jobs, jobID)
+	b, _ := json.Marshal(w)
+	if _, err := e.workers.Update(ctx, k, b, ent.Revision()); err != nil {
+		e.log.Debug("engine: mark a stopped job on its worker", "worker", wid, "job", jobID, "err", err)
+	}
 }

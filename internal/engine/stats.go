@@ -48,7 +48,7 @@ func (e *Engine) Health(ctx context.Context, endpoint string) (Health, error) {
 		return h, err
 	}
 	for _, w := range ws {
-		if len(w.Jobs) > 0 {
+		if len(w.Jobs) > 0 || len(w.Stopping) > 0 {
 			h.Workers.Running++
 		} else {
 			h.Workers.Idle++
@@ -149,6 +149,7 @@ func (e *Engine) liveWorkers(ctx context.Context, endpoint string, leases []stri
 	}
 	byID := map[string]*Worker{}
 	var out []Worker
+	reported := map[string][]string{} // worker -> jobs its last ping reported
 	for _, k := range keys {
 		ent, err := e.workers.Get(ctx, k)
 		if err != nil {
@@ -159,6 +160,7 @@ func (e *Engine) liveWorkers(ctx context.Context, endpoint string, leases []stri
 			continue
 		}
 		out = append(out, Worker{ID: w.ID, Endpoint: endpoint, LastSeen: w.LastSeen, Jobs: []string{}})
+		reported[w.ID] = w.Jobs
 	}
 	if len(out) == 0 {
 		return out, nil // no live worker to give jobs to: no record to read
@@ -175,6 +177,9 @@ func (e *Engine) liveWorkers(ctx context.Context, endpoint string, leases []stri
 		if w := byID[r.Owner]; w != nil {
 			w.Jobs = append(w.Jobs, id)
 		}
+	}
+	for i := range out {
+		out[i].Stopping = e.stoppedJobs(ctx, endpoint, out[i].ID, reported[out[i].ID], out[i].Jobs)
 	}
 	return out, nil
 }

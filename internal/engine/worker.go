@@ -82,7 +82,16 @@ func (e *Engine) touchTake(ctx context.Context, ep, wid string) error {
 	if v, ok := e.touched.Load(k); ok && time.Since(v.(time.Time)) < e.cfg.WorkerLostAfter/10 {
 		return nil
 	}
-	if err := e.touch(ctx, ep, wid, nil); err != nil {
+	// Keep the jobs its last ping reported: a take does not say which jobs
+	// still run (stoppedJobs reads them).
+	var jobs []string
+	if ent, err := e.workers.Get(ctx, k); err == nil {
+		var w workerRec
+		if json.Unmarshal(ent.Value(), &w) == nil {
+			jobs = w.Jobs
+		}
+	}
+	if err := e.touch(ctx, ep, wid, jobs); err != nil {
 		return err
 	}
 	e.touched.Store(k, time.Now())
@@ -280,6 +289,7 @@ const blobHeader = "Sluice-Blob"
 
 // signalStop queues a stop signal for the worker holding a job.
 func (e *Engine) signalStop(ctx context.Context, ep, wid, id string) {
+	e.markStopping(ctx, ep, wid, id)
 	if _, err := e.js.Publish(ctx, stopPrefix+ep+"."+token(wid), []byte(id)); err != nil {
 		e.log.Warn("engine: stop signal", "job", id, "worker", wid, "err", err)
 		return

@@ -30,18 +30,25 @@ type worker struct {
 	lastSeen  time.Time // last evaluation that found it in the engine's list
 	jobs      []string  // jobs it held at the last evaluation
 	idleSince time.Time // since when it holds no job (zero while busy)
+	// stopping are stopped jobs (cancelled, timed out) it still runs, seen
+	// first at stoppingSince: busy, and unhealthy after the stop grace.
+	stopping      []string
+	stoppingSince time.Time
 
 	drain  bool   // wanted gone: SIGTERM once it holds no job
 	reason string // why it is drained or killed
 	termAt time.Time
 	killed bool
+	// killAfter, when set, replaces Config.StopGrace as the wait between
+	// SIGTERM and SIGKILL (a wedged worker gets its endpoint's stop grace).
+	killAfter time.Duration
 
 	done       chan struct{} // closed when the process has exited
 	oomAtStart int           // OOM kills in Sluice's cgroup when it started; -1: unknown
 	exitErr    error
-	exitedAt time.Time
-	stdout   *logs.LineWriter
-	stderr   *logs.LineWriter
+	exitedAt   time.Time
+	stdout     *logs.LineWriter
+	stderr     *logs.LineWriter
 }
 
 // newWorkerID returns a unique RUNPOD_POD_ID.
@@ -197,6 +204,7 @@ func (s *Supervisor) watch(w *worker) {
 	w.exitErr, w.exitedAt = err, time.Now()
 	close(w.done)
 	delete(ep.workers, w.id)
+	s.forget(w.id, w.exitedAt)
 	for _, g := range w.gpus {
 		if s.gpus[g] == w.id {
 			delete(s.gpus, g)

@@ -123,9 +123,10 @@ type Supervisor struct {
 
 	mu        sync.Mutex
 	endpoints map[string]*endpoint
-	gpus      map[string]string // device -> worker id holding it
-	pending   map[string]bool   // endpoints to evaluate at once
-	stopping  bool              // Run is shutting down
+	gpus      map[string]string    // device -> worker id holding it
+	gone      map[string]time.Time // recently exited workers, by id (Owns)
+	pending   map[string]bool      // endpoints to evaluate at once
+	stopping  bool                 // Run is shutting down
 	wake      chan struct{}
 	wg        sync.WaitGroup // exit watchers
 }
@@ -181,6 +182,7 @@ func New(cfg Config) (*Supervisor, error) {
 		logs:      cfg.Logs,
 		endpoints: map[string]*endpoint{},
 		gpus:      map[string]string{},
+		gone:      map[string]time.Time{},
 		pending:   map[string]bool{},
 		wake:      make(chan struct{}, 1),
 	}

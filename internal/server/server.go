@@ -207,7 +207,8 @@ func Serve(ctx context.Context, opts Options) error {
 	srv := &http.Server{
 		Handler:           rl.api,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       5 * time.Minute, // a 20 MiB body on a slow link; long polls are not reads
+		MaxHeaderBytes:    api.ServerMaxHeaderBytes, // the API answers over api.MaxHeaderBytes in JSON
+		ReadTimeout:       5 * time.Minute,          // a 20 MiB body on a slow link; long polls are not reads
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
