@@ -105,6 +105,9 @@ func (e *Engine) stoppedJobs(ctx context.Context, endpoint, workerID string, rep
 		if slices.Contains(held, id) || slices.Contains(out, id) {
 			continue
 		}
+		if r, _, ok := e.mem.finished(endpoint, id); ok && (r.Status == StatusCompleted || r.Status == StatusFailed) {
+			continue // finished by its worker here: no read needed
+		}
 		r, _, err := e.load(ctx, endpoint, id)
 		if err != nil {
 			continue // gone (expired), or unreadable now: look again next time
