@@ -18,11 +18,16 @@ type Limiter interface {
 	Allow(key, endpoint, route string) (bool, time.Duration)
 }
 
+// webhookCheckTimeout bounds the check of a submitted webhook (a DNS lookup).
+const webhookCheckTimeout = 5 * time.Second
+
 // checkWebhook runs the configured webhook check on a submitted URL.
 func (h *Handler) checkWebhook(ctx context.Context, u string) error {
 	if u == "" || h.cfg.WebhookCheck == nil {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, webhookCheckTimeout)
+	defer cancel()
 	if err := h.cfg.WebhookCheck(ctx, u); err != nil {
 		return badRequest(`"webhook" %q: %v`, truncate(u, 200), err)
 	}
