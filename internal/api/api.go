@@ -121,6 +121,13 @@ type Config struct {
 	// StopHold is how long job-stop holds a request when no stop is pending
 	// (then 204). Defaults to 30 s.
 	StopHold time.Duration
+	// WebhookCheck, when set, checks a submitted webhook URL (e.g. a
+	// netguard.Guard's CheckURL): an error is answered 400 with its text.
+	// Default: none, every absolute http(s) URL is accepted.
+	WebhookCheck func(ctx context.Context, url string) error
+	// Limiter, when set, limits client routes (never worker routes): over a
+	// limit the answer is 429 with Retry-After. Default: no limit.
+	Limiter Limiter
 	// Extensions are Sluice's additions (endpoints, workers, logs). The zero
 	// value serves them as 404.
 	Extensions Extensions
@@ -176,6 +183,9 @@ func (h *Handler) SetKeys(k Keys) {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !screen(w, r) {
+		return
+	}
 	h.mux.ServeHTTP(w, r)
 }
 
@@ -184,8 +194,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type route map[string]http.HandlerFunc
 
 func (h *Handler) routes() {
-	client := func(f func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
-		return h.clientAuth(f)
+	client := func(route string, f func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+		return h.clientAuth(route, f)
 	}
 	worker := func(f func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
 		return h.workerAuth(false, f)
@@ -193,18 +203,18 @@ func (h *Handler) routes() {
 	take := func(f func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
 		return h.workerAuth(true, f)
 	}
-	status := client(h.status)
-	stream := client(h.stream)
-	statusSync := client(h.statusSync)
-	h.handle("/v2/{endpoint}/run", route{http.MethodPost: client(h.run)})
-	h.handle("/v2/{endpoint}/runsync", route{http.MethodPost: client(h.runsync)})
+	status := client("status", h.status)
+	stream := client("stream", h.stream)
+	statusSync := client("status", h.statusSync)
+	h.handle("/v2/{endpoint}/run", route{http.MethodPost: client("run", h.run)})
+	h.handle("/v2/{endpoint}/runsync", route{http.MethodPost: client("runsync", h.runsync)})
 	h.handle("/v2/{endpoint}/status/{id}", route{http.MethodGet: status, http.MethodPost: status})
 	h.handle("/v2/{endpoint}/status-sync/{id}", route{http.MethodGet: statusSync, http.MethodPost: statusSync})
 	h.handle("/v2/{endpoint}/stream/{id}", route{http.MethodGet: stream, http.MethodPost: stream})
-	h.handle("/v2/{endpoint}/cancel/{id}", route{http.MethodPost: client(h.cancel)})
-	h.handle("/v2/{endpoint}/retry/{id}", route{http.MethodPost: client(h.retry)})
-	h.handle("/v2/{endpoint}/purge-queue", route{http.MethodPost: client(h.purge)})
-	h.handle("/v2/{endpoint}/health", route{http.MethodGet: client(h.health)})
+	h.handle("/v2/{endpoint}/cancel/{id}", route{http.MethodPost: client("cancel", h.cancel)})
+	h.handle("/v2/{endpoint}/retry/{id}", route{http.MethodPost: client("retry", h.retry)})
+	h.handle("/v2/{endpoint}/purge-queue", route{http.MethodPost: client("purge-queue", h.purge)})
+	h.handle("/v2/{endpoint}/health", route{http.MethodGet: client("health", h.health)})
 
 	h.handle("/v2/{endpoint}/job-take/{worker}", route{http.MethodGet: take(h.jobTake)})
 	h.handle("/v2/{endpoint}/job-take-batch/{worker}", route{http.MethodGet: take(h.jobTakeBatch)})

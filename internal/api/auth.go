@@ -131,8 +131,9 @@ func (k Keys) workerAllowed(endpoint, key string, take bool) string {
 	return "invalid worker key for endpoint " + endpoint + ": `sluice worker-env " + endpoint + "` prints the right RUNPOD_AI_API_KEY"
 }
 
-// clientAuth wraps a client route: key check, then endpoint lookup.
-func (h *Handler) clientAuth(f func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+// clientAuth wraps a client route: key check, endpoint lookup, then the
+// route's rate limit.
+func (h *Handler) clientAuth(route string, f func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ep := r.PathValue("endpoint")
 		if msg := h.keys.Load().clientAllowed(ep, presentedKey(r)); msg != "" {
@@ -142,6 +143,9 @@ func (h *Handler) clientAuth(f func(http.ResponseWriter, *http.Request, string))
 		}
 		if _, ok := h.cfg.Engine.Endpoint(ep); !ok {
 			writeError(w, http.StatusNotFound, "endpoint "+quoteID(ep)+" not found; endpoints come from the config file (endpoints:) or --endpoint")
+			return
+		}
+		if !h.allowRate(w, r, ep, route) {
 			return
 		}
 		f(w, r, ep)

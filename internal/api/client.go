@@ -36,6 +36,9 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, ep string, sync
 		return
 	}
 	req, err := DecodeSubmit(body)
+	if err == nil {
+		err = h.checkWebhook(r.Context(), req.Webhook)
+	}
 	if err != nil {
 		writeRequestError(w, err)
 		return

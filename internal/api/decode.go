@@ -162,7 +162,7 @@ func decodeMillis(name string, raw json.RawMessage, lo, hi int64) (time.Duration
 		return 0, badRequest("%q must be a whole number of milliseconds between %d and %d", name, lo, hi)
 	}
 	if f < float64(lo) || f > float64(hi) {
-		return 0, badRequest("%q is %s ms; it must be between %d ms and %d ms", name, strconv.FormatFloat(f, 'f', -1, 64), lo, hi)
+		return 0, badRequest("%q is %s ms; it must be between %d ms and %d ms", name, shortNumber(f), lo, hi)
 	}
 	return time.Duration(f) * time.Millisecond, nil
 }

@@ -48,7 +48,7 @@ var ErrEndpointRemoved = errors.New("this endpoint was removed from the config: 
 func (h *Handler) extensionRoutes() {
 	ext := h.cfg.Extensions
 	h.handle("/v2/endpoints", route{http.MethodGet: h.listEndpoints})
-	h.handle("/v2/{endpoint}/workers", route{http.MethodGet: h.clientAuth(func(w http.ResponseWriter, r *http.Request, ep string) {
+	h.handle("/v2/{endpoint}/workers", route{http.MethodGet: h.clientAuth("*", func(w http.ResponseWriter, r *http.Request, ep string) {
 		if ext.Workers == nil {
 			writeError(w, http.StatusNotFound, "this server does not list workers")
 			return
@@ -60,7 +60,7 @@ func (h *Handler) extensionRoutes() {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"workers": ws})
 	})})
-	h.handle("/v2/{endpoint}/logs", route{http.MethodGet: h.clientAuth(func(w http.ResponseWriter, r *http.Request, ep string) {
+	h.handle("/v2/{endpoint}/logs", route{http.MethodGet: h.clientAuth("*", func(w http.ResponseWriter, r *http.Request, ep string) {
 		if ext.Logs == nil {
 			writeError(w, http.StatusNotFound, "this server keeps no worker logs")
 			return

@@ -82,6 +82,10 @@ type File struct {
 	// unit ("20GiB", "500MB"). Over it, /run and /runsync answer 429 until
 	// finished jobs expire. Default 0: half the disk space free at start.
 	MaxStorage Size `yaml:"maxStorage"`
+	// Webhooks restricts webhook targets. Default: only public addresses.
+	Webhooks Webhooks `yaml:"webhooks"`
+	// RateLimits limit each client key's requests per route. Default: none.
+	RateLimits RateLimits `yaml:"rateLimits"`
 
 	// Path is the file the config was read from (Parse's name). Not read from YAML.
 	Path string `yaml:"-"`
@@ -133,6 +137,26 @@ type Endpoint struct {
 	// MaxQueue bounds the jobs waiting in this endpoint's queue; over it
 	// /run and /runsync answer 429. 1 to 100000000. Default 1000000.
 	MaxQueue int `yaml:"maxQueue"`
+	// StopGraceSeconds: a worker still running a job this long after the job
+	// was cancelled or timed out is unhealthy and, when Sluice runs it,
+	// restarted (SIGTERM, then SIGKILL this long later). Default 30.
+	StopGraceSeconds int `yaml:"stopGraceSeconds"`
+	// CrashLoopFailAfter: after this many workers in a row crashed before
+	// they came up, the endpoint's queued jobs FAIL with the last exit
+	// instead of waiting. Default 0: off.
+	CrashLoopFailAfter int `yaml:"crashLoopFailAfter"`
+	// RateLimits override the file's rateLimits for this endpoint, route by
+	// route. Default: none.
+	RateLimits RateLimits `yaml:"rateLimits"`
+}
+
+// StopGrace is StopGraceSeconds as a duration (DefaultStopGraceSeconds
+// when unset).
+func (e *Endpoint) StopGrace() time.Duration {
+	if e.StopGraceSeconds <= 0 {
+		return DefaultStopGraceSeconds * time.Second
+	}
+	return time.Duration(e.StopGraceSeconds) * time.Second
 }
 
 // ExecutionTimeout is ExecutionTimeoutMs as a duration.
@@ -272,6 +296,8 @@ type rawFile struct {
 	Retention      any           `yaml:"retention"`
 	SyncRetention  any           `yaml:"syncRetention"`
 	MaxStorage     any           `yaml:"maxStorage"`
+	Webhooks       Webhooks      `yaml:"webhooks"`
+	RateLimits     RateLimits    `yaml:"rateLimits"`
 }
 
 type rawEndpoint struct {
@@ -290,4 +316,7 @@ type rawEndpoint struct {
 	APIKeys            []string          `yaml:"apiKeys"`
 	WorkerKey          string            `yaml:"workerKey"`
 	MaxQueue           *int              `yaml:"maxQueue"`
+	StopGraceSeconds   *int              `yaml:"stopGraceSeconds"`
+	CrashLoopFailAfter *int              `yaml:"crashLoopFailAfter"`
+	RateLimits         RateLimits        `yaml:"rateLimits"`
 }

@@ -26,6 +26,7 @@ func TestParseDefaults(t *testing.T) {
 		ScalerValue:        4,
 		ExecutionTimeoutMs: 600000,
 		MaxQueue:           DefaultMaxQueue,
+		StopGraceSeconds:   30,
 	}
 	if !reflect.DeepEqual(f.Endpoints[0], want) {
 		t.Errorf("endpoint = %+v\nwant %+v", f.Endpoints[0], want)

@@ -94,6 +94,8 @@ func (v *validator) build(raw *rawFile) *File {
 	v.keys("apiKeys", f.APIKeys)
 	v.key("workerKey", f.WorkerKey)
 	v.devices("gpus", f.GPUs)
+	f.Webhooks = v.webhooks(raw.Webhooks)
+	f.RateLimits = v.rateLimits("rateLimits", raw.RateLimits)
 	if f.PingIntervalMs < minPingIntervalMs || f.PingIntervalMs > maxPingIntervalMs {
 		v.fail("pingIntervalMs", "%d is not between %d and %d", f.PingIntervalMs, minPingIntervalMs, maxPingIntervalMs)
 	}
@@ -199,6 +201,7 @@ func (v *validator) endpoint(i int, r *rawEndpoint, f *File) Endpoint {
 		ep.WorkerKey = f.WorkerKey
 	}
 	v.devices(at("gpus"), ep.GPUs)
+	v.safety(at, r, &ep)
 
 	// GPUs: endpoint pool, else the shared pool.
 	switch {

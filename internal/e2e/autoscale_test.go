@@ -288,6 +288,7 @@ func TestAutoscaleRefresh(t *testing.T) {
 		}
 		return m
 	}
+	mon := watchWorkers(s, "as")
 	first := runsync(`{"refresh":true,"echo":1}`)["workerId"]
 	second := runsync(`{"echo":2}`)
 	if second["workerId"] == first || second["output"].(map[string]any)["worker"] != second["workerId"] {
@@ -299,6 +300,10 @@ func TestAutoscaleRefresh(t *testing.T) {
 	third := runsync(`{"echo":3}`)
 	if third["workerId"] != second["workerId"] {
 		t.Errorf("a job without refresh_worker replaced the worker: %v, then %v", second["workerId"], third["workerId"])
+	}
+	// The replacement starts once the refreshed worker has exited.
+	if peak, _ := mon.end(t); peak > 1 {
+		t.Errorf("%d worker processes at once during the refresh, workersMax is 1", peak)
 	}
 }
 

@@ -107,6 +107,9 @@ type Result struct {
 // Health is /health for one endpoint (internal/wire's body).
 type Health = wire.Health
 
+// CrashLoop describes an endpoint whose workers keep crashing at start.
+type CrashLoop = wire.CrashLoop
+
 // JobCounts are the job counters of /health.
 type JobCounts = wire.JobCounts
 
@@ -119,6 +122,10 @@ type Worker struct {
 	Endpoint string    `json:"endpoint"`
 	LastSeen time.Time `json:"lastSeen"`
 	Jobs     []string  `json:"jobs"` // jobs it holds
+	// Stopping are jobs it still reported running at its last ping though
+	// they were stopped (cancelled, timed out or taken from it): it is busy
+	// until it drops them, not idle.
+	Stopping []string `json:"stopping,omitempty"`
 }
 
 // EndpointSettings are the engine-relevant settings of one endpoint.

@@ -9,6 +9,10 @@ type Observer interface {
 	// transition of j (COMPLETED, FAILED, CANCELLED or TIMED_OUT). j must
 	// not be kept or modified.
 	JobFinished(j *Job)
+	// QueuedEnded is called once this engine has ended n queued jobs of
+	// endpoint in one step (purge-queue: CANCELLED; FailQueued: FAILED);
+	// JobFinished is not called for them.
+	QueuedEnded(endpoint string, status Status, n int)
 }
 
 // observer returns cfg.Observer, or nil.

@@ -13,6 +13,7 @@ type recorder struct {
 	finished map[string]Status // job id -> status
 	ran      map[string]bool   // job id -> it had started
 	dups     int               // jobs reported finished more than once
+	ended    map[Status]int    // QueuedEnded counts
 }
 
 func (r *recorder) JobFinished(j *Job) {
@@ -23,6 +24,12 @@ func (r *recorder) JobFinished(j *Job) {
 	}
 	r.finished[j.ID] = j.Status
 	r.ran[j.ID] = !j.StartedAt.IsZero()
+}
+
+func (r *recorder) QueuedEnded(endpoint string, status Status, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ended[status] += n
 }
 
 func (r *recorder) snapshot() (map[string]Status, map[string]bool, int) {
@@ -38,9 +45,9 @@ func (r *recorder) snapshot() (map[string]Status, map[string]bool, int) {
 
 // TestObserverHearsEveryTerminalTransition: each way a job ends (a result,
 // an error result, a cancel, a purge, an execution timeout) is reported
-// once with its status.
+// once with its status; a purge reports how many queued jobs it ended.
 func TestObserverHearsEveryTerminalTransition(t *testing.T) {
-	rec := &recorder{finished: map[string]Status{}, ran: map[string]bool{}}
+	rec := &recorder{finished: map[string]Status{}, ran: map[string]bool{}, ended: map[Status]int{}}
 	ep := newEndpoint()
 	cfg := fastConfig(ep)
 	cfg.DataDir = t.TempDir()
@@ -67,7 +74,7 @@ func TestObserverHearsEveryTerminalTransition(t *testing.T) {
 
 	want := map[string]Status{
 		done.ID: StatusCompleted, failed.ID: StatusFailed, slow.ID: StatusTimedOut,
-		cancelled.ID: StatusCancelled, purged.ID: StatusCancelled,
+		cancelled.ID: StatusCancelled,
 	}
 	waitFor(t, 10*time.Second, "every terminal transition", func() bool {
 		fin, _, _ := rec.snapshot()
@@ -82,7 +89,15 @@ func TestObserverHearsEveryTerminalTransition(t *testing.T) {
 			t.Errorf("job %s reported %s, want %s", id, fin[id], st)
 		}
 	}
-	for id, started := range map[string]bool{done.ID: true, failed.ID: true, slow.ID: true, cancelled.ID: false, purged.ID: false} {
+	if _, ok := fin[purged.ID]; ok {
+		t.Errorf("purged job %s reported on its own; purge-queue reports a count", purged.ID)
+	}
+	rec.mu.Lock()
+	if n := rec.ended[StatusCancelled]; n != 1 {
+		t.Errorf("purge reported %d queued jobs ended, want 1", n)
+	}
+	rec.mu.Unlock()
+	for id, started := range map[string]bool{done.ID: true, failed.ID: true, slow.ID: true, cancelled.ID: false} {
 		if ran[id] != started {
 			t.Errorf("job %s reported with started=%v, want %v", id, ran[id], started)
 		}

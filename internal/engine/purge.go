@@ -16,17 +16,26 @@ package engine
 // and read again by every reaper pass in case a nudge was lost.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
-// purgeMark is an endpoint's last purge: records IN_QUEUE at a revision up
-// to Seq were cancelled At.
+// purgeMark is an endpoint's purge: records IN_QUEUE at a revision up to
+// Seq ended At, as Status (CANCELLED by purge-queue; FAILED with Error when
+// an endpoint's workers crash-loop, FailQueued).
 type purgeMark struct {
-	Seq uint64    `json:"seq,omitempty"` // in a nudge; stored marks have it as their sequence
-	At  time.Time `json:"at"`
+	Seq    uint64          `json:"seq,omitempty"` // in a nudge and in Prev; stored marks have it as their sequence
+	At     time.Time       `json:"at"`
+	Status Status          `json:"status,omitempty"` // default CANCELLED
+	Error  json.RawMessage `json:"error,omitempty"`
+	// Prev are the endpoint's earlier marks young enough to still split
+	// records (a queued job lives at most maxBlobAge), oldest first, so a
+	// job ended by an earlier mark keeps that mark's status.
+	Prev []purgeMark `json:"prev,omitempty"`
 }
 
 const (
@@ -39,6 +48,12 @@ const (
 // Purge cancels every IN_QUEUE job of the endpoint and returns how many
 // queue entries it removed. It goes on when ctx ends (up to purgeBudget).
 func (e *Engine) Purge(ctx context.Context, endpoint string) (int, error) {
+	return e.endQueued(ctx, endpoint, StatusCancelled, nil)
+}
+
+// endQueued ends every IN_QUEUE job of the endpoint as status with error
+// errv, in one step (a mark), and returns how many queue entries it removed.
+func (e *Engine) endQueued(ctx context.Context, endpoint string, status Status, errv json.RawMessage) (int, error) {
 	if _, err := e.endpoint(endpoint); err != nil {
 		return 0, err
 	}
@@ -53,13 +68,17 @@ func (e *Engine) Purge(ctx context.Context, endpoint string) (int, error) {
 		n += k
 	}
 	at := time.Now().UTC()
-	b, _ := json.Marshal(purgeMark{At: at})
+	pm := purgeMark{At: at, Status: status, Error: errv, Prev: e.recentMarks(endpoint, at)}
+	b, _ := json.Marshal(pm)
 	ack, err := e.js.Publish(ctx, purgePrefix+endpoint, b)
 	if err != nil {
 		return n, fmt.Errorf("purge %s: store mark: %w", endpoint, err)
 	}
-	pm := purgeMark{Seq: ack.Sequence, At: at}
+	pm.Seq = ack.Sequence
 	e.setPurgeMark(endpoint, pm)
+	if o := e.observer(); o != nil && n > 0 {
+		o.QueuedEnded(endpoint, status, n)
+	}
 	e.mem.forgetEndpoint(endpoint)
 	if e.srv == nil { // other replicas (none can reach an embedded server)
 		b, _ := json.Marshal(pm)
@@ -92,13 +111,33 @@ func (e *Engine) purgeSubject(ctx context.Context, subject string) (int, error) 
 	return resp.Purged, nil
 }
 
-// setPurgeMark notes ep's purge mark unless a newer one is known.
+// setPurgeMark notes ep's purge mark (with its Prev) unless a newer one is
+// known.
 func (e *Engine) setPurgeMark(ep string, m purgeMark) {
 	e.purgeMu.Lock()
 	defer e.purgeMu.Unlock()
 	if m.Seq > e.purges[ep].Seq {
 		e.purges[ep] = m
 	}
+}
+
+// recentMarks is ep's known marks (the last and its Prev) that may still
+// split live records at time now, oldest first.
+func (e *Engine) recentMarks(ep string, now time.Time) []purgeMark {
+	e.purgeMu.Lock()
+	last, ok := e.purges[ep]
+	e.purgeMu.Unlock()
+	if !ok {
+		return nil
+	}
+	var out []purgeMark
+	for _, m := range append(slices.Clone(last.Prev), last) {
+		if now.Sub(m.At) < maxBlobAge {
+			m.Prev = nil
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // loadPurgeMark reads ep's purge mark from the jobs stream.
@@ -142,10 +181,21 @@ func (e *Engine) purgedView(r *record, rev uint64) {
 		return
 	}
 	e.purgeMu.Lock()
-	m, ok := e.purges[r.Endpoint]
+	last, ok := e.purges[r.Endpoint]
 	e.purgeMu.Unlock()
-	if ok && rev <= m.Seq {
-		e.terminate(r, StatusCancelled, m.At)
+	if !ok || rev > last.Seq {
+		return
+	}
+	m := last
+	for _, p := range last.Prev { // oldest first: the first mark at or above rev ended it
+		if rev <= p.Seq {
+			m = p
+			break
+		}
+	}
+	e.terminate(r, cmp.Or(m.Status, StatusCancelled), m.At)
+	if len(m.Error) > 0 {
+		r.Error = m.Error
 	}
 }
 

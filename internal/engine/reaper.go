@@ -193,45 +193,9 @@ func (e *Engine) timeout(ctx context.Context, r0 *record) error {
 	return nil
 }
 
-// lost handles a job whose worker stopped pinging: back to IN_QUEUE with
-// Retries+1, or FAILED once MaxRetries is reached.
+// lost handles a job whose worker stopped pinging (see lose).
 func (e *Engine) lost(ctx context.Context, r0 *record) error {
-	var requeued bool
-	r, err := e.mutate(ctx, r0.Endpoint, r0.ID, func(r *record) error {
-		if r.Status != StatusInProgress || r.Epoch != r0.Epoch || r.Owner != r0.Owner {
-			return errStale
-		}
-		if r.Retries >= e.cfg.MaxRetries {
-			requeued = false
-			e.terminate(r, StatusFailed, time.Now().UTC())
-			r.Error = errorValue(fmt.Sprintf("worker lost: worker %s stopped pinging for over %s (after %d retries)",
-				r0.Owner, e.cfg.WorkerLostAfter, r.Retries))
-			return nil
-		}
-		requeued = true
-		r.Retries++
-		r.Status = StatusInQueue
-		r.Owner, r.WorkerID = "", ""
-		r.StartedAt, r.Deadline = time.Time{}, time.Time{}
-		r.Output, r.OutputRef = nil, nil
-		r.Epoch++
-		return e.enqueue(ctx, r)
-	})
-	if errors.Is(err, errStale) || errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("requeue job %s: %w", r0.ID, err)
-	}
-	e.log.Info("engine: worker lost", attrEndpoint, r.Endpoint, attrJob, r.ID, attrWorker, r0.Owner, "requeued", requeued)
-	if !requeued {
-		e.afterTerminal(ctx, r, StatusInProgress, r0.Owner)
-		return nil
-	}
-	e.event(ctx, r.Endpoint, "retried")
-	e.signalStop(ctx, r.Endpoint, r0.Owner, r.ID) // in case it comes back
-	e.dropLease(ctx, r.Endpoint, r.ID, r0.Epoch)
-	return nil
+	return e.lose(ctx, r0, fmt.Sprintf("stopped pinging for over %s", e.cfg.WorkerLostAfter))
 }
 
 // latest returns the latest of ts.

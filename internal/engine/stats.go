@@ -47,7 +47,7 @@ func (e *Engine) Health(ctx context.Context, endpoint string) (Health, error) {
 		return h, err
 	}
 	for _, w := range ws {
-		if len(w.Jobs) > 0 {
+		if len(w.Jobs) > 0 || len(w.Stopping) > 0 {
 			h.Workers.Running++
 		} else {
 			h.Workers.Idle++

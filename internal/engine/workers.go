@@ -39,6 +39,7 @@ func (e *Engine) liveWorkers(ctx context.Context, endpoint string, leases []stri
 	}
 	byID := map[string]*Worker{}
 	var out []Worker
+	reported := map[string][]string{} // worker -> jobs its last ping reported
 	for _, k := range keys {
 		ent, err := e.workers.Get(ctx, k)
 		if err != nil {
@@ -49,6 +50,7 @@ func (e *Engine) liveWorkers(ctx context.Context, endpoint string, leases []stri
 			continue
 		}
 		out = append(out, Worker{ID: w.ID, Endpoint: endpoint, LastSeen: w.LastSeen, Jobs: []string{}})
+		reported[w.ID] = w.Jobs
 	}
 	if len(out) == 0 {
 		return out, nil // no live worker to give jobs to: no record to read
@@ -66,6 +68,9 @@ func (e *Engine) liveWorkers(ctx context.Context, endpoint string, leases []stri
 			w.Jobs = append(w.Jobs, id)
 		}
 	}
+	for i := range out {
+		out[i].Stopping = e.stoppedJobs(ctx, endpoint, out[i].ID, reported[out[i].ID], out[i].Jobs)
+	}
 	return out, nil
 }
 
@@ -76,7 +81,16 @@ func (e *Engine) touchTake(ctx context.Context, ep, wid string) error {
 	if v, ok := e.touched.Load(k); ok && time.Since(v.(time.Time)) < e.cfg.WorkerLostAfter/10 {
 		return nil
 	}
-	if err := e.touch(ctx, ep, wid, nil); err != nil {
+	// Keep the jobs its last ping reported: a take does not say which jobs
+	// still run (stoppedJobs reads them).
+	var jobs []string
+	if ent, err := e.workers.Get(ctx, k); err == nil {
+		var w workerRec
+		if json.Unmarshal(ent.Value(), &w) == nil {
+			jobs = w.Jobs
+		}
+	}
+	if err := e.touch(ctx, ep, wid, jobs); err != nil {
 		return err
 	}
 	e.touched.Store(k, time.Now())
@@ -106,8 +120,9 @@ func (e *Engine) Ping(ctx context.Context, endpoint, workerID string, jobIDs []s
 
 // signalStop queues a stop signal for the worker holding a job.
 func (e *Engine) signalStop(ctx context.Context, ep, wid, id string) {
+	e.markStopping(ctx, ep, wid, id)
 	if _, err := e.js.Publish(ctx, stopPrefix+ep+"."+token(wid), []byte(id)); err != nil {
-		e.log.Warn("engine: stop signal", "job", id, "worker", wid, "err", err)
+		e.log.Warn("engine: stop signal", attrEndpoint, ep, attrJob, id, attrWorker, wid, attrErr, err)
 		return
 	}
 	e.nudge(nudgeStop + ep + "." + token(wid))

@@ -25,7 +25,8 @@ const (
 //	mux.Handle("GET /v2/{endpoint}/logs", auth(store.Handler(isKnown)))
 //
 // Query parameters: worker=<worker id>, job=<job id>, tail=<n> (default 100,
-// at most 5000; 0 means 5000 without follow) and follow=1. Without follow the answer is JSON:
+// at most 5000; 0 means 5000 without follow), since=<RFC 3339 time or a
+// duration ago such as 10m> and follow=1. Without follow the answer is JSON:
 // {"endpoint": "...", "lines": [Record...]}, oldest first. With follow it is
 // a text/event-stream: each record as `data: <Record JSON>`, first the last
 // tail records (tail=0: live only), then new ones as they are printed, with a
@@ -56,6 +57,14 @@ func (s *Store) Handler(known func(endpoint string) bool) http.Handler {
 				return
 			}
 			f.Tail = n
+		}
+		if v := q.Get("since"); v != "" {
+			t, err := parseSince(v, time.Now())
+			if err != nil {
+				httpError(w, http.StatusBadRequest, err.Error())
+				return
+			}
+			f.Since = t
 		}
 		follow := false
 		switch q.Get("follow") {
@@ -151,4 +160,21 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// maxSince bounds a since duration (logs are not kept longer).
+const maxSince = 366 * 24 * time.Hour
+
+// parseSince reads since: an RFC 3339 time, or a duration before now.
+func parseSince(v string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 && d <= maxSince {
+		return now.Add(-d), nil
+	}
+	if len(v) > 40 {
+		v = v[:40] + "..."
+	}
+	return time.Time{}, fmt.Errorf("since must be an RFC 3339 time such as 2026-01-02T15:04:05Z or a duration such as 10m (at most %s), got %q", maxSince, v)
 }

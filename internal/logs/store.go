@@ -62,10 +62,13 @@ type Filter struct {
 	// Tail is how many of the latest matching records Read returns and
 	// Follow replays first. Zero: all for Read, none for Follow.
 	Tail int
+	// Since, when set, leaves out records older than it.
+	Since time.Time
 }
 
 func (f *Filter) match(r *Record) bool {
-	return (f.Worker == "" || r.Worker == f.Worker) && (f.Job == "" || r.Job == f.Job)
+	return (f.Worker == "" || r.Worker == f.Worker) && (f.Job == "" || r.Job == f.Job) &&
+		(f.Since.IsZero() || !r.Time.Before(f.Since))
 }
 
 // Config configures Open.

@@ -186,10 +186,27 @@ func TestHandler(t *testing.T) {
 		{"/v2/ep/logs?tail=99999", 400},
 		{"/v2/ep/logs?follow=maybe", 400},
 		{"/v2/ep/logs?worker=" + strings.Repeat("w", 300), 400},
+		{"/v2/ep/logs?since=yesterday", 400},
+		{"/v2/ep/logs?since=-5m", 400},
+		{"/v2/ep/logs?since=" + strings.Repeat("9", 300), 400},
 	} {
 		code, body := get(bad.path)
 		if code != bad.code || !strings.Contains(body, `"error"`) {
 			t.Errorf("GET %s = %d %s, want %d with a JSON error", bad.path, code, body, bad.code)
+		}
+	}
+
+	// since: a duration ago or a time.
+	old := time.Now().Add(-time.Hour)
+	s.Append(Record{Time: old, Endpoint: "ep", Worker: "w3", Stream: StreamStdout, Line: "an hour ago"})
+	for q, want := range map[string]bool{
+		"since=10m": false, "since=2h": true,
+		"since=" + old.Add(-time.Second).UTC().Format(time.RFC3339): true,
+		"since=" + old.Add(time.Second).UTC().Format(time.RFC3339):  false,
+	} {
+		code, body := get("/v2/ep/logs?worker=w3&" + q)
+		if code != 200 || strings.Contains(body, "an hour ago") != want {
+			t.Errorf("GET worker=w3&%s: %d %s, want the old line: %v", q, code, body, want)
 		}
 	}
 

@@ -166,6 +166,11 @@ func (m *Metrics) JobFinished(j *engine.Job) {
 	}
 }
 
+// QueuedEnded counts n queued jobs ended in one step (engine.Observer).
+func (m *Metrics) QueuedEnded(endpoint string, status engine.Status, n int) {
+	m.finished.WithLabelValues(endpoint, string(status)).Add(float64(n))
+}
+
 // WebhookDelivered counts a webhook delivery attempt (webhook.Observer).
 func (m *Metrics) WebhookDelivered(endpoint string, result webhook.Result) {
 	m.webhooks.WithLabelValues(endpoint, string(result)).Inc()

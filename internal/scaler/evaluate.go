@@ -16,10 +16,15 @@ func (s *Supervisor) evaluate(ctx context.Context, id string) {
 	s.mu.Lock()
 	ep := s.endpoints[id]
 	ask := ep != nil && (ep.cfg.Managed() || len(ep.workers) > 0)
+	var failWith string
+	if ask {
+		failWith = s.crashLoopReason(ep)
+	}
 	s.mu.Unlock()
 	if !ask {
 		return
 	}
+	s.failQueued(ctx, id, failWith)
 	cctx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
 	st, err := s.cfg.Queue.QueueStats(cctx, id)
 	var ws []engine.Worker
@@ -52,6 +57,7 @@ func (s *Supervisor) evaluate(ctx context.Context, id string) {
 	} else {
 		ep.lastErr = ""
 		s.observe(ep, ws, now)
+		s.replaceWedged(ep, now)
 	}
 	s.stopDraining(ep, now)
 	if retiring {
@@ -87,6 +93,7 @@ func (s *Supervisor) observe(ep *endpoint, ws []engine.Worker, now time.Time) {
 			}
 			w.lastSeen = now
 			w.jobs = slices.Clone(ew.Jobs)
+			w.setStopping(ew.Stopping, now)
 		case !w.seen && now.Sub(w.started) > s.initTimeout(ep):
 			s.kill(w, fmt.Sprintf("neither took a job nor pinged within %s", s.initTimeout(ep)))
 			continue
@@ -100,7 +107,7 @@ func (s *Supervisor) observe(ep *endpoint, ws []engine.Worker, now time.Time) {
 		}
 		// Not listed but not yet lost: keep the jobs it was last seen holding,
 		// so a worker is never taken for idle on missing information.
-		if len(w.jobs) == 0 {
+		if len(w.jobs) == 0 && len(w.stopping) == 0 {
 			if w.idleSince.IsZero() {
 				w.idleSince = now
 			}
@@ -129,6 +136,8 @@ func (s *Supervisor) stopDraining(ep *endpoint, now time.Time) {
 		switch {
 		case w.termAt.IsZero():
 			s.terminate(w)
+		case w.killAfter > 0 && now.Sub(w.termAt) > w.killAfter:
+			s.kill(w, fmt.Sprintf("still running %s after SIGTERM (%s)", w.killAfter, w.reason))
 		case now.Sub(w.termAt) > s.cfg.StopGrace:
 			s.kill(w, fmt.Sprintf("still running %s after SIGTERM while holding no job", s.cfg.StopGrace))
 		}
@@ -139,8 +148,14 @@ func (s *Supervisor) stopDraining(ep *endpoint, now time.Time) {
 func (s *Supervisor) scale(ep *endpoint, st engine.QueueStats, now time.Time) {
 	var f fleet
 	var idle []*worker
+	procs := 0 // processes not yet exited, draining and stopping ones included
 	for _, w := range ep.workers {
-		if w.drain || w.exited() || w.killed {
+		if !w.exited() {
+			procs++
+		}
+		// A worker still running a stopped job is out of capacity until it
+		// drops it (or is replaced after the stop grace).
+		if w.drain || w.exited() || w.killed || len(w.stopping) > 0 {
 			continue
 		}
 		f.live++
@@ -157,7 +172,9 @@ func (s *Supervisor) scale(ep *endpoint, st engine.QueueStats, now time.Time) {
 	want := target(&ep.cfg, st, f)
 	ep.want, ep.throttled = want, 0
 
-	if n := want - f.live; n > 0 {
+	// Never more processes than workersMax: a replacement starts once the
+	// worker it replaces has exited.
+	if n := min(want-f.live, ep.cfg.WorkersMax-procs); n > 0 {
 		if ep.crashStreak > 0 {
 			if now.Before(ep.backoffUntil) || f.initializing > 0 {
 				return // the unhealthy status shows; evaluate again next tick

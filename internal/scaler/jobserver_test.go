@@ -262,7 +262,7 @@ func (js *jobServer) WorkerDraining(ctx context.Context, ep, wid string) error {
 }
 
 // WorkerExited implements WorkerLifecycle.
-func (js *jobServer) WorkerExited(ctx context.Context, ep, wid string) error {
+func (js *jobServer) WorkerExited(ctx context.Context, ep, wid, why string) error {
 	js.mu.Lock()
 	defer js.mu.Unlock()
 	js.exited = append(js.exited, wid)

@@ -81,7 +81,7 @@ endpoints:
 	if all := h.sup.Statuses(); len(all) != 1 || all[0].Endpoint != "crash" || !all[0].Unhealthy || !all[0].Managed {
 		t.Errorf("Statuses() = %+v", all)
 	}
-	if !strings.Contains(st.LastExit, "exit status 3") || !slices.Contains(st.LastLines, "ERROR  | boom: crashing on purpose") {
+	if !strings.Contains(st.LastExit, "exited with status 3") || !slices.Contains(st.LastLines, "ERROR  | boom: crashing on purpose") {
 		t.Errorf("status does not say why: exit %q, lines %q", st.LastExit, st.LastLines)
 	}
 	if c := h.sup.Counts("crash"); c.Unhealthy != 1 || c.Idle != 0 {

@@ -31,17 +31,25 @@ type worker struct {
 	lastSeen  time.Time // last evaluation that found it in the engine's list
 	jobs      []string  // jobs it held at the last evaluation
 	idleSince time.Time // since when it holds no job (zero while busy)
+	// stopping are stopped jobs (cancelled, timed out) it still runs, seen
+	// first at stoppingSince: busy, and unhealthy after the stop grace.
+	stopping      []string
+	stoppingSince time.Time
 
 	drain  bool   // wanted gone: SIGTERM once it holds no job
 	reason string // why it is drained or killed
 	termAt time.Time
 	killed bool
+	// killAfter, when set, replaces Config.StopGrace as the wait between
+	// SIGTERM and SIGKILL (a wedged worker gets its endpoint's stop grace).
+	killAfter time.Duration
 
-	done     chan struct{} // closed when the process has exited
-	exitErr  error
-	exitedAt time.Time
-	stdout   *logs.LineWriter
-	stderr   *logs.LineWriter
+	done       chan struct{} // closed when the process has exited
+	oomAtStart int           // OOM kills in Sluice's cgroup when it started; -1: unknown
+	exitErr    error
+	exitedAt   time.Time
+	stdout     *logs.LineWriter
+	stderr     *logs.LineWriter
 }
 
 // newWorkerID returns a unique RUNPOD_POD_ID.
@@ -94,7 +102,7 @@ func (s *Supervisor) start(ep *endpoint, gpus []string) {
 	e := &ep.cfg
 	id := newWorkerID(e.ID)
 	now := time.Now()
-	w := &worker{id: id, ep: ep, version: ep.version, gpus: gpus, started: now, done: make(chan struct{})}
+	w := &worker{id: id, ep: ep, version: ep.version, gpus: gpus, started: now, done: make(chan struct{}), oomAtStart: oomKills()}
 	w.stdout = s.logs.Writer(e.ID, id, logs.StreamStdout)
 	w.stderr = s.logs.Writer(e.ID, id, logs.StreamStderr)
 	cmd := exec.Command(e.Command[0], e.Command[1:]...)
@@ -173,9 +181,14 @@ func (s *Supervisor) watch(w *worker) {
 			}
 		}
 	}
+	s.mu.Lock()
+	w.exitErr = err
+	why := exitCause(w)
+	s.mu.Unlock()
 	if lc, ok := s.cfg.Queue.(WorkerLifecycle); ok {
+		// At once, not when its pings time out: its jobs go back to the queue.
 		ctx, cancel := context.WithTimeout(context.Background(), DefaultCallTimeout)
-		if lerr := lc.WorkerExited(ctx, w.ep.cfg.ID, w.id); lerr != nil {
+		if lerr := lc.WorkerExited(ctx, w.ep.cfg.ID, w.id, why); lerr != nil {
 			s.log.Warn("tell the engine a worker exited", attrEndpoint, w.ep.cfg.ID, attrWorker, w.id, attrErr, lerr)
 		}
 		cancel()
@@ -187,15 +200,13 @@ func (s *Supervisor) watch(w *worker) {
 	w.exitErr, w.exitedAt = err, time.Now()
 	close(w.done)
 	delete(ep.workers, w.id)
+	s.forget(w.id, w.exitedAt)
 	for _, g := range w.gpus {
 		if s.gpus[g] == w.id {
 			delete(s.gpus, g)
 		}
 	}
-	status := "exited normally"
-	if err != nil {
-		status = err.Error()
-	}
+	status := describeExit(err, w.oomAtStart)
 	expected := w.drain || s.stopping
 	// A worker that exits on its own with code 0 after it was seen is a
 	// refresh (runpod-python's refresh_worker): replaced, not a crash.
@@ -226,9 +237,12 @@ func (s *Supervisor) watch(w *worker) {
 func (s *Supervisor) crashed(ep *endpoint, w *worker, tail []string) {
 	ep.crashStreak++
 	ep.backoffUntil = time.Now().Add(backoff(ep.crashStreak, s.cfg.CrashBackoff, s.cfg.MaxCrashBackoff))
-	exit := "exited normally before it took a job or pinged"
-	if w.exitErr != nil {
+	exit := "exited with status 0 before it took a job or pinged"
+	switch {
+	case w.pid == 0 && w.exitErr != nil: // never started
 		exit = w.exitErr.Error()
+	case w.exitErr != nil:
+		exit = describeExit(w.exitErr, w.oomAtStart)
 	}
 	if w.reason != "" && w.killed {
 		exit = w.reason + ": " + exit

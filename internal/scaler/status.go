@@ -50,6 +50,8 @@ type EndpointStatus struct {
 	LastExit    string    `json:"lastExit,omitempty"`
 	LastLines   []string  `json:"lastLines,omitempty"`
 	NextStartAt time.Time `json:"nextStartAt,omitzero"` // crash back-off end
+	// FailsQueuedJobs: crashLoopFailAfter is reached; queued jobs FAIL.
+	FailsQueuedJobs bool `json:"failsQueuedJobs,omitempty"`
 	// QueueError is the last error reading the endpoint's queue figures, if
 	// the last attempt failed.
 	QueueError string `json:"queueError,omitempty"`
@@ -72,7 +74,9 @@ func (w *worker) status() string {
 	switch {
 	case !w.seen:
 		return StatusInitializing
-	case len(w.jobs) > 0:
+	case len(w.stopping) > 0 && time.Since(w.stoppingSince) > w.ep.cfg.StopGrace():
+		return StatusUnhealthy // wedged: still running a job stopped long ago
+	case len(w.jobs) > 0 || len(w.stopping) > 0:
 		return StatusRunning
 	case !w.lastSeen.IsZero() && w.killed && !w.drain:
 		return StatusUnhealthy // killed as lost
@@ -144,6 +148,8 @@ func (s *Supervisor) Status(endpoint string) (EndpointStatus, bool) {
 		LastExit:    ep.lastExit,
 		LastLines:   slices.Clone(ep.lastLines),
 		QueueError:  ep.lastErr,
+
+		FailsQueuedJobs: s.crashLoopReason(ep) != "",
 	}
 	if ep.crashStreak > 0 && time.Now().Before(ep.backoffUntil) {
 		st.NextStartAt = ep.backoffUntil

@@ -36,8 +36,9 @@ type WorkerLifecycle interface {
 	// new job (answer its job-take with 204).
 	WorkerDraining(ctx context.Context, endpoint, workerID string) error
 	// WorkerExited is called when a worker's process is gone: the jobs it
-	// still held can be re-queued now rather than when its pings time out.
-	WorkerExited(ctx context.Context, endpoint, workerID string) error
+	// still held are re-queued now rather than when its pings time out. why
+	// says how it ended and where its log is, for the jobs' errors.
+	WorkerExited(ctx context.Context, endpoint, workerID, why string) error
 }
 
 // Defaults for Config.
@@ -126,9 +127,10 @@ type Supervisor struct {
 
 	mu        sync.Mutex
 	endpoints map[string]*endpoint
-	gpus      map[string]string // device -> worker id holding it
-	pending   map[string]bool   // endpoints to evaluate at once
-	stopping  bool              // Run is shutting down
+	gpus      map[string]string    // device -> worker id holding it
+	gone      map[string]time.Time // recently exited workers, by id (Owns)
+	pending   map[string]bool      // endpoints to evaluate at once
+	stopping  bool                 // Run is shutting down
 	wake      chan struct{}
 	wg        sync.WaitGroup // exit watchers
 }
@@ -184,6 +186,7 @@ func New(cfg Config) (*Supervisor, error) {
 		logs:      cfg.Logs,
 		endpoints: map[string]*endpoint{},
 		gpus:      map[string]string{},
+		gone:      map[string]time.Time{},
 		pending:   map[string]bool{},
 		wake:      make(chan struct{}, 1),
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -69,11 +70,15 @@ func (q lifecycleQueue) WorkerDraining(ctx context.Context, endpoint, workerID s
 	return nil
 }
 
-// WorkerExited forgets the worker; worker ids are not reused.
-func (q lifecycleQueue) WorkerExited(ctx context.Context, endpoint, workerID string) error {
+// WorkerExited re-queues the jobs the worker held at once and forgets it;
+// worker ids are not reused.
+func (q lifecycleQueue) WorkerExited(ctx context.Context, endpoint, workerID, why string) error {
 	q.d.mu.Lock()
-	defer q.d.mu.Unlock()
 	delete(q.d.draining, workerKey{endpoint, workerID})
+	q.d.mu.Unlock()
+	if _, err := q.Engine.WorkerGone(ctx, endpoint, workerID, why); err != nil {
+		return fmt.Errorf("worker %s exited: %w", workerID, err)
+	}
 	return nil
 }
 

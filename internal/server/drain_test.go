@@ -80,7 +80,7 @@ func TestDrain(t *testing.T) {
 	if err != nil || len(jobs) != 1 || jobs[0].ID != job.ID {
 		t.Errorf("take of another worker: %v %v", jobs, err)
 	}
-	if err := q.WorkerExited(ctx, "ep", "w1"); err != nil {
+	if err := q.WorkerExited(ctx, "ep", "w1", "exited with status 0"); err != nil {
 		t.Fatal(err)
 	}
 	dr.mu.Lock()

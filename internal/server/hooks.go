@@ -84,24 +84,28 @@ func (h hookedEngine) Health(ctx context.Context, endpoint string) (engine.Healt
 	// throttled, unhealthy); workers started by hand or by another
 	// orchestrator on the same endpoint are known to the engine only, and
 	// count as running or idle by whether they hold a job.
-	counts := h.sup.Counts(endpoint)
-	own := map[string]bool{}
-	for _, w := range h.sup.Workers(endpoint) {
-		own[w.ID] = true
-	}
+	st, _ := h.sup.Status(endpoint)
+	counts := st.Workers
 	if ws, werr := h.Engine.Workers(ctx, endpoint); werr == nil {
-		counts = addExternal(counts, ws, own)
+		counts = addExternal(counts, ws, h.sup.Owns)
 	}
 	hl.Workers = counts
+	if st.Unhealthy || st.FailsQueuedJobs {
+		hl.CrashLoop = &engine.CrashLoop{
+			Crashes: st.CrashStreak, LastExit: st.LastExit, LogTail: st.LastLines,
+			NextStartAt: st.NextStartAt, FailsQueuedJobs: st.FailsQueuedJobs,
+		}
+	}
 	return hl, nil
 }
 
-// addExternal adds the engine's workers that are not in own to counts.
-func addExternal(counts engine.WorkerCounts, ws []engine.Worker, own map[string]bool) engine.WorkerCounts {
+// addExternal adds the engine's workers that are not the supervisor's
+// (own) to counts: workers started by hand or by another orchestrator.
+func addExternal(counts engine.WorkerCounts, ws []engine.Worker, own func(id string) bool) engine.WorkerCounts {
 	for _, w := range ws {
 		switch {
-		case own[w.ID]:
-		case len(w.Jobs) > 0:
+		case own(w.ID):
+		case len(w.Jobs) > 0 || len(w.Stopping) > 0:
 			counts.Running++
 		default:
 			counts.Idle++
@@ -138,7 +142,13 @@ func extensions(cur *atomic.Pointer[live], eng *engine.Engine, sup *scaler.Super
 		},
 		Workers: func(ctx context.Context, endpoint string) (any, error) {
 			if cur.Load().managed[endpoint] {
-				return sup.Workers(endpoint), nil
+				// The supervisor's processes, then workers started elsewhere,
+				// as /health counts them.
+				out := sup.Workers(endpoint)
+				if ws, err := eng.Workers(ctx, endpoint); err == nil {
+					out = append(out, externalInfo(endpoint, ws, sup.Owns)...)
+				}
+				return out, nil
 			}
 			ws, err := eng.Workers(ctx, endpoint)
 			if err != nil {
@@ -151,4 +161,21 @@ func extensions(cur *atomic.Pointer[live], eng *engine.Engine, sup *scaler.Super
 			return rl.logReload(ctx, "POST /v2/admin/reload")
 		},
 	}
+}
+
+// externalInfo describes the engine's workers that are not the
+// supervisor's (own) in /workers' shape.
+func externalInfo(endpoint string, ws []engine.Worker, own func(id string) bool) []scaler.WorkerInfo {
+	var out []scaler.WorkerInfo
+	for _, w := range ws {
+		if own(w.ID) {
+			continue
+		}
+		st := scaler.StatusIdle
+		if len(w.Jobs) > 0 || len(w.Stopping) > 0 {
+			st = scaler.StatusRunning
+		}
+		out = append(out, scaler.WorkerInfo{ID: w.ID, Endpoint: endpoint, Status: st, Jobs: w.Jobs})
+	}
+	return out
 }

@@ -247,13 +247,14 @@ func dedup(s []string) []string {
 // reloader applies config reloads (SIGHUP, POST /v2/admin/reload) to a
 // running server, one at a time.
 type reloader struct {
-	mu   sync.Mutex // one reload at a time
-	opts Options
-	cur  *atomic.Pointer[live]
-	eng  *engine.Engine
-	sup  *scaler.Supervisor
-	api  *api.Handler
-	log  *slog.Logger
+	mu     sync.Mutex // one reload at a time
+	opts   Options
+	cur    *atomic.Pointer[live]
+	eng    *engine.Engine
+	sup    *scaler.Supervisor
+	api    *api.Handler
+	guards *guards
+	log    *slog.Logger
 }
 
 // errNoConfig answers a reload of a server started without --config.
@@ -288,6 +289,9 @@ func (r *reloader) reload(ctx context.Context) ([]string, error) {
 
 	// New keys first: workers of new endpoints, started below, and clients
 	// with new keys are let in once the endpoints exist.
+	if err := r.guards.apply(s.file); err != nil {
+		return nil, &api.ReloadError{Err: err}
+	}
 	r.api.SetKeys(n.keys)
 	r.cur.Store(n)
 	r.eng.SetEndpoints(n.engineEndpoints())

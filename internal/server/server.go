@@ -164,6 +164,10 @@ func Serve(ctx context.Context, opts Options) error {
 	defer ln.Close()
 	addr := ln.Addr().String()
 
+	gd, err := newGuards(s.file)
+	if err != nil {
+		return err
+	}
 	eng, err := engine.Open(ctx, engine.Config{
 		DataDir:         opts.DataDir,
 		NATSURL:         opts.NATSURL,
@@ -188,7 +192,9 @@ func Serve(ctx context.Context, opts Options) error {
 	}()
 	// Webhooks are sent by their own part from the deliveries the engine
 	// records; it stops before the engine closes (deferred later).
-	hooks, err := webhook.Start(ctx, eng, webhook.Config{Logger: log, Observer: webhookObserver(met)})
+	hooks, err := webhook.Start(ctx, eng, webhook.Config{
+		Timeout: webhookTimeout, Client: gd.webhook.Client(webhookTimeout), Logger: log, Observer: webhookObserver(met),
+	})
 	if err != nil {
 		return fmt.Errorf("start webhooks: %w", err)
 	}
@@ -229,7 +235,7 @@ func Serve(ctx context.Context, opts Options) error {
 	baseCtx, release := context.WithCancel(context.WithoutCancel(ctx))
 	defer release()
 	// Reloads (SIGHUP, POST /v2/admin/reload) swap cur and the API's keys.
-	rl := &reloader{opts: opts, cur: cur, eng: eng, sup: sup, log: log}
+	rl := &reloader{opts: opts, cur: cur, eng: eng, sup: sup, guards: gd, log: log}
 	hooked := hookedEngine{Engine: eng, sup: sup, cur: cur, drains: dr}
 	var apiEngine api.Engine = hooked
 	ext := extensions(cur, eng, sup, rl)
@@ -239,12 +245,14 @@ func Serve(ctx context.Context, opts Options) error {
 		ext.Metrics = met.Handler()
 	}
 	rl.api = api.New(api.Config{
-		Engine:     apiEngine,
-		Keys:       keys,
-		TakeHold:   opts.TakeHold,
-		StopHold:   opts.TakeHold,
-		Extensions: ext,
-		Logger:     log,
+		Engine:       apiEngine,
+		Keys:         keys,
+		TakeHold:     opts.TakeHold,
+		StopHold:     opts.TakeHold,
+		WebhookCheck: gd.webhook.CheckURL,
+		Limiter:      gd.limits,
+		Extensions:   ext,
+		Logger:       log,
 	})
 	var handler http.Handler = rl.api
 	if met != nil {
@@ -262,7 +270,8 @@ func Serve(ctx context.Context, opts Options) error {
 	srv := &http.Server{
 		Handler:           pr.handler(handler),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       5 * time.Minute, // a 20 MiB body on a slow link; long polls are not reads
+		MaxHeaderBytes:    api.ServerMaxHeaderBytes, // the API answers over api.MaxHeaderBytes in JSON
+		ReadTimeout:       5 * time.Minute,          // a 20 MiB body on a slow link; long polls are not reads
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -134,6 +134,23 @@ type ErrorBody struct {
 type Health struct {
 	Jobs    JobCounts    `json:"jobs"`
 	Workers WorkerCounts `json:"workers"`
+	// CrashLoop is set while the endpoint's managed workers keep exiting
+	// before they come up (a Sluice extension; Runpod clients ignore it).
+	CrashLoop *CrashLoop `json:"crashLoop,omitempty"`
+}
+
+// CrashLoop describes an endpoint whose workers keep crashing at start.
+type CrashLoop struct {
+	// Crashes is the number of workers in a row that exited before they came up.
+	Crashes int `json:"crashes"`
+	// LastExit is how the last one ended; LogTail its last output lines.
+	LastExit string   `json:"lastExit"`
+	LogTail  []string `json:"logTail,omitempty"`
+	// NextStartAt is when the next worker starts (crash back-off).
+	NextStartAt time.Time `json:"nextStartAt,omitzero"`
+	// FailsQueuedJobs: crashLoopFailAfter is reached, so queued jobs FAIL
+	// with this reason instead of waiting.
+	FailsQueuedJobs bool `json:"failsQueuedJobs,omitempty"`
 }
 
 // JobCounts are the job counters of /health.
