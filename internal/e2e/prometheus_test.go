@@ -38,7 +38,7 @@ func TestPrometheusScrapesSluice(t *testing.T) {
 	)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "sluice.yaml")
-	yaml := fmt.Sprintf("pingIntervalMs: 1000\napiKeys: [%s]\nendpoints:\n  - id: %s\n    command: [%q]\n    workersMax: 2\n    idleTimeout: 1\n", key, ep, bins.worker)
+	yaml := fmt.Sprintf("pingIntervalMs: 1000\napiKeys: [%s]\nwebhooks: {allow: [127.0.0.0/8]}\nendpoints:\n  - id: %s\n    command: [%q]\n    workersMax: 2\n    idleTimeout: 1\n", key, ep, bins.worker)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func metricsSources(cur *atomic.Pointer[live], eng *engine.Engine, sup *scaler.S
 			if err != nil {
 				return engine.WorkerCounts{}, fmt.Errorf("workers of %s: %w", endpoint, err)
 			}
-			return addExternal(engine.WorkerCounts{}, ws, nil), nil
+			return addExternal(engine.WorkerCounts{}, ws, func(string) bool { return false }), nil
 		},
 	}
 }
