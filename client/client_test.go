@@ -197,7 +197,7 @@ func TestTypedErrors(t *testing.T) {
 			t.Errorf("%d: error %q, want %q", tc.code, err, tc.text)
 		}
 		for _, s := range sentinels {
-			if got := errors.Is(err, s); got != (s == tc.sentinel) {
+			if got := errors.Is(err, s); got != errors.Is(s, tc.sentinel) {
 				t.Errorf("%d: errors.Is(err, %v) = %v", tc.code, s, got)
 			}
 		}

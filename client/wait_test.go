@@ -142,10 +142,10 @@ func TestWaitHonoursContextBetweenPolls(t *testing.T) {
 
 func TestRunSyncFallsBackToWait(t *testing.T) {
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		switch {
-		case r.URL.Path == "/v2/e/runsync":
+		switch r.URL.Path {
+		case "/v2/e/runsync":
 			reply(w, 200, `{"id":"sync-1","status":"IN_PROGRESS"}`)
-		case r.URL.Path == "/v2/e/status-sync/sync-1":
+		case "/v2/e/status-sync/sync-1":
 			reply(w, 200, `{"id":"sync-1","status":"COMPLETED","output":42}`)
 		default:
 			reply(w, 404, `{"error":"unexpected"}`)

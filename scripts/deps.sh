@@ -39,3 +39,6 @@ if ! "$venv/bin/python" -c 'import runpod, sys; sys.exit(runpod.__version__ != "
   "$venv/bin/pip" install --quiet --disable-pip-version-check runpod==1.12.0
 fi
 export SLUICE_VENV="$venv"
+
+# issue 9: golangci-lint, run by scripts/test.sh with .golangci.yml.
+need_go_tool golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0

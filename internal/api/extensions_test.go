@@ -22,7 +22,7 @@ func TestExtensions(t *testing.T) {
 				return []map[string]string{{"id": "w-" + ep}}, nil
 			},
 			Logs: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Write([]byte("logs of " + r.PathValue("endpoint")))
+				_, _ = w.Write([]byte("logs of " + r.PathValue("endpoint")))
 			}),
 		}
 	})

@@ -108,7 +108,7 @@ type lateTake struct {
 	released chan []string
 }
 
-func (l lateTake) Take(ctx context.Context, endpoint, workerID string, max int) ([]*engine.Job, error) {
+func (l lateTake) Take(ctx context.Context, endpoint, workerID string, n int) ([]*engine.Job, error) {
 	close(l.parked)
 	<-ctx.Done()
 	return []*engine.Job{{ID: "late-1", Endpoint: endpoint, Status: engine.StatusInProgress, Input: json.RawMessage(`{}`)}}, nil

@@ -30,6 +30,9 @@ import (
 	"github.com/sluicehq/sluice/serverless"
 )
 
+// attrErr is the log attribute key of an error.
+const attrErr = "err"
+
 const endpoint = "bench"
 
 // Options configure Run. The zero value runs a small, quick benchmark.
@@ -179,7 +182,7 @@ func runSluice(ctx context.Context, opts Options, rep *Report) error {
 	defer func() {
 		cancel()
 		if err := <-served; err != nil {
-			opts.Logger.Error("bench server", "err", err)
+			opts.Logger.Error("bench server", attrErr, err)
 		}
 	}()
 	stopWorkers, err := startWorkers(ctx, opts, sluiceWorkerEnv(addr, dataDir))

@@ -205,7 +205,7 @@ func Parse(data []byte, name string) (*File, error) {
 	f := v.build(&raw)
 	if len(v.errs) > 0 {
 		slices.SortStableFunc(v.errs, func(a, b error) int {
-			return cmp.Compare(a.(*Error).Line, b.(*Error).Line)
+			return cmp.Compare(errorLine(a), errorLine(b))
 		})
 		return nil, errors.Join(v.errs...)
 	}
@@ -273,4 +273,13 @@ type rawEndpoint struct {
 	GPUs               []string          `yaml:"gpus"`
 	APIKeys            []string          `yaml:"apiKeys"`
 	WorkerKey          string            `yaml:"workerKey"`
+}
+
+// errorLine is the line of a validation error, 0 for another error.
+func errorLine(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Line
+	}
+	return 0
 }

@@ -108,6 +108,12 @@ const (
 	attrWorker   = "worker"
 	attrErr      = "err"
 	attrReason   = "reason"
+	attrPID      = "pid"
+	attrGPUs     = "gpus"
+	attrStatus   = "status"
+	attrCrash    = "crash"
+	attrCrashes  = "crashes"
+	attrExit     = "exit"
 )
 
 // Supervisor runs the worker processes of every managed endpoint. Create it

@@ -89,7 +89,7 @@ func (h hookedEngine) Health(ctx context.Context, endpoint string) (engine.Healt
 	for _, w := range h.sup.Workers(endpoint) {
 		own[w.ID] = true
 	}
-	if ws, werr := h.Engine.Workers(ctx, endpoint); werr == nil {
+	if ws, werr := h.Workers(ctx, endpoint); werr == nil {
 		counts = addExternal(counts, ws, own)
 	}
 	hl.Workers = counts
