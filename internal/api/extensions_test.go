@@ -12,6 +12,7 @@ import (
 // TestExtensions checks GET /v2/endpoints (filtered by the caller's key),
 // /workers and /logs behind client auth, and 404s when not configured.
 func TestExtensions(t *testing.T) {
+	t.Parallel()
 	keys := Keys{EndpointClient: map[string][]string{"ep": {"ep-key"}, "other": {"other-key"}}, Worker: map[string]string{"ep": testWorkerKey}}
 	srv, _ := newTestServer(t, keys, func(c *Config) {
 		c.Extensions = Extensions{
