@@ -164,7 +164,7 @@ func (c *Client) send(ctx context.Context, cl call) (*http.Response, error) {
 			return resp, nil
 		case retryable && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500):
 			wait = retryAfter(resp.Header.Get("Retry-After"))
-			io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 			resp.Body.Close()
 		default:
 			body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))

@@ -28,6 +28,7 @@ func checkHeaders(t *testing.T, r seen, withBody bool) {
 }
 
 func TestRunRequest(t *testing.T) {
+	t.Parallel()
 	type prompt struct {
 		Prompt string `json:"prompt"`
 		Steps  int    `json:"steps"`
@@ -77,6 +78,7 @@ func TestRunRequest(t *testing.T) {
 }
 
 func TestRunInvalidRawInput(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) { reply(w, 200, `{}`) })
 	_, err := f.client().Endpoint("e").Run(context.Background(), json.RawMessage(`{bad`))
 	if err == nil {
@@ -88,6 +90,7 @@ func TestRunInvalidRawInput(t *testing.T) {
 }
 
 func TestRunIsNotRetried(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		reply(w, 503, `{"error":"overloaded"}`)
 	})
@@ -102,6 +105,7 @@ func TestRunIsNotRetried(t *testing.T) {
 }
 
 func TestStatusRetriesOn429Then200(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if n == 0 {
 			w.Header().Set("Retry-After", "0")
@@ -136,6 +140,7 @@ func TestStatusRetriesOn429Then200(t *testing.T) {
 }
 
 func TestRetriesExhausted(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		reply(w, 500, `{"error":"boom"}`)
 	})
@@ -150,6 +155,7 @@ func TestRetriesExhausted(t *testing.T) {
 }
 
 func TestConnectionErrorRetried(t *testing.T) {
+	t.Parallel()
 	// A server that hangs up without answering the first request.
 	f := newFake(t, nil)
 	f.handle = func(w http.ResponseWriter, r *http.Request, n int) {
@@ -172,6 +178,7 @@ func TestConnectionErrorRetried(t *testing.T) {
 }
 
 func TestTypedErrors(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		code     int
 		body     string
@@ -197,7 +204,7 @@ func TestTypedErrors(t *testing.T) {
 			t.Errorf("%d: error %q, want %q", tc.code, err, tc.text)
 		}
 		for _, s := range sentinels {
-			if got := errors.Is(err, s); got != (s == tc.sentinel) {
+			if got := errors.Is(err, s); got != errors.Is(s, tc.sentinel) {
 				t.Errorf("%d: errors.Is(err, %v) = %v", tc.code, s, got)
 			}
 		}
@@ -209,6 +216,7 @@ func TestTypedErrors(t *testing.T) {
 }
 
 func TestEndpointCalls(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		switch r.URL.Path {
 		case "/v2/my%20ep/cancel/j%2F1", "/v2/my ep/cancel/j/1":
@@ -272,6 +280,7 @@ func TestEndpointCalls(t *testing.T) {
 }
 
 func TestEscapedPaths(t *testing.T) {
+	t.Parallel()
 	var raw []string
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		raw = append(raw, r.URL.EscapedPath())
@@ -286,6 +295,7 @@ func TestEscapedPaths(t *testing.T) {
 }
 
 func TestBaseURLAndAuth(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		reply(w, 200, `{"jobs":{},"workers":{}}`)
 	})
@@ -312,6 +322,7 @@ func TestBaseURLAndAuth(t *testing.T) {
 }
 
 func TestJobStatusDecodeAndErr(t *testing.T) {
+	t.Parallel()
 	var st client.JobStatus
 	if err := json.Unmarshal([]byte(`{"id":"j","status":"FAILED","error":{"error_type":"ValueError"}}`), &st); err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ func exampleServer() *httptest.Server {
 			fmt.Fprint(w, `{"id":"job-1","status":"IN_QUEUE"}`)
 		case "runsync":
 			var req struct{ Input json.RawMessage }
-			json.NewDecoder(r.Body).Decode(&req)
+			_ = json.NewDecoder(r.Body).Decode(&req)
 			fmt.Fprintf(w, `{"id":"sync-1","status":"COMPLETED","delayTime":3,"executionTime":12,"output":%s}`, req.Input)
 		case "status", "status-sync":
 			reads[parts[2]]++

@@ -160,7 +160,7 @@ func (e *Endpoint) Logs(ctx context.Context, q LogsQuery) (*LogStream, error) {
 	if q.Follow {
 		v.Set("follow", "1")
 	}
-	resp, err := e.c.send(ctx, call{method: http.MethodGet, path: e.path("logs"), query: v})
+	resp, err := e.c.send(ctx, call{method: http.MethodGet, path: e.path("logs"), query: v}) //nolint:bodyclose // the body is the returned LogStream; its caller closes it
 	if err != nil {
 		return nil, fmt.Errorf("logs of %s: %w", e.id, err)
 	}

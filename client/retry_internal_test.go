@@ -7,6 +7,7 @@ import (
 )
 
 func TestRetryAfter(t *testing.T) {
+	t.Parallel()
 	cases := map[string]time.Duration{
 		"":                              0,
 		"0":                             0,
@@ -28,6 +29,7 @@ func TestRetryAfter(t *testing.T) {
 }
 
 func TestJitter(t *testing.T) {
+	t.Parallel()
 	for range 100 {
 		if got := jitter(time.Second); got < time.Second || got > 1200*time.Millisecond {
 			t.Fatalf("jitter(1s) = %v, want 1s..1.2s", got)

@@ -14,6 +14,7 @@ import (
 )
 
 func TestWaitLongPollsStatusSync(t *testing.T) {
+	t.Parallel()
 	answers := []string{
 		`{"id":"j","status":"IN_QUEUE"}`,
 		`{"id":"j","status":"IN_PROGRESS","delayTime":5,"output":{"progress":50}}`,
@@ -47,6 +48,7 @@ func TestWaitLongPollsStatusSync(t *testing.T) {
 }
 
 func TestWaitFallsBackToStatusPolling(t *testing.T) {
+	t.Parallel()
 	polls := 0
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if strings.Contains(r.URL.Path, "/status-sync/") {
@@ -90,6 +92,7 @@ func TestWaitFallsBackToStatusPolling(t *testing.T) {
 }
 
 func TestWaitNotFound(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		reply(w, 404, `{"error":"job j not found"}`)
 	})
@@ -103,6 +106,7 @@ func TestWaitNotFound(t *testing.T) {
 }
 
 func TestWaitHonoursContextDuringLongPoll(t *testing.T) {
+	t.Parallel()
 	held := make(chan struct{}, 1)
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		held <- struct{}{}
@@ -127,6 +131,7 @@ func TestWaitHonoursContextDuringLongPoll(t *testing.T) {
 }
 
 func TestWaitHonoursContextBetweenPolls(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		reply(w, 200, `{"id":"j","status":"IN_QUEUE"}`)
 	})
@@ -141,11 +146,12 @@ func TestWaitHonoursContextBetweenPolls(t *testing.T) {
 }
 
 func TestRunSyncFallsBackToWait(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		switch {
-		case r.URL.Path == "/v2/e/runsync":
+		switch r.URL.Path {
+		case "/v2/e/runsync":
 			reply(w, 200, `{"id":"sync-1","status":"IN_PROGRESS"}`)
-		case r.URL.Path == "/v2/e/status-sync/sync-1":
+		case "/v2/e/status-sync/sync-1":
 			reply(w, 200, `{"id":"sync-1","status":"COMPLETED","output":42}`)
 		default:
 			reply(w, 404, `{"error":"unexpected"}`)
@@ -172,6 +178,7 @@ func TestRunSyncFallsBackToWait(t *testing.T) {
 }
 
 func TestRunSyncFailedWith400(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		reply(w, 400, `{"id":"sync-2","status":"FAILED","error":"handler raised"}`)
 	})
@@ -189,6 +196,7 @@ func TestRunSyncFailedWith400(t *testing.T) {
 }
 
 func TestRunSyncBadRequest(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		reply(w, 400, `{"error":"input is required"}`)
 	})
@@ -211,6 +219,7 @@ func streamFake(t *testing.T, bodies ...string) *fake {
 }
 
 func TestStreamOrderingAndTermination(t *testing.T) {
+	t.Parallel()
 	f := streamFake(t,
 		`{"id":"j","status":"IN_QUEUE","stream":[]}`,
 		`{"id":"j","status":"IN_PROGRESS","stream":[{"output":"a"},{"output":{"b":2}}]}`,
@@ -240,6 +249,7 @@ func TestStreamOrderingAndTermination(t *testing.T) {
 }
 
 func TestStreamEndsOnCancelled(t *testing.T) {
+	t.Parallel()
 	f := streamFake(t, `{"id":"j","status":"CANCELLED","stream":[]}`)
 	n := 0
 	for _, err := range f.client().Endpoint("e").Stream(context.Background(), "j") {
@@ -254,6 +264,7 @@ func TestStreamEndsOnCancelled(t *testing.T) {
 }
 
 func TestStreamStopsWhenConsumerBreaks(t *testing.T) {
+	t.Parallel()
 	f := streamFake(t, `{"id":"j","status":"IN_PROGRESS","stream":[{"output":1},{"output":2}]}`)
 	for chunk, err := range f.client().Endpoint("e").Stream(context.Background(), "j") {
 		if err != nil || string(chunk) != "1" {
@@ -267,6 +278,7 @@ func TestStreamStopsWhenConsumerBreaks(t *testing.T) {
 }
 
 func TestStreamYieldsErrorOnce(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		reply(w, 404, `{"error":"no such job"}`)
 	})
@@ -283,6 +295,7 @@ func TestStreamYieldsErrorOnce(t *testing.T) {
 }
 
 func TestStreamHonoursContext(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		reply(w, 200, `{"id":"j","status":"IN_PROGRESS","stream":[{"output":"tick"}]}`)
 	})

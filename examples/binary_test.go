@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/testutil"
-
-	"go.uber.org/goleak"
 )
 
 // examples are the example packages, each a directory beside this file.
@@ -32,13 +30,12 @@ var binDir string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	code := func() int {
+	testutil.MainWith(m, func() (func(), error) {
 		dir, err := os.MkdirTemp("", "sluice-examples-")
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return nil, err
 		}
-		defer os.RemoveAll(dir)
+		cleanup := func() { _ = os.RemoveAll(dir) }
 		binDir = dir
 		args := []string{"build", "-o", dir + string(os.PathSeparator)}
 		for _, e := range examples {
@@ -47,18 +44,10 @@ func TestMain(m *testing.M) {
 		cmd := exec.Command("go", args...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "build examples: %v\n", err)
-			return 1
+			return cleanup, fmt.Errorf("build examples: %w", err)
 		}
-		return m.Run()
-	}()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+		return cleanup, nil
+	})
 }
 
 // workerEnv is the environment for example binaries: the test's, without
@@ -232,7 +221,7 @@ func startAPI(t *testing.T, name string, env []string, args ...string) *apiProce
 		sc := bufio.NewScanner(pr)
 		sent := false
 		for sc.Scan() {
-			p.out.Write(append(sc.Bytes(), '\n'))
+			_, _ = p.out.Write(append(sc.Bytes(), '\n'))
 			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
 				found <- m[1]
 				sent = true
@@ -254,8 +243,7 @@ func startAPI(t *testing.T, name string, env []string, args ...string) *apiProce
 			}
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
-			<-p.done
-			t.Errorf("%s --rp_serve_api did not stop within 30 s of SIGTERM", name)
+			t.Errorf("%s --rp_serve_api did not stop within 30 s of SIGTERM (killed: %v)", name, <-p.done)
 		}
 	})
 	select {

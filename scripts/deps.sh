@@ -49,3 +49,6 @@ need_go_tool goreleaser github.com/goreleaser/goreleaser/v2@v2.17.0
 
 # issue 14: a real Prometheus scrapes `sluice serve` in internal/e2e (TestPrometheusScrapesSluice).
 need_apt prometheus
+
+# issue 9: golangci-lint, run by scripts/test.sh with .golangci.yml.
+need_go_tool golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0

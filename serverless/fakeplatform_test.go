@@ -132,7 +132,7 @@ func (fp *fakePlatform) take(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", rep.contentType)
 		}
 		w.WriteHeader(rep.status)
-		io.WriteString(w, rep.body)
+		_, _ = io.WriteString(w, rep.body)
 		return
 	default:
 	}
@@ -142,12 +142,12 @@ func (fp *fakePlatform) take(w http.ResponseWriter, r *http.Request) {
 	case job := <-fp.jobs:
 		w.Header().Set("Content-Type", "application/json")
 		if r.URL.Query().Get("batch_size") == "" {
-			io.WriteString(w, job)
+			_, _ = io.WriteString(w, job)
 			return
 		}
 		batch := []string{job}
 		n := 0
-		fmt.Sscan(r.URL.Query().Get("batch_size"), &n)
+		_, _ = fmt.Sscan(r.URL.Query().Get("batch_size"), &n)
 	more:
 		for len(batch) < n {
 			select {
@@ -157,7 +157,7 @@ func (fp *fakePlatform) take(w http.ResponseWriter, r *http.Request) {
 				break more
 			}
 		}
-		io.WriteString(w, "["+strings.Join(batch, ",")+"]")
+		_, _ = io.WriteString(w, "["+strings.Join(batch, ",")+"]")
 	case <-timer.C:
 		w.WriteHeader(http.StatusNoContent)
 	case <-r.Context().Done():
@@ -200,7 +200,7 @@ func (fp *fakePlatform) post(w http.ResponseWriter, r *http.Request) {
 	case fp.rejectOne.Add(-1) >= 0:
 		http.Error(w, "no such job", http.StatusNotFound)
 	default:
-		io.WriteString(w, "ok")
+		_, _ = io.WriteString(w, "ok")
 	}
 }
 

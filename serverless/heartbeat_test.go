@@ -1,7 +1,6 @@
 package serverless
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -42,7 +41,7 @@ func TestPingHonoursRetryAfter(t *testing.T) {
 				w.WriteHeader(http.StatusOK)
 			}))
 			defer srv.Close()
-			p := newPlatform(workerEnv{pingURL: srv.URL + "/ping", pingInterval: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			p := newPlatform(workerEnv{pingURL: srv.URL + "/ping", pingInterval: time.Second}, slog.New(slog.DiscardHandler))
 			defer p.close()
 			if err := p.ping(t.Context(), nil); err != nil {
 				t.Fatalf("ping: %v", err)

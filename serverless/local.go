@@ -91,7 +91,7 @@ func runTestInputTo(ctx context.Context, cfg *Config, log *slog.Logger, opts opt
 
 // errNoInput is runpod-python's message, word for word, for a test job
 // without "input".
-var errNoInput = errors.New("Job has no input parameter. Unable to run.") //nolint:staticcheck // runpod-python's text
+var errNoInput = errors.New("Job has no input parameter. Unable to run.") //nolint:staticcheck,revive // runpod-python's text
 
 // loadTestJob reads the test job from the --test_input value, or from
 // ./test_input.json when it is empty. The job must be a JSON object with a
@@ -107,7 +107,7 @@ func loadTestJob(flagValue string) (*Job, error) {
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(data, &fields); err != nil {
-		return nil, fmt.Errorf("%s is not a JSON object: %v", source, err)
+		return nil, fmt.Errorf("%s is not a JSON object: %w", source, err)
 	}
 	if fields == nil {
 		return nil, fmt.Errorf("%s is not a JSON object: got null", source)

@@ -381,7 +381,7 @@ func (a *localAPI) sendWebhook(ctx context.Context, url string, body []byte) err
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return fmt.Errorf("deliver to %s: %w (last error: %v)", url, ctx.Err(), last)
+				return fmt.Errorf("deliver to %s: %w (last error: %w)", url, ctx.Err(), last)
 			case <-t.C:
 			}
 		}

@@ -149,7 +149,8 @@ func TestLocalAPIShutdownCancelsRunningJobs(t *testing.T) {
 	if err := <-ctxErr; !errors.Is(err, context.Canceled) {
 		t.Errorf("running job's ctx: %v, want context.Canceled", err)
 	}
-	if _, err := client.Get(fmt.Sprintf("http://%s/health", ln.Addr())); err == nil {
+	if resp, err := client.Get(fmt.Sprintf("http://%s/health", ln.Addr())); err == nil {
+		_ = resp.Body.Close()
 		t.Error("server still answers after shutdown")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -355,7 +356,7 @@ func TestLocalAPICancel(t *testing.T) {
 	}
 	select {
 	case err := <-cancelled:
-		if err != context.Canceled {
+		if !errors.Is(err, context.Canceled) {
 			t.Errorf("handler ctx error %v, want context.Canceled", err)
 		}
 	case <-time.After(10 * time.Second):
@@ -374,7 +375,9 @@ func TestLocalAPICancel(t *testing.T) {
 		t.Errorf("job started after the cancels is %s, want %s (the cancelled queued job must not run)", id, third.ID)
 	}
 	s.call("POST", "/cancel/"+third.ID, "")
-	<-cancelled
+	if err := <-cancelled; !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled running job's ctx error %v, want context.Canceled", err)
+	}
 	// Cancelling a finished job changes nothing.
 	if w := s.call("POST", "/cancel/"+running.ID, ""); w.Status != wire.StatusCancelled {
 		t.Errorf("second cancel %+v", w)

@@ -9,14 +9,21 @@ import (
 	"testing"
 )
 
+// Attribute keys of the test lines.
+const (
+	keyAttempt = "attempt"
+	keyWhy     = "why"
+	keyK       = "k"
+)
+
 func TestLogLinePlain(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(newLogHandler(&buf, slog.LevelDebug, false))
 	log.Info("test_message", LogKeyJobID, "test_job_id")
 	log.Warn("no job")
-	log.Error("failed", LogKeyJobID, "j", LogKeyBatchID, "b1", "attempt", 2, "why", "two words")
+	log.Error("failed", LogKeyJobID, "j", LogKeyBatchID, "b1", keyAttempt, 2, keyWhy, "two words")
 	log.Debug("dbg")
-	log.With(LogKeyJobID, "w1").WithGroup("g").Info("grouped", "k", "v")
+	log.With(LogKeyJobID, "w1").WithGroup("g").Info("grouped", keyK, "v")
 	log.Log(context.Background(), LevelTrace, "hidden at DEBUG")
 	want := "INFO   | test_job_id | test_message\n" +
 		"WARN   | no job\n" +

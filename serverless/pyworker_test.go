@@ -168,11 +168,11 @@ func runPythonWorker(t *testing.T, py string, sc wireScenario) wireView {
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case err := <-exited:
+			t.Logf("runpod-python worker exited: %v", err)
 		case <-time.After(waitTimeout):
 			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("runpod-python worker ignored SIGTERM")
+			t.Errorf("runpod-python worker ignored SIGTERM (killed: %v)", <-exited)
 		}
 		if t.Failed() {
 			t.Logf("runpod-python output:\n%s", out.String())

@@ -191,8 +191,8 @@ func TestErrorPayloadFields(t *testing.T) {
 	})
 	t.Run("panic has the panicking stack", func(t *testing.T) {
 		o := run(func(context.Context, *Job) (any, error) {
-			var m map[string]int
-			m["x"] = 1 // nil map write
+			m := nilMap()
+			m["x"]++ // nil map write: a runtime panic, not a panic call
 			return nil, nil
 		})
 		p := decode(t, o)
@@ -383,3 +383,6 @@ func TestRunJobProgressInOrderBeforeResult(t *testing.T) {
 		t.Errorf("late progress reached the sink: %q", sink.events)
 	}
 }
+
+// nilMap returns a nil map, for a handler that panics writing to it.
+func nilMap() map[string]int { return nil }

@@ -60,7 +60,7 @@ type Engine interface {
 	Retry(ctx context.Context, endpoint, id string) (*engine.Job, error)
 	Purge(ctx context.Context, endpoint string) (int, error)
 	Health(ctx context.Context, endpoint string) (engine.Health, error)
-	Take(ctx context.Context, endpoint, workerID string, max int) ([]*engine.Job, error)
+	Take(ctx context.Context, endpoint, workerID string, n int) ([]*engine.Job, error)
 	Release(ctx context.Context, endpoint, workerID string, jobIDs []string) error
 	Finish(ctx context.Context, endpoint, workerID, jobID string, r engine.Result) error
 	Progress(ctx context.Context, endpoint, workerID, jobID string, output json.RawMessage) error
@@ -96,6 +96,8 @@ const (
 	attrRoute               = "route"
 	attrErr                 = logkey.Err
 	attrStatus              = "status"
+	attrCheck               = "check"
+	attrReason              = "reason"
 	contentTypeJSON         = "application/json"
 	contentTypeEventStream  = "text/event-stream"
 )

@@ -13,6 +13,7 @@ import (
 // TestBadInput sends every kind of bad request and checks each gets a 4xx
 // with a JSON error body (golden), and that an accepted job is unharmed.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	srv, fe := newTestServer(t, testKeys(), func(c *Config) {
 		c.RunBodyLimit = 1 << 10
 		c.RunsyncBodyLimit = 2 << 10
@@ -93,6 +94,7 @@ func TestBadInput(t *testing.T) {
 // TestOversizeResultFailsJob checks that a job-done body over the limit
 // fails the job explicitly instead of leaving it running.
 func TestOversizeResultFailsJob(t *testing.T) {
+	t.Parallel()
 	srv, fe := newTestServer(t, testKeys(), func(c *Config) { c.ResultBodyLimit = 100 })
 	call(t, srv, "POST", "/v2/ep/run", bearer, []byte(`{"input":1}`))
 	call(t, srv, "GET", "/v2/ep/job-take/w1?", testWorkerKey, nil)
@@ -109,6 +111,7 @@ func TestOversizeResultFailsJob(t *testing.T) {
 // TestInvalidIDs: ids that cannot be NATS subject tokens or keys are a 400
 // on every route that takes one.
 func TestInvalidIDs(t *testing.T) {
+	t.Parallel()
 	srv, _ := newTestServer(t, testKeys(), nil)
 	for _, id := range []string{"%2A", "a%3E", "a%20b", "x%00y", "a%2Fb", strings.Repeat("a", maxIDLength+1)} {
 		for _, c := range []struct{ method, path, auth string }{

@@ -17,6 +17,7 @@ const bearer = "Bearer " + testClientKey
 // TestClientFlow walks every client route through a job's life and
 // compares the response bodies to a golden file.
 func TestClientFlow(t *testing.T) {
+	t.Parallel()
 	srv, fe := newTestServer(t, testKeys(), nil)
 	var tr transcript
 	wk := testWorkerKey
@@ -83,6 +84,7 @@ func TestClientFlow(t *testing.T) {
 // TestRunsync checks that /runsync answers with the finished job when a
 // worker finishes inside the wait, and with the current status otherwise.
 func TestRunsync(t *testing.T) {
+	t.Parallel()
 	srv, _ := newTestServer(t, testKeys(), nil)
 	done := make(chan reply, 1)
 	go func() {
@@ -110,6 +112,7 @@ func TestRunsync(t *testing.T) {
 
 // TestStreamSSE checks the text/event-stream variant of /stream.
 func TestStreamSSE(t *testing.T) {
+	t.Parallel()
 	srv, _ := newTestServer(t, testKeys(), nil)
 	call(t, srv, "POST", "/v2/ep/run", bearer, []byte(`{"input":{}}`))
 	call(t, srv, "GET", "/v2/ep/job-take/w1?", testWorkerKey, nil)
@@ -125,6 +128,7 @@ func TestStreamSSE(t *testing.T) {
 
 // TestAuth checks client keys, bare keys, worker keys and open mode.
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	srv, _ := newTestServer(t, testKeys(), nil)
 	body := []byte(`{"input":1}`)
 	cases := []struct {
@@ -198,6 +202,7 @@ func (h handedOff) Submit(ctx context.Context, endpoint string, req engine.Submi
 // TestRunAnswersInQueue: /run answers IN_QUEUE as Runpod does, even for a job
 // that a waiting worker already took.
 func TestRunAnswersInQueue(t *testing.T) {
+	t.Parallel()
 	srv, _ := newTestServer(t, testKeys(), func(c *Config) { c.Engine = handedOff{newFakeEngine("ep")} })
 	r := call(t, srv, "POST", "/v2/ep/run", bearer, []byte(`{"input":{}}`))
 	var v struct{ ID, Status string }

@@ -8,6 +8,7 @@ import (
 
 // TestParseWait: ?wait= is milliseconds clamped to 1 s .. 300 s, default as given.
 func TestParseWait(t *testing.T) {
+	t.Parallel()
 	for q, want := range map[string]time.Duration{
 		"": 90 * time.Second, "wait=5000": 5 * time.Second, "wait=50": time.Second, "wait=0": time.Second,
 		"wait=300000": 300 * time.Second, "wait=999999999": 300 * time.Second,
@@ -27,6 +28,7 @@ func TestParseWait(t *testing.T) {
 // TestDefaults: the zero Config gets Runpod's limits and a 30 s long poll
 // (runpod-python gives up on a job-take after 90 s).
 func TestDefaults(t *testing.T) {
+	t.Parallel()
 	h := New(Config{Engine: newFakeEngine()})
 	c := h.cfg
 	if c.RunBodyLimit != 10<<20 || c.RunsyncBodyLimit != 20<<20 || c.TakeHold != 30*time.Second || c.StopHold != 30*time.Second ||

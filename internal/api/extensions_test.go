@@ -12,6 +12,7 @@ import (
 // TestExtensions checks GET /v2/endpoints (filtered by the caller's key),
 // /workers and /logs behind client auth, and 404s when not configured.
 func TestExtensions(t *testing.T) {
+	t.Parallel()
 	keys := Keys{EndpointClient: map[string][]string{"ep": {"ep-key"}, "other": {"other-key"}}, Worker: map[string]string{"ep": testWorkerKey}}
 	srv, _ := newTestServer(t, keys, func(c *Config) {
 		c.Extensions = Extensions{
@@ -22,7 +23,7 @@ func TestExtensions(t *testing.T) {
 				return []map[string]string{{"id": "w-" + ep}}, nil
 			},
 			Logs: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Write([]byte("logs of " + r.PathValue("endpoint")))
+				_, _ = w.Write([]byte("logs of " + r.PathValue("endpoint")))
 			}),
 		}
 	})

@@ -230,10 +230,10 @@ func (f *fakeEngine) Release(ctx context.Context, endpoint, workerID string, job
 	return nil
 }
 
-func (f *fakeEngine) Take(ctx context.Context, endpoint, workerID string, max int) ([]*engine.Job, error) {
+func (f *fakeEngine) Take(ctx context.Context, endpoint, workerID string, n int) ([]*engine.Job, error) {
 	var out []*engine.Job
 	f.await(ctx, func() bool {
-		for i := 0; i < len(f.queue) && len(out) < max; {
+		for i := 0; i < len(f.queue) && len(out) < n; {
 			j := f.jobs[f.queue[i]]
 			if j.Endpoint != endpoint {
 				i++

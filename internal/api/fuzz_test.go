@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -27,7 +28,7 @@ func FuzzDecodeSubmit(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := DecodeSubmit(body)
 		if err != nil {
-			if _, ok := err.(*requestError); !ok {
+			if re := (*requestError)(nil); !errors.As(err, &re) {
 				t.Fatalf("error is not a client error: %T %v", err, err)
 			}
 			return
@@ -108,8 +109,8 @@ func FuzzHandler(f *testing.F) {
 			return
 		}
 		fe := newFakeEngine("ep")
-		fe.Submit(t.Context(), "ep", engine.SubmitRequest{Input: json.RawMessage(`1`)})
-		fe.Take(t.Context(), "ep", "w1", 1)
+		_, _ = fe.Submit(t.Context(), "ep", engine.SubmitRequest{Input: json.RawMessage(`1`)})
+		_, _ = fe.Take(t.Context(), "ep", "w1", 1)
 		h := New(Config{Engine: fe, Keys: testKeys(), TakeHold: time.Millisecond, StopHold: time.Millisecond,
 			RunBodyLimit: 1 << 12, RunsyncBodyLimit: 1 << 12, ResultBodyLimit: 1 << 12, ChunkBodyLimit: 1 << 12})
 		req := httptest.NewRequest(method, "http://sluice.test"+u.RequestURI(), bytes.NewReader(body))

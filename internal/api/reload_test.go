@@ -15,6 +15,7 @@ import (
 // answered as JSON, a refused config 400 with its message, any other
 // failure 500 without its cause (golden file admin_reload).
 func TestAdminReload(t *testing.T) {
+	t.Parallel()
 	var next error
 	ext := func(c *Config) {
 		c.Extensions.Reload = func(context.Context) ([]string, error) {
@@ -58,6 +59,7 @@ func TestAdminReload(t *testing.T) {
 // TestSetKeys: keys swapped on a running handler apply to the next request;
 // a previous worker key reports held jobs (ping, job-done) but takes none.
 func TestSetKeys(t *testing.T) {
+	t.Parallel()
 	srv, fe := newTestServer(t, testKeys(), nil)
 	h := srv.Config.Handler.(*Handler)
 	if r := call(t, srv, "GET", "/v2/ep/health", "Bearer new-key", nil); r.code != 401 {
@@ -106,6 +108,7 @@ func TestSetKeys(t *testing.T) {
 // TestSetKeysConcurrent swaps keys while requests run (for -race): every
 // answer is 200 with a key valid in both sets, and the handler never fails.
 func TestSetKeysConcurrent(t *testing.T) {
+	t.Parallel()
 	srv, _ := newTestServer(t, testKeys(), nil)
 	h := srv.Config.Handler.(*Handler)
 	done := make(chan struct{})

@@ -131,7 +131,7 @@ func (h *Handler) take(w http.ResponseWriter, r *http.Request, ep, worker string
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.TakeHold)
 	defer cancel()
 	jobs, err := h.cfg.Engine.Take(ctx, ep, worker, n)
-	if err != nil && !(errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil) {
+	if err != nil && (!errors.Is(err, context.DeadlineExceeded) || r.Context().Err() != nil) {
 		h.engineError(w, r, "take job", err, slog.String(attrEndpoint, ep), slog.String(attrWorker, worker))
 		return nil, false
 	}
@@ -228,7 +228,7 @@ func (h *Handler) jobStop(w http.ResponseWriter, r *http.Request, ep string) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.StopHold)
 	defer cancel()
 	ids, err := h.cfg.Engine.StopSignals(ctx, ep, worker)
-	if err != nil && !(errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil) {
+	if err != nil && (!errors.Is(err, context.DeadlineExceeded) || r.Context().Err() != nil) {
 		h.engineError(w, r, "job-stop", err, slog.String(attrEndpoint, ep), slog.String(attrWorker, worker))
 		return
 	}
@@ -255,7 +255,7 @@ func (h *Handler) ping(w http.ResponseWriter, r *http.Request, ep string) {
 	if q.Get("status") == "unhealthy" {
 		h.log.LogAttrs(r.Context(), slog.LevelWarn, "worker reports a failed fitness check",
 			slog.String(attrEndpoint, ep), slog.String(attrWorker, worker),
-			slog.String("check", truncate(q.Get("check"), 200)), slog.String("reason", truncate(q.Get("reason"), 300)))
+			slog.String(attrCheck, truncate(q.Get("check"), 200)), slog.String(attrReason, truncate(q.Get("reason"), 300)))
 	}
 	if err := h.cfg.Engine.Ping(r.Context(), ep, worker, ids); err != nil {
 		h.engineError(w, r, "ping", err, slog.String(attrEndpoint, ep), slog.String(attrWorker, worker))

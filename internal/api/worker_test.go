@@ -15,6 +15,7 @@ import (
 // TestWorkerQuirks sends what runpod-python really sends (docs/spec/runpod-worker-protocol.md section 6)
 // and checks each request reaches the engine as meant.
 func TestWorkerQuirks(t *testing.T) {
+	t.Parallel()
 	srv, fe := newTestServer(t, testKeys(), nil)
 	wk := testWorkerKey
 
@@ -108,7 +109,7 @@ type lateTake struct {
 	released chan []string
 }
 
-func (l lateTake) Take(ctx context.Context, endpoint, workerID string, max int) ([]*engine.Job, error) {
+func (l lateTake) Take(ctx context.Context, endpoint, workerID string, n int) ([]*engine.Job, error) {
 	close(l.parked)
 	<-ctx.Done()
 	return []*engine.Job{{ID: "late-1", Endpoint: endpoint, Status: engine.StatusInProgress, Input: json.RawMessage(`{}`)}}, nil
@@ -122,6 +123,7 @@ func (l lateTake) Release(ctx context.Context, endpoint, workerID string, jobIDs
 // TestTakeGoneReleases: jobs taken for a job-take whose worker went away
 // are released, not written to the closed connection and lost.
 func TestTakeGoneReleases(t *testing.T) {
+	t.Parallel()
 	lt := lateTake{fakeEngine: newFakeEngine("ep"), parked: make(chan struct{}), released: make(chan []string, 1)}
 	srv, _ := newTestServer(t, testKeys(), func(c *Config) { c.Engine = lt; c.TakeHold = time.Minute })
 	ctx, cancel := context.WithCancel(t.Context())

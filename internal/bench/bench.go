@@ -30,6 +30,9 @@ import (
 	"github.com/sluicehq/sluice/serverless"
 )
 
+// attrErr is the log attribute key of an error.
+const attrErr = "err"
+
 const endpoint = "bench"
 
 // Options configure Run. The zero value runs a small, quick benchmark.

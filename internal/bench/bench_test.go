@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/sluicehq/sluice/internal/server"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // envWorker makes the test binary run as the no-op worker, so the tests
@@ -28,7 +27,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envWorker) == "1" {
 		os.Exit(untilSignal(WorkerMain))
 	}
-	goleak.VerifyTestMain(m)
+	testutil.Main(m)
 }
 
 // untilSignal runs main with a context that ends at SIGTERM or SIGINT.
@@ -134,7 +133,9 @@ func benchServer(b *testing.B, workers int) *client {
 	b.Cleanup(func() {
 		stop()
 		cancel()
-		<-served
+		if err := <-served; err != nil {
+			b.Logf("server: %v", err)
+		}
 	})
 	c := &client{base: server.BaseURL(addr) + "/v2/" + endpoint, http: &http.Client{Timeout: time.Minute}}
 	for range workers * 2 {

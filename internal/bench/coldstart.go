@@ -180,7 +180,7 @@ func ColdStart(ctx context.Context, opts ColdOptions) (*ColdReport, error) {
 	defer func() {
 		cancel()
 		if err := <-served; err != nil {
-			opts.Logger.Error("bench server", "err", err)
+			opts.Logger.Error("bench server", attrErr, err)
 		}
 	}()
 	tr := &http.Transport{}

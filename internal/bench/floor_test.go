@@ -86,18 +86,6 @@ func (h *floorHarness) run(input string) string {
 	return v.ID
 }
 
-// waitFor polls cond until it holds, failing the test after 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 type callResult struct {
 	code int
 	body string
@@ -112,7 +100,7 @@ func TestFloorTakeWaitsForJob(t *testing.T) {
 		code, body := h.call("GET", "/job-take/w1?&job_in_progress=0", "")
 		got <- callResult{code, body}
 	}()
-	waitFor(t, "the take to park", func() bool { return h.s.takeWaiters.Load() == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the take to park", func() bool { return h.s.takeWaiters.Load() == 1 })
 	id := h.run(`{"x":1}`)
 	r := <-got
 	if r.code != http.StatusOK {
@@ -179,7 +167,7 @@ func TestFloorStatusSyncWakes(t *testing.T) {
 		code, body := h.call("GET", "/status-sync/"+id+"?wait=60000", "")
 		got <- callResult{code, body}
 	}()
-	waitFor(t, "status-sync to park", func() bool { return h.s.syncWaiters.Load() == 1 })
+	testutil.WaitFor(t, 10*time.Second, "status-sync to park", func() bool { return h.s.syncWaiters.Load() == 1 })
 	h.mustCall(http.StatusOK, "POST", "/job-done/w1/"+id+"?&isStream=false", `{"output": {"started_ns": 7}}`)
 	r := <-got
 	want := `{"id":"` + id + `","status":"COMPLETED","output":{"started_ns":7}}`

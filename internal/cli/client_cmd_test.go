@@ -265,7 +265,7 @@ func TestLogs(t *testing.T) {
 					": keep-alive\n\n" +
 					"data: {\"ts\":\"2026-11-27T13:00:01Z\",\"endpoint\":\"echo\",\"worker\":\"w-1\",\"stream\":\"stdout\",\"line\":\"ready\"}\n\n" +
 					"event: end\ndata: {}\n\n"
-				w.Write([]byte(io))
+				_, _ = w.Write([]byte(io))
 				return
 			}
 			jsonReply(w, 200, `{"endpoint":"echo","lines":[{"ts":"2026-11-27T13:00:00Z","endpoint":"echo","worker":"w-1","stream":"stdout","job":"j1","line":"hello"}]}`)

@@ -54,13 +54,13 @@ func startProc(t *testing.T, name string, env []string, bin string, args ...stri
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	go func() { p.cmd.Wait(); close(p.done) }()
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-p.done:
 		case <-time.After(10 * time.Second):
-			p.cmd.Process.Kill()
+			_ = p.cmd.Process.Kill()
 			<-p.done
 			t.Errorf("%s ignored SIGTERM for 10s", name)
 		}
@@ -80,18 +80,6 @@ func cleanEnv(extra ...string) []string {
 		}
 	}
 	return append(env, extra...)
-}
-
-// waitFor polls cond every 50 ms until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // parseEnvLines reads KEY='value' lines as printed by sluice worker-env.
@@ -142,7 +130,7 @@ func startServe(t *testing.T, env []string, args ...string) string {
 		append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	addrRE := regexp.MustCompile(`msg="sluice serving" addr=(http://127\.0\.0\.1:\d+)`)
 	var base string
-	waitFor(t, "sluice serve to listen", 60*time.Second, func() bool {
+	testutil.WaitFor(t, 60*time.Second, "sluice serve to listen", func() bool {
 		if m := addrRE.FindStringSubmatch(server.output()); m != nil {
 			base = m[1]
 			return true
@@ -246,7 +234,7 @@ func TestEndToEnd(t *testing.T) {
 	// Cancel a long job while it runs, then wait reports CANCELLED.
 	r = sluice("", "run", "prog", `{"steps": 1000, "step_ms": 100}`)
 	cid := strings.TrimSpace(r.out)
-	waitFor(t, "the long job to start", 30*time.Second, func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the long job to start", func() bool {
 		r := sluice("", "status", "prog", cid)
 		return r.code == exitJobPending && strings.Contains(r.out, "IN_PROGRESS")
 	})
@@ -308,7 +296,7 @@ func TestEndToEndManaged(t *testing.T) {
 	if r.code != 0 || !strings.HasPrefix(r.out, "ID ") || !strings.Contains(r.out, "\nmanaged ") {
 		t.Errorf("endpoints: exit %d, stdout %q, stderr %q", r.code, r.out, r.errOut)
 	}
-	waitFor(t, "the managed worker in sluice workers", 20*time.Second, func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the managed worker in sluice workers", func() bool {
 		r = sluice("workers", "managed")
 		return r.code == 0 && strings.HasPrefix(r.out, "ID ") && strings.Count(r.out, "\n") >= 2
 	})
@@ -317,7 +305,7 @@ func TestEndToEndManaged(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.out), &ws); err != nil || len(ws.Workers) == 0 {
 		t.Errorf("workers --json: %q (%v)", r.out, err)
 	}
-	waitFor(t, "the worker's log lines in sluice logs", 20*time.Second, func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the worker's log lines in sluice logs", func() bool {
 		r = sluice("logs", "managed")
 		return r.code == 0 && strings.TrimSpace(r.out) != ""
 	})

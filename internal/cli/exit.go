@@ -93,21 +93,21 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }
 
-// args returns a cobra argument check that wants between min and max
+// args returns a cobra argument check that wants between lo and hi
 // arguments and reports a usage error naming them.
-func args(min, max int, names string) cobra.PositionalArgs {
+func args(lo, hi int, names string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, a []string) error {
-		if len(a) < min || len(a) > max {
+		if len(a) < lo || len(a) > hi {
 			var what string
 			switch {
-			case max == 0:
+			case hi == 0:
 				what = "no arguments"
-			case max > min:
-				what = fmt.Sprintf("%d or %d arguments, %s", min, max, names)
-			case min == 1:
+			case hi > lo:
+				what = fmt.Sprintf("%d or %d arguments, %s", lo, hi, names)
+			case lo == 1:
 				what = "1 argument, " + names
 			default:
-				what = fmt.Sprintf("%d arguments, %s", min, names)
+				what = fmt.Sprintf("%d arguments, %s", lo, names)
 			}
 			return &usageError{cmd: cmd.CommandPath(),
 				err: fmt.Errorf("%s takes %s (got %d)", cmd.Name(), what, len(a))}

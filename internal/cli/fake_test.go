@@ -54,7 +54,7 @@ func (f *fakeServer) requests() []request {
 func jsonReply(w http.ResponseWriter, code int, body string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	io.WriteString(w, body)
+	_, _ = io.WriteString(w, body)
 }
 
 // answer replies with body each time.

@@ -244,7 +244,7 @@ func Parse(data []byte, name string) (*File, error) {
 	f := v.build(&raw)
 	if len(v.errs) > 0 {
 		slices.SortStableFunc(v.errs, func(a, b error) int {
-			return cmp.Compare(a.(*Error).Line, b.(*Error).Line)
+			return cmp.Compare(errorLine(a), errorLine(b))
 		})
 		return nil, errors.Join(v.errs...)
 	}
@@ -319,4 +319,13 @@ type rawEndpoint struct {
 	StopGraceSeconds   *int              `yaml:"stopGraceSeconds"`
 	CrashLoopFailAfter *int              `yaml:"crashLoopFailAfter"`
 	RateLimits         RateLimits        `yaml:"rateLimits"`
+}
+
+// errorLine is the line of a validation error, 0 for another error.
+func errorLine(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Line
+	}
+	return 0
 }

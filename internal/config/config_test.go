@@ -11,6 +11,7 @@ import (
 )
 
 func TestParseDefaults(t *testing.T) {
+	t.Parallel()
 	f, err := Parse([]byte("endpoints:\n  - id: echo\n    command: [./worker, -v]\n"), "/etc/sluice/sluice.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +44,7 @@ func TestParseDefaults(t *testing.T) {
 }
 
 func TestParseFull(t *testing.T) {
+	t.Parallel()
 	src := `
 apiKeys: [k1, k2]
 workerKey: wk
@@ -101,6 +103,7 @@ endpoints:
 }
 
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, src string
 		want      []string // each must appear, in this order, one per line
@@ -173,6 +176,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestLoad(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sluice.yaml")
 	if err := os.WriteFile(path, []byte("endpoints:\n  - id: a\n    dir: sub\n"), 0o600); err != nil {

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,8 +26,6 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/testutil"
-
-	"go.uber.org/goleak"
 )
 
 // apiKey is the client API key the conformance server is configured with.
@@ -38,17 +37,15 @@ var bins struct{ sluice, goworker, python, repo string }
 var skipReason string
 
 func TestMain(m *testing.M) {
-	code := func() int {
+	testutil.MainWith(m, func() (func(), error) {
 		dir, err := os.MkdirTemp("", "sluice-conformance-")
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return nil, err
 		}
-		defer os.RemoveAll(dir)
+		cleanup := func() { _ = os.RemoveAll(dir) }
 		repo, err := filepath.Abs("../..")
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return cleanup, err
 		}
 		bins.repo = repo
 		venv := os.Getenv("SLUICE_VENV")
@@ -60,27 +57,17 @@ func TestMain(m *testing.M) {
 		if out, err := check.CombinedOutput(); err != nil {
 			skipReason = fmt.Sprintf("no runpod==1.12.0 virtualenv at %s (run scripts/test.sh to create it): %v %s", venv, err, out)
 			if os.Getenv("CI") != "" || os.Getenv("SLUICE_VENV") != "" {
-				fmt.Fprintln(os.Stderr, "conformance:", skipReason)
-				return 1
+				return cleanup, errors.New("conformance: " + skipReason)
 			}
 		}
 		const sluicePkg, workerPkg = "github.com/sluicehq/sluice/cmd/sluice", "github.com/sluicehq/sluice/internal/conformance/testdata/goworker"
 		built, err := testutil.BuildBinaries(dir, sluicePkg, workerPkg)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return cleanup, err
 		}
 		bins.sluice, bins.goworker = built[sluicePkg], built[workerPkg]
-		code := m.Run()
-		if code == 0 {
-			if err := goleak.Find(); err != nil {
-				fmt.Fprintln(os.Stderr, "goleak:", err)
-				return 1
-			}
-		}
-		return code
-	}()
-	os.Exit(code)
+		return cleanup, nil
+	})
 }
 
 func needVenv(t *testing.T) {
@@ -150,17 +137,17 @@ func startPlatform(t *testing.T) *platform {
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-done:
+		case err := <-done:
+			t.Logf("sluice serve exited: %v", err)
 		case <-time.After(60 * time.Second):
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-			t.Errorf("sluice serve did not stop within 60s of SIGTERM")
+			t.Errorf("sluice serve did not stop within 60s of SIGTERM (killed: %v)", <-done)
 		}
 		if t.Failed() {
 			t.Logf("sluice serve output:\n%s", p.log.String())
 		}
 	})
-	waitFor(t, 30*time.Second, "sluice serve answers /health", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "sluice serve answers /health", func() bool {
 		req, err := http.NewRequest(http.MethodGet, p.url+"/v2/go-echo/health", nil)
 		if err != nil {
 			t.Fatal(err)
@@ -174,18 +161,6 @@ func startPlatform(t *testing.T) *platform {
 		return resp.StatusCode == http.StatusOK
 	})
 	return p
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // call sends one client API request and decodes the JSON answer.

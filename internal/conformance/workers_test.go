@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // twins runs check against the Python endpoint and its Go twin (prefix
@@ -101,7 +103,7 @@ func TestWorkers(t *testing.T) {
 			func(t *testing.T, ep string) any {
 				id := p.run(t, ep, map[string]any{"progress": 1, "sleep": 3, "echo": "done"})
 				var progress any
-				waitFor(t, 60*time.Second, "the progress update shows in /status", func() bool {
+				testutil.WaitFor(t, 60*time.Second, "the progress update shows in /status", func() bool {
 					st := p.call(t, http.MethodGet, "/v2/"+ep+"/status/"+id, nil)
 					if st["status"] == "IN_PROGRESS" && mustJSON(t, st["output"]) == `{"step":1}` {
 						progress = st["output"]
@@ -167,7 +169,7 @@ func TestWorkers(t *testing.T) {
 				ids[i] = p.run(t, ep, map[string]any{"n": 1, "sleep": 4})
 			}
 			most := 0
-			waitFor(t, 60*time.Second, "the four jobs are in progress at once on one worker", func() bool {
+			testutil.WaitFor(t, 60*time.Second, "the four jobs are in progress at once on one worker", func() bool {
 				running := 0
 				for _, id := range ids {
 					st := p.call(t, http.MethodGet, "/v2/"+ep+"/status/"+id, nil)
@@ -190,13 +192,13 @@ func TestWorkers(t *testing.T) {
 		twins(t, p, "async", map[string]any{"status": "CANCELLED", "next": "COMPLETED"},
 			func(t *testing.T, ep string) any {
 				id := p.run(t, ep, map[string]any{"n": 1, "sleep": 600})
-				waitFor(t, 60*time.Second, "the long job runs", func() bool {
+				testutil.WaitFor(t, 60*time.Second, "the long job runs", func() bool {
 					return p.call(t, http.MethodGet, "/v2/"+ep+"/status/"+id, nil)["status"] == "IN_PROGRESS"
 				})
 				p.call(t, http.MethodPost, "/v2/"+ep+"/cancel/"+id, nil)
 				// The worker must drop the job (job-stop): its in-progress
 				// set, reported by its pings, no longer holds the job.
-				waitFor(t, 60*time.Second, "the worker no longer holds the cancelled job", func() bool {
+				testutil.WaitFor(t, 60*time.Second, "the worker no longer holds the cancelled job", func() bool {
 					var workers []map[string]any
 					raw := p.call(t, http.MethodGet, "/v2/"+ep+"/workers", nil)
 					b, _ := json.Marshal(raw["workers"])

@@ -30,12 +30,12 @@ func TestAutoscaleKilledWorker(t *testing.T) {
 `)
 	started := filepath.Join(t.TempDir(), "started")
 	id := s.submit(t, "as", fmt.Sprintf(`{"sleep_ms":1500,"started":%q,"echo":"again"}`, started))
-	eventually(t, 30*time.Second, "the job to start on a worker", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the job to start on a worker", func() bool {
 		_, err := os.Stat(started)
 		return err == nil
 	})
 	var victim procInfo
-	eventually(t, 10*time.Second, "/workers to show the running worker", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "/workers to show the running worker", func() bool {
 		live := s.live(t, "as")
 		if len(live) == 1 && slices.Contains(live[0].Jobs, id) {
 			victim = live[0]
@@ -73,7 +73,7 @@ func TestAutoscaleHungWorker(t *testing.T) {
 `)
 	started := filepath.Join(t.TempDir(), "started")
 	id := s.submit(t, "as", fmt.Sprintf(`{"sleep_ms":1000,"started":%q}`, started))
-	eventually(t, 30*time.Second, "the job to start on a worker", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the job to start on a worker", func() bool {
 		_, err := os.Stat(started)
 		return err == nil
 	})
@@ -90,7 +90,7 @@ func TestAutoscaleHungWorker(t *testing.T) {
 	gone := false
 	t.Cleanup(func() {
 		if !gone {
-			syscall.Kill(hung.PID, syscall.SIGKILL)
+			_ = syscall.Kill(hung.PID, syscall.SIGKILL)
 		}
 	})
 	st := s.waitStatus(t, "", "as", id, time.Minute, "COMPLETED", "FAILED")
@@ -100,7 +100,7 @@ func TestAutoscaleHungWorker(t *testing.T) {
 	if r, _ := st["retries"].(float64); r != 1 {
 		t.Errorf("retries %v, want 1", st["retries"])
 	}
-	eventually(t, 20*time.Second, "the hung worker's process to be gone", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the hung worker's process to be gone", func() bool {
 		gone = !slices.ContainsFunc(s.live(t, "as"), func(p procInfo) bool { return p.ID == hung.ID }) &&
 			syscall.Kill(hung.PID, 0) != nil
 		return gone
@@ -118,7 +118,7 @@ func TestAutoscaleCrashLoop(t *testing.T) {
     env:
       E2E_CRASH: %q
 `, line))
-	eventually(t, 30*time.Second, "/health to show the endpoint unhealthy", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "/health to show the endpoint unhealthy", func() bool {
 		return s.counts(t, "as")["unhealthy"] >= 1
 	})
 	if c := s.counts(t, "as"); c["idle"]+c["running"] != 0 {
@@ -140,7 +140,7 @@ func TestAutoscaleCrashLoop(t *testing.T) {
 	var starts []time.Time
 	var lines []logLine
 	// Four starts take at least 1+2+4 s of back-off.
-	eventually(t, 40*time.Second, "four worker starts in the endpoint's log", func() bool {
+	testutil.WaitFor(t, 40*time.Second, "four worker starts in the endpoint's log", func() bool {
 		r := s.do(t, "GET", "/v2/as/logs", "", nil)
 		var body struct {
 			Lines []logLine `json:"lines"`
@@ -186,7 +186,7 @@ func TestAutoscaleShutdownFinishesJob(t *testing.T) {
 	dir := t.TempDir()
 	started, stopped := filepath.Join(dir, "started"), filepath.Join(dir, "stopped")
 	id := s.submit(t, "as", fmt.Sprintf(`{"sleep_ms":2000,"started":%q,"stopped":%q,"echo":"last"}`, started, stopped))
-	eventually(t, 30*time.Second, "the job to start", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the job to start", func() bool {
 		_, err := os.Stat(started)
 		return err == nil
 	})

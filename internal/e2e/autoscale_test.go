@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // The tests of issue #4: `sluice serve --config` starts, scales, replaces
@@ -237,7 +239,7 @@ func TestAutoscaleBurstRequestCount(t *testing.T) {
 			t.Errorf("a job ran on %q, which is not one of the endpoint's processes %v", w, seen)
 		}
 	}
-	eventually(t, 30*time.Second, "the endpoint to scale back to zero workers", func() bool { return s.zero(t, "as") })
+	testutil.WaitFor(t, 30*time.Second, "the endpoint to scale back to zero workers", func() bool { return s.zero(t, "as") })
 }
 
 // TestAutoscaleBurstQueueDelay: on a QUEUE_DELAY endpoint (scalerValue 1 s)
@@ -269,7 +271,7 @@ func TestAutoscaleBurstQueueDelay(t *testing.T) {
 	if d := seen[1].StartedAt.Sub(first); d <= time.Second {
 		t.Errorf("second worker started %v after the first job; no job had waited more than scalerValue (1 s) yet", d)
 	}
-	eventually(t, 30*time.Second, "the endpoint to scale back to zero workers", func() bool { return s.zero(t, "as") })
+	testutil.WaitFor(t, 30*time.Second, "the endpoint to scale back to zero workers", func() bool { return s.zero(t, "as") })
 }
 
 // TestAutoscaleRefresh: a job whose result carries refresh_worker (stopPod)
@@ -294,7 +296,7 @@ func TestAutoscaleRefresh(t *testing.T) {
 	if second["workerId"] == first || second["output"].(map[string]any)["worker"] != second["workerId"] {
 		t.Fatalf("the job after a refresh ran on %v, the refreshed worker was %v", second["workerId"], first)
 	}
-	eventually(t, 20*time.Second, "the refreshed worker to exit", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the refreshed worker to exit", func() bool {
 		return !slices.ContainsFunc(s.live(t, "as"), func(p procInfo) bool { return p.ID == first })
 	})
 	third := runsync(`{"echo":3}`)
@@ -326,14 +328,14 @@ func TestAutoscaleGPUs(t *testing.T) {
 		ids[i] = s.submit(t, "as", `{"sleep_ms":1000}`)
 	}
 	var live []procInfo
-	eventually(t, 30*time.Second, "three workers in /workers", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "three workers in /workers", func() bool {
 		live = s.live(t, "as")
 		return len(live) == 3
 	})
 	var devices []string
 	for _, w := range live {
 		var b []byte
-		eventually(t, 10*time.Second, "worker "+w.ID+" to write its environment", func() bool {
+		testutil.WaitFor(t, 10*time.Second, "worker "+w.ID+" to write its environment", func() bool {
 			var err error
 			b, err = os.ReadFile(filepath.Join(envDir, w.ID+".env"))
 			return err == nil && strings.Contains(string(b), "RUNPOD_POD_ID=")
@@ -388,12 +390,12 @@ endpoints:
 	s := startServer(t, "", filepath.Join(dir, "data"), []string{"SLUICE_API_KEYS="}, "--config", cfg)
 	started := filepath.Join(dir, "started")
 	a := s.submit(t, "as", fmt.Sprintf(`{"sleep_ms":1500,"started":%q}`, started))
-	eventually(t, 30*time.Second, "the first endpoint's job to start", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the first endpoint's job to start", func() bool {
 		_, err := os.Stat(started)
 		return err == nil
 	})
 	b := s.submit(t, "bs", `{"echo":"b"}`)
-	eventually(t, 10*time.Second, "/health of bs to show a throttled worker", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "/health of bs to show a throttled worker", func() bool {
 		return s.counts(t, "bs")["throttled"] == 1
 	})
 	if live := s.live(t, "bs"); len(live) != 0 {
@@ -426,7 +428,7 @@ func TestAutoscaleScaleDownKeepsRunningJob(t *testing.T) {
 	dir := t.TempDir()
 	started, stopped := filepath.Join(dir, "started"), filepath.Join(dir, "stopped")
 	long := s.submit(t, "as", fmt.Sprintf(`{"sleep_ms":10000,"started":%q,"stopped":%q,"echo":"long"}`, started, stopped))
-	eventually(t, 30*time.Second, "the long job to start", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the long job to start", func() bool {
 		_, err := os.Stat(started)
 		return err == nil
 	})
@@ -439,7 +441,7 @@ func TestAutoscaleScaleDownKeepsRunningJob(t *testing.T) {
 	}
 	// The short job's worker is idle: it stops after idleTimeout while the
 	// long job goes on.
-	eventually(t, 20*time.Second, "the idle worker to stop", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the idle worker to stop", func() bool {
 		live := s.live(t, "as")
 		return len(live) == 1 && live[0].ID == busy
 	})
@@ -456,5 +458,5 @@ func TestAutoscaleScaleDownKeepsRunningJob(t *testing.T) {
 	if _, err := os.Stat(stopped); err == nil {
 		t.Errorf("the long job's context was cancelled (%s exists)", stopped)
 	}
-	eventually(t, 20*time.Second, "the endpoint to scale back to zero workers", func() bool { return s.zero(t, "as") })
+	testutil.WaitFor(t, 20*time.Second, "the endpoint to scale back to zero workers", func() bool { return s.zero(t, "as") })
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // TestConfigFile serves a sluice.yaml: client keys from apiKeys, a managed
@@ -42,7 +44,7 @@ endpoints:
 	}
 
 	// The supervisor's view of the worker reaches /health within a few ticks.
-	eventually(t, 20*time.Second, "the managed worker to show as idle in /health", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the managed worker to show as idle in /health", func() bool {
 		w := s.do(t, "GET", "/v2/managed/health", key, nil).json(t)["workers"].(map[string]any)
 		return w["idle"].(float64)+w["running"].(float64) >= 1
 	})
@@ -58,7 +60,7 @@ endpoints:
 	if ws, _ := r.json(t)["workers"].([]any); r.code != 200 || len(ws) != 1 {
 		t.Errorf("GET /v2/managed/workers: %d %s", r.code, r.body)
 	}
-	eventually(t, 20*time.Second, "worker log lines", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "worker log lines", func() bool {
 		r := s.do(t, "GET", "/v2/managed/logs", key, nil)
 		return r.code == 200 && strings.Contains(string(r.body), "lines")
 	})

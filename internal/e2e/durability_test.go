@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // TestKill9 kills `sluice serve` with SIGKILL in the middle of a load,
@@ -25,12 +27,12 @@ func TestKill9(t *testing.T) {
 		ids []string
 	)
 	// load submits from 4 clients until a request fails (the server is
-	// gone) or each has sent max jobs.
-	load := func(max int) {
+	// gone) or each has sent n jobs.
+	load := func(n int) {
 		var wg sync.WaitGroup
 		for c := range 4 {
 			wg.Go(func() {
-				for i := range max {
+				for i := range n {
 					body := fmt.Appendf(nil, `{"input":{"echo":"%d-%d","sleep_ms":20},"policy":{"executionTimeout":10000}}`, c, i)
 					r, err := s.try("POST", "/v2/ep/run", ck, body)
 					if err != nil || r.code != 200 {
@@ -52,7 +54,7 @@ func TestKill9(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { load(250) })
-	eventually(t, 30*time.Second, "some jobs accepted", func() bool { return accepted() >= 30 })
+	testutil.WaitFor(t, 30*time.Second, "some jobs accepted", func() bool { return accepted() >= 30 })
 	s.kill9() // mid-load: the clients are still submitting
 	wg.Wait()
 	before := accepted()
@@ -86,7 +88,7 @@ func TestWorkerLost(t *testing.T) {
 	a := s.startWorker(t, "ep", "wa", nil)
 	r := s.do(t, "POST", "/v2/ep/run", ck, fmt.Appendf(nil, `{"input":{"echo":"again","sleep_ms":1500,"started":%q}}`, started))
 	id := r.json(t)["id"].(string)
-	eventually(t, 20*time.Second, "worker a to start the job", func() bool { return exists(started) })
+	testutil.WaitFor(t, 20*time.Second, "worker a to start the job", func() bool { return exists(started) })
 	a.kill9()
 	s.startWorker(t, "ep", "wb", nil)
 	m := s.waitStatus(t, ck, "ep", id, 60*time.Second, "COMPLETED", "FAILED")
@@ -139,7 +141,7 @@ func TestRetention(t *testing.T) {
 	s.waitStatus(t, ck, "ep", runID, 20*time.Second, "COMPLETED")
 	finished := time.Now()
 	for _, id := range []string{syncID, runID} {
-		eventually(t, 60*time.Second, "job "+id+" to expire", func() bool {
+		testutil.WaitFor(t, 60*time.Second, "job "+id+" to expire", func() bool {
 			return s.do(t, "GET", "/v2/ep/status/"+id, ck, nil).code == 404
 		})
 	}

@@ -10,19 +10,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/testutil"
-
-	"go.uber.org/goleak"
 )
 
 // bins are the binaries built once by TestMain.
@@ -30,41 +28,27 @@ var bins struct{ sluice, worker string }
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	dir, err := os.MkdirTemp("", "sluice-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	const sluicePkg, workerPkg = "github.com/sluicehq/sluice/cmd/sluice", "github.com/sluicehq/sluice/internal/e2e/testdata/worker"
-	built, err := testutil.BuildBinaries(dir, sluicePkg, workerPkg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	bins.sluice, bins.worker = built[sluicePkg], built[workerPkg]
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
+	testutil.MainWith(m, func() (func(), error) {
+		dir, err := os.MkdirTemp("", "sluice-e2e-")
+		if err != nil {
+			return nil, err
 		}
-	}
-	os.Exit(code)
+		cleanup := func() { _ = os.RemoveAll(dir) }
+		const sluicePkg, workerPkg = "github.com/sluicehq/sluice/cmd/sluice", "github.com/sluicehq/sluice/internal/e2e/testdata/worker"
+		built, err := testutil.BuildBinaries(dir, sluicePkg, workerPkg)
+		if err != nil {
+			return cleanup, err
+		}
+		bins.sluice, bins.worker = built[sluicePkg], built[workerPkg]
+		return cleanup, nil
+	})
 }
 
 // freeAddr returns a loopback address with a port free right now, so a
 // restarted server can come back on the same address.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 }
 
 // server is one `sluice serve` process.
@@ -120,7 +104,7 @@ func (s *server) start() {
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			logBuf.Write([]byte(line + "\n"))
+			_, _ = logBuf.Write([]byte(line + "\n"))
 			if m := addrRE.FindStringSubmatch(line); m != nil {
 				select {
 				case ready <- m[1]:
@@ -128,10 +112,10 @@ func (s *server) start() {
 				}
 			}
 		}
-		io.Copy(io.Discard, pr)
+		_, _ = io.Copy(io.Discard, pr)
 	}()
 	go func() {
-		s.cmd.Wait()
+		_ = s.cmd.Wait()
 		pw.Close()
 		close(s.done)
 	}()
@@ -152,7 +136,7 @@ func (s *server) stop() {
 		return
 	default:
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.done:
 		if code := s.cmd.ProcessState.ExitCode(); code != 0 {
@@ -160,7 +144,7 @@ func (s *server) stop() {
 		}
 	case <-time.After(20 * time.Second):
 		s.t.Errorf("sluice serve did not stop within 20s of SIGTERM; killing it")
-		s.cmd.Process.Kill()
+		_ = s.cmd.Process.Kill()
 		<-s.done
 	}
 	if s.t.Failed() {
@@ -170,7 +154,7 @@ func (s *server) stop() {
 
 // kill9 kills the server with SIGKILL and waits for it to be gone.
 func (s *server) kill9() {
-	s.cmd.Process.Kill()
+	_ = s.cmd.Process.Kill()
 	<-s.done
 }
 
@@ -214,13 +198,13 @@ func (s *server) startWorker(t *testing.T, endpoint, workerID string, extraEnv [
 	if err := w.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { w.cmd.Wait(); close(w.done) }()
+	go func() { _ = w.cmd.Wait(); close(w.done) }()
 	t.Cleanup(func() {
-		w.cmd.Process.Signal(syscall.SIGTERM)
+		_ = w.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-w.done:
 		case <-time.After(5 * time.Second):
-			w.cmd.Process.Kill()
+			_ = w.cmd.Process.Kill()
 			<-w.done
 		}
 		if t.Failed() {
@@ -231,7 +215,7 @@ func (s *server) startWorker(t *testing.T, endpoint, workerID string, extraEnv [
 }
 
 func (w *worker) kill9() {
-	w.cmd.Process.Kill()
+	_ = w.cmd.Process.Kill()
 	<-w.done
 }
 
@@ -297,18 +281,6 @@ func (s *server) try(method, path, auth string, body []byte, hdr ...string) (res
 		return resp{}, err
 	}
 	return resp{code: res.StatusCode, body: b, hdr: res.Header}, nil
-}
-
-// eventually polls cond every 50 ms until it is true or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // waitStatus polls /status until the job has one of want and returns it.

@@ -187,7 +187,7 @@ func startPrometheus(t *testing.T, bin, target string) *prometheus {
 		}
 	})
 	p := &prometheus{url: "http://" + addr}
-	eventually(t, 60*time.Second, "prometheus ready", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "prometheus ready", func() bool {
 		select {
 		case <-done:
 			t.Fatalf("prometheus exited:\n%s", log.String())

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 var curlRE = regexp.MustCompile(`curl -s -X POST (http://\S+) -d '(.*)'`)
@@ -23,7 +25,7 @@ func TestQuickStart(t *testing.T) {
 	}
 	s := startServer(t, "", t.TempDir(), []string{"SLUICE_API_KEYS="}, "--config", cfg)
 	var m []string
-	eventually(t, 10*time.Second, "serve prints the curl line", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "serve prints the curl line", func() bool {
 		m = curlRE.FindStringSubmatch(s.log.String())
 		return m != nil
 	})
@@ -52,7 +54,7 @@ func TestQuickStart(t *testing.T) {
 	if r["status"] != "COMPLETED" || string(out) != `{"echo":{"hello":"world"}}` {
 		t.Fatalf("the quick start's job: %s", body)
 	}
-	eventually(t, 60*time.Second, "the echo endpoint to scale back to zero workers", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the echo endpoint to scale back to zero workers", func() bool {
 		w := s.do(t, "GET", "/v2/echo/health", "", nil).json(t)["workers"].(map[string]any)
 		return w["idle"].(float64)+w["running"].(float64)+w["initializing"].(float64) == 0
 	})

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // managedWith is managed with a full config file and extra serve flags.
@@ -42,7 +44,7 @@ endpoints:
 
 	dead := map[string]bool{}
 	var st map[string]any
-	eventually(t, 45*time.Second, "the job to fail", func() bool {
+	testutil.WaitFor(t, 45*time.Second, "the job to fail", func() bool {
 		_, crashed, err := s.procs("as")
 		if err != nil {
 			t.Fatal(err)
@@ -122,7 +124,7 @@ endpoints:
 	if st, _ := r.json(t)["status"].(string); st != "COMPLETED" {
 		t.Fatalf("runsync: %d %s", r.code, r.body)
 	}
-	eventually(t, 30*time.Second, "the idle worker to stop", func() bool { return len(s.live(t, "as")) == 0 })
+	testutil.WaitFor(t, 30*time.Second, "the idle worker to stop", func() bool { return len(s.live(t, "as")) == 0 })
 	if c := s.counts(t, "as"); c["idle"]+c["ready"]+c["running"]+c["initializing"] != 0 {
 		t.Fatalf("/workers lists no worker but /health counts %v", c)
 	}

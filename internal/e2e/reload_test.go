@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // reloadConfig writes the config file of the reload tests.
@@ -40,7 +42,7 @@ func (s *server) hup(t *testing.T) {
 	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "the reload's log line", func() bool { return s.countIn("msg=\"config reload") > before })
+	testutil.WaitFor(t, 20*time.Second, "the reload's log line", func() bool { return s.countIn("msg=\"config reload") > before })
 }
 
 // runAuthed posts /run with auth and returns the job id.
@@ -73,7 +75,7 @@ endpoints:
 
 	started := filepath.Join(t.TempDir(), "long-started")
 	long := s.runAuthed(t, one, "a", fmt.Sprintf(`{"sleep_ms": 6000, "echo": "long", "started": %q}`, started))
-	eventually(t, 60*time.Second, "the long job to start", func() bool { _, err := os.Stat(started); return err == nil })
+	testutil.WaitFor(t, 60*time.Second, "the long job to start", func() bool { _, err := os.Stat(started); return err == nil })
 	if r := s.do(t, "POST", "/v2/b/run", one, []byte(`{"input":{}}`)); r.code != 404 {
 		t.Fatalf("run on b before the reload: %d %s, want 404", r.code, r.body)
 	}
@@ -177,7 +179,7 @@ endpoints:
 	}
 	started := filepath.Join(t.TempDir(), "long-started")
 	long := s.runAuthed(t, admin, "a", fmt.Sprintf(`{"sleep_ms": 5000, "echo": "long", "started": %q}`, started))
-	eventually(t, 60*time.Second, "the long job to start", func() bool { _, err := os.Stat(started); return err == nil })
+	testutil.WaitFor(t, 60*time.Second, "the long job to start", func() bool { _, err := os.Stat(started); return err == nil })
 
 	reloadConfig(t, cfg, `apiKeys: [admin-key]
 endpoints:
@@ -223,7 +225,7 @@ endpoints:
 	if done["status"] != "COMPLETED" {
 		t.Fatalf("the job running on the removed endpoint: %v", done)
 	}
-	eventually(t, 30*time.Second, "the removed endpoint's worker to stop", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the removed endpoint's worker to stop", func() bool {
 		return s.countIn(`reason="endpoint removed"`) > 0
 	})
 
@@ -268,7 +270,7 @@ func TestReloadWorkerKey(t *testing.T) {
 	old := s.startWorker(t, "ext", "old-1", nil, "--config", cfg)
 	started := filepath.Join(t.TempDir(), "held-started")
 	held := s.runAuthed(t, "", "ext", fmt.Sprintf(`{"sleep_ms": 3000, "echo": "held", "started": %q}`, started))
-	eventually(t, 60*time.Second, "the held job to start", func() bool { _, err := os.Stat(started); return err == nil })
+	testutil.WaitFor(t, 60*time.Second, "the held job to start", func() bool { _, err := os.Stat(started); return err == nil })
 
 	reloadConfig(t, cfg, "pingIntervalMs: 1000\nendpoints:\n  - id: ext\n    workerKey: new-worker-key\n")
 	r := s.do(t, "POST", "/v2/admin/reload", "", nil)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // TestReplicasReportSharedQueueGauges: with two replicas on one NATS
@@ -49,9 +50,9 @@ func TestReplicasReportSharedQueueGauges(t *testing.T) {
 		}
 	}
 	for name, s := range map[string]*server{"a": a, "b": b} {
-		eventually(t, 10*time.Second, "3 jobs queued in the metrics of "+name, metric(s, `sluice_jobs_queued{endpoint="ep"} 3`))
+		testutil.WaitFor(t, 10*time.Second, "3 jobs queued in the metrics of "+name, metric(s, `sluice_jobs_queued{endpoint="ep"} 3`))
 	}
-	eventually(t, 10*time.Second, "3 jobs submitted on a", metric(a, `sluice_jobs_submitted_total{endpoint="ep"} 3`))
+	testutil.WaitFor(t, 10*time.Second, "3 jobs submitted on a", metric(a, `sluice_jobs_submitted_total{endpoint="ep"} 3`))
 	if r := b.do(t, "GET", "/metrics", ck, nil); strings.Contains(string(r.body), "sluice_jobs_submitted_total") {
 		t.Errorf("b counts jobs submitted to a:\n%s", r.body)
 	}
@@ -60,7 +61,7 @@ func TestReplicasReportSharedQueueGauges(t *testing.T) {
 	// both replicas see 2 queued and 1 in progress.
 	b.startWorker(t, "ep", "on-b", nil, "--config", cfg)
 	for name, s := range map[string]*server{"a": a, "b": b} {
-		eventually(t, 30*time.Second, "2 queued and 1 in progress in the metrics of "+name, func() bool {
+		testutil.WaitFor(t, 30*time.Second, "2 queued and 1 in progress in the metrics of "+name, func() bool {
 			return metric(s, `sluice_jobs_queued{endpoint="ep"} 2`)() && metric(s, `sluice_jobs_in_progress{endpoint="ep"} 1`)()
 		})
 	}

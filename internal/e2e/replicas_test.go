@@ -8,6 +8,8 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // TestReplicas runs two `sluice serve` replicas on one external NATS
@@ -47,11 +49,11 @@ func TestReplicas(t *testing.T) {
 	started, stopped := filepath.Join(dir, "started"), filepath.Join(dir, "stopped")
 	r = b.do(t, "POST", "/v2/ep/run", ck, fmt.Appendf(nil, `{"input":{"sleep_ms":60000,"started":%q,"stopped":%q}}`, started, stopped))
 	id = r.json(t)["id"].(string)
-	eventually(t, 30*time.Second, "the handler under a to start", func() bool { return exists(started) })
+	testutil.WaitFor(t, 30*time.Second, "the handler under a to start", func() bool { return exists(started) })
 	if r = b.do(t, "POST", "/v2/ep/cancel/"+id, ck, nil); r.code != 200 {
 		t.Fatalf("cancel on b: %d %s", r.code, r.body)
 	}
-	eventually(t, 40*time.Second, "the handler under a to be stopped by a cancel sent to b", func() bool { return exists(stopped) })
+	testutil.WaitFor(t, 40*time.Second, "the handler under a to be stopped by a cancel sent to b", func() bool { return exists(stopped) })
 	if m := a.do(t, "GET", "/v2/ep/status/"+id, ck, nil).json(t); m["status"] != "CANCELLED" {
 		t.Errorf("status on a after cancel on b: %v", m)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 const (
@@ -77,7 +79,7 @@ func TestRoutes(t *testing.T) {
 	// Progress: /status of a running job shows the latest update.
 	r = s.do(t, "POST", "/v2/ep/run", ck, []byte(`{"input":{"progress":3,"sleep_ms":700}}`))
 	id = r.json(t)["id"].(string)
-	eventually(t, 20*time.Second, "a progress update in /status", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "a progress update in /status", func() bool {
 		m := s.do(t, "GET", "/v2/ep/status/"+id, ck, nil).json(t)
 		out, _ := m["output"].(map[string]any)
 		return m["status"] == "IN_PROGRESS" && out != nil && out["step"] != nil
@@ -169,9 +171,9 @@ func TestRoutes(t *testing.T) {
 	started := filepath.Join(dir, "cancel-started")
 	r = s.do(t, "POST", "/v2/ep/run", ck, fmt.Appendf(nil, `{"input":{"sleep_ms":60000,"started":%q,"stopped":%q}}`, started, stopped))
 	id = r.json(t)["id"].(string)
-	eventually(t, 20*time.Second, "the handler to start", func() bool { return exists(started) })
+	testutil.WaitFor(t, 20*time.Second, "the handler to start", func() bool { return exists(started) })
 	g.add(t, "POST /cancel running", s.do(t, "POST", "/v2/ep/cancel/"+id, ck, nil))
-	eventually(t, 40*time.Second, "the cancelled handler to be stopped (job-stop)", func() bool { return exists(stopped) })
+	testutil.WaitFor(t, 40*time.Second, "the cancelled handler to be stopped (job-stop)", func() bool { return exists(stopped) })
 	if m := s.do(t, "GET", "/v2/ep/status/"+id, ck, nil).json(t); m["status"] != "CANCELLED" {
 		t.Errorf("cancelled running job: %v", m)
 	}
@@ -192,7 +194,7 @@ func TestRoutes(t *testing.T) {
 	// The execution timeout started at the beginning.
 	m = s.waitStatus(t, ck, "ep", timeoutID, 40*time.Second, "TIMED_OUT")
 	g.add(t, "GET /status timed out", s.do(t, "GET", "/v2/ep/status/"+timeoutID, ck, nil))
-	eventually(t, 40*time.Second, "the timed-out handler to be stopped (job-stop)", func() bool { return exists(timedOut) })
+	testutil.WaitFor(t, 40*time.Second, "the timed-out handler to be stopped (job-stop)", func() bool { return exists(timedOut) })
 	_ = m
 	g.check(t, "routes")
 }

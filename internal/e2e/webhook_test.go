@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // webhookConfig opens webhook targets on loopback (refused by default) for
@@ -97,7 +99,7 @@ func TestWebhookRedirectNotFollowed(t *testing.T) {
 	}
 	// The second try starts only after the first returned: had the first
 	// followed the 307, the inner server would have been called by then.
-	eventually(t, 60*time.Second, "a second delivery try", func() bool { return outer.Load() >= 2 })
+	testutil.WaitFor(t, 60*time.Second, "a second delivery try", func() bool { return outer.Load() >= 2 })
 	if n := inner.Load(); n != 0 {
 		t.Fatalf("the redirect was followed %d times", n)
 	}

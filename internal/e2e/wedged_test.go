@@ -56,7 +56,7 @@ endpoints:
 	b := s.submit(t, "py", `{"echo": "b"}`)
 
 	// Until the wedged worker is gone it is never idle or ready.
-	eventually(t, 60*time.Second, "the wedged worker to be replaced", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the wedged worker to be replaced", func() bool {
 		live := s.live(t, "py")
 		c := s.counts(t, "py")
 		for _, w := range live {

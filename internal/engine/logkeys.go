@@ -8,4 +8,5 @@ const (
 	attrJob      = logkey.JobID
 	attrWorker   = logkey.WorkerID
 	attrErr      = logkey.Err
+	attrSubject  = "subject"
 )

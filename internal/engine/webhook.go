@@ -130,16 +130,16 @@ func (d *Delivery) Hold() error { return d.msg.InProgress() }
 
 // Deliveries creates (or joins) the consumer shared by every replica and
 // calls fn, on the consumer's goroutine, with each due delivery; at most
-// max are unsettled at once. An entry that cannot be read is dropped and
-// logged. stop ends pulling; deliveries already handed out must still be
+// unsettled deliveries are out at once. An entry that cannot be read is
+// dropped and logged. stop ends pulling; deliveries already handed out must still be
 // settled.
-func (e *Engine) Deliveries(ctx context.Context, max int, fn func(*Delivery)) (stop func(), err error) {
+func (e *Engine) Deliveries(ctx context.Context, unsettled int, fn func(*Delivery)) (stop func(), err error) {
 	cons, err := e.hookStr.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       "hooks",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       DeliveryHold, // extended by Hold while a POST runs
 		MaxDeliver:    -1,           // tries are counted by the sender (Drop after the last)
-		MaxAckPending: 4 * max,
+		MaxAckPending: 4 * unsettled,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhook consumer: %w", err)
@@ -147,7 +147,7 @@ func (e *Engine) Deliveries(ctx context.Context, max int, fn func(*Delivery)) (s
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		var ent hookEntry
 		if err := json.Unmarshal(m.Data(), &ent); err != nil {
-			e.log.Warn("engine: bad webhook entry dropped", "subject", m.Subject(), attrErr, err)
+			e.log.Warn("engine: bad webhook entry dropped", attrSubject, m.Subject(), attrErr, err)
 			_ = m.Term()
 			return
 		}
@@ -156,7 +156,7 @@ func (e *Engine) Deliveries(ctx context.Context, max int, fn func(*Delivery)) (s
 			d.Try = int(meta.NumDelivered)
 		}
 		fn(d)
-	}, jetstream.PullMaxMessages(max),
+	}, jetstream.PullMaxMessages(unsettled),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !e.closed() {
 				e.log.Debug("engine: webhook consumer", attrErr, err)

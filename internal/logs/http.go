@@ -88,7 +88,7 @@ func (s *Store) Handler(known func(endpoint string) bool) http.Handler {
 				recs = []Record{}
 			}
 			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(map[string]any{"endpoint": ep, "lines": recs})
+			_ = json.NewEncoder(w).Encode(map[string]any{"endpoint": ep, "lines": recs})
 			return
 		}
 		s.serveFollow(w, r, f)
@@ -159,7 +159,7 @@ func endpointFromPath(p string) string {
 func httpError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
 // maxSince bounds a since duration (logs are not kept longer).

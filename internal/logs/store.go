@@ -393,7 +393,7 @@ func (w *LineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf = append(w.buf, p...)
-	max := w.s.cfg.MaxLineBytes
+	limit := w.s.cfg.MaxLineBytes
 	rest := w.buf
 	for {
 		i := bytes.IndexByte(rest, '\n')
@@ -401,16 +401,16 @@ func (w *LineWriter) Write(p []byte) (int, error) {
 			break
 		}
 		line := rest[:i]
-		for len(line) > max {
-			w.emit(line[:max])
-			line = line[max:]
+		for len(line) > limit {
+			w.emit(line[:limit])
+			line = line[limit:]
 		}
 		w.emit(line)
 		rest = rest[i+1:]
 	}
-	for len(rest) >= max {
-		w.emit(rest[:max])
-		rest = rest[max:]
+	for len(rest) >= limit {
+		w.emit(rest[:limit])
+		rest = rest[limit:]
 	}
 	w.buf = append(w.buf[:0], rest...)
 	return len(p), nil

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 func TestJobID(t *testing.T) {
 	tests := []struct{ line, want string }{
@@ -70,8 +70,8 @@ func TestWriterSplitsAndFilters(t *testing.T) {
 	fmt.Fprint(w, "ond\r\nplain ")
 	fmt.Fprint(w, "print")
 	w.Close()
-	s.Writer("ep", "w2", StreamStderr).Write([]byte(strings.Repeat("x", 150) + "\n"))
-	s.Writer("other", "w3", StreamStdout).Write([]byte("INFO   | job-1 | other endpoint\n"))
+	_, _ = s.Writer("ep", "w2", StreamStderr).Write([]byte(strings.Repeat("x", 150) + "\n"))
+	_, _ = s.Writer("other", "w3", StreamStdout).Write([]byte("INFO   | job-1 | other endpoint\n"))
 
 	ctx := context.Background()
 	all, err := s.Read(ctx, Filter{Endpoint: "ep"})
@@ -139,7 +139,7 @@ func TestRotationBoundsDisk(t *testing.T) {
 	// Reopening appends to the same files.
 	s.Close()
 	s2 := open(t, Config{Dir: dir, MaxFileBytes: 4096})
-	s2.Append(Record{Endpoint: "ep", Worker: "w", Stream: StreamSystem, Line: "after reopen"})
+	_ = s2.Append(Record{Endpoint: "ep", Worker: "w", Stream: StreamSystem, Line: "after reopen"})
 	recs, _ = s2.Read(context.Background(), Filter{Endpoint: "ep", Tail: 2})
 	if len(recs) != 2 || recs[0].Line != "line 0499" || recs[1].Line != "after reopen" {
 		t.Errorf("after reopen: %+v", recs)
@@ -156,8 +156,8 @@ func TestHandler(t *testing.T) {
 	mux.Handle("GET /v2/{endpoint}/logs", s.Handler(known))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	s.Append(Record{Endpoint: "ep", Worker: "w1", Stream: StreamStdout, Line: "INFO   | j1 | before"})
-	s.Append(Record{Endpoint: "ep", Worker: "w2", Stream: StreamStdout, Line: "INFO   | j2 | other"})
+	_ = s.Append(Record{Endpoint: "ep", Worker: "w1", Stream: StreamStdout, Line: "INFO   | j1 | before"})
+	_ = s.Append(Record{Endpoint: "ep", Worker: "w2", Stream: StreamStdout, Line: "INFO   | j2 | other"})
 
 	get := func(path string) (int, string) {
 		resp, err := http.Get(srv.URL + path)
@@ -166,7 +166,7 @@ func TestHandler(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		var b strings.Builder
-		bufio.NewReader(resp.Body).WriteTo(&b)
+		_, _ = bufio.NewReader(resp.Body).WriteTo(&b)
 		return resp.StatusCode, b.String()
 	}
 	code, body := get("/v2/ep/logs?job=j1")
@@ -239,8 +239,8 @@ func TestHandler(t *testing.T) {
 	if r := next(); r.Line != "INFO   | j1 | before" {
 		t.Fatalf("backlog record %+v", r)
 	}
-	s.Append(Record{Endpoint: "ep", Worker: "w2", Stream: StreamStdout, Line: "not for this follower"})
-	s.Append(Record{Endpoint: "ep", Worker: "w1", Stream: StreamStdout, Line: "live"})
+	_ = s.Append(Record{Endpoint: "ep", Worker: "w2", Stream: StreamStdout, Line: "not for this follower"})
+	_ = s.Append(Record{Endpoint: "ep", Worker: "w1", Stream: StreamStdout, Line: "live"})
 	if r := next(); r.Line != "live" || r.Worker != "w1" {
 		t.Fatalf("live record %+v", r)
 	}
@@ -280,10 +280,10 @@ func TestFollowReportsDrops(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	s.Append(Record{Endpoint: "ep", Line: "first"})
+	_ = s.Append(Record{Endpoint: "ep", Line: "first"})
 	<-started
 	for i := range followBuffer + 10 {
-		s.Append(Record{Endpoint: "ep", Line: fmt.Sprint(i)})
+		_ = s.Append(Record{Endpoint: "ep", Line: fmt.Sprint(i)})
 	}
 	close(release)
 	// Once the follower has drained its buffer, "end" gets through and stops it.
@@ -303,7 +303,7 @@ func TestFollowReportsDrops(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	s.Append(Record{Endpoint: "ep", Line: "end"})
+	_ = s.Append(Record{Endpoint: "ep", Line: "end"})
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

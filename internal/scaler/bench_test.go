@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // BenchmarkColdStart measures a job sent to an endpoint with no worker, until
@@ -19,7 +21,7 @@ func BenchmarkColdStart(b *testing.B) {
 		i++
 		ep := fmt.Sprintf("cold%d", i)
 		h.update(fmt.Sprintf("endpoints:\n  - id: %s\n    command: [TESTWORKERBIN]\n    workersMax: 1\n", ep))
-		eventually(b, 30*time.Second, prev+" removed", func() bool {
+		testutil.WaitFor(b, 30*time.Second, prev+" removed", func() bool {
 			_, ok := h.sup.Status(prev)
 			return !ok
 		})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/logs"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 func TestWorkerEnvironment(t *testing.T) {
@@ -34,7 +35,7 @@ endpoints:
 	h.js.key = "ep-key"
 	h.js.mu.Unlock()
 	var w WorkerInfo
-	eventually(t, 20*time.Second, "a worker", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "a worker", func() bool {
 		ws := h.live("env-ep")
 		if len(ws) == 1 {
 			w = ws[0]
@@ -68,7 +69,7 @@ endpoints:
 		t.Error("CUDA_VISIBLE_DEVICES set for a CPU endpoint")
 	}
 	// The worker reached the job API with that env: it is seen as idle.
-	eventually(t, 20*time.Second, "worker idle", func() bool { return h.sup.Counts("env-ep").Idle == 1 })
+	testutil.WaitFor(t, 20*time.Second, "worker idle", func() bool { return h.sup.Counts("env-ep").Idle == 1 })
 }
 
 func TestGPUAssignment(t *testing.T) {
@@ -122,7 +123,7 @@ endpoints:
 
 	// Two endpoints share the one-device file pool: one runs, one is throttled.
 	var holder, waiter string
-	eventually(t, 20*time.Second, "one shared endpoint throttled", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "one shared endpoint throttled", func() bool {
 		a, b := h.sup.Counts("shared-a"), h.sup.Counts("shared-b")
 		switch {
 		case a.Idle == 1 && b.Throttled == 1:
@@ -152,14 +153,14 @@ endpoints:
 		}
 	}
 	h.update("gpus: [\"7\"]\nendpoints:\n" + keep)
-	eventually(t, 20*time.Second, waiter+" gets the device", func() bool {
+	testutil.WaitFor(t, 20*time.Second, waiter+" gets the device", func() bool {
 		ws := h.live(waiter)
 		return len(ws) == 1 && slices.Equal(ws[0].GPUs, []string{"7"})
 	})
 	if env := h.workerEnv(h.live(waiter)[0].ID); env["CUDA_VISIBLE_DEVICES"] != "7" {
 		t.Errorf("%s got %q, want 7", waiter, env["CUDA_VISIBLE_DEVICES"])
 	}
-	eventually(t, 20*time.Second, holder+" removed", func() bool {
+	testutil.WaitFor(t, 20*time.Second, holder+" removed", func() bool {
 		_, ok := h.sup.Status(holder)
 		return !ok
 	})
@@ -175,15 +176,15 @@ endpoints:
     env: {VERSION: "%s"}
 `
 	h := newHarness(t, strings.Replace(yaml, "%s", "1", 1), nil)
-	eventually(t, 20*time.Second, "2 idle workers", func() bool { return h.sup.Counts("roll").Idle == 2 })
+	testutil.WaitFor(t, 20*time.Second, "2 idle workers", func() bool { return h.sup.Counts("roll").Idle == 2 })
 	busy := h.submit("roll", map[string]any{"sleep_ms": 2000})
-	eventually(t, 20*time.Second, "job running", func() bool { return h.js.job(busy).State == "running" })
+	testutil.WaitFor(t, 20*time.Second, "job running", func() bool { return h.js.job(busy).State == "running" })
 	h.update(strings.Replace(yaml, "%s", "2", 1))
 	j := h.js.waitDone(20*time.Second, busy)[0]
 	if j.Takes != 1 || j.Output["termDuringJob"] != false {
 		t.Errorf("busy job during a config change: takes %d, SIGTERM during job %v", j.Takes, j.Output["termDuringJob"])
 	}
-	eventually(t, 20*time.Second, "2 new workers", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "2 new workers", func() bool {
 		ws := h.live("roll")
 		if len(ws) != 2 {
 			return false
@@ -212,7 +213,7 @@ endpoints:
 	j := h.js.waitDone(20*time.Second, h.submit("lg", map[string]any{"log": "hello from the handler"}))[0]
 	var recs []logs.Record
 	// "finished" is printed just after job-done returns.
-	eventually(t, 10*time.Second, "the job's last line", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the job's last line", func() bool {
 		recs, _ = h.sup.Logs().Read(context.Background(), logs.Filter{Endpoint: "lg", Job: j.ID})
 		return len(recs) > 0 && strings.HasSuffix(recs[len(recs)-1].Line, "finished")
 	})

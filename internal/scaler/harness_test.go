@@ -13,34 +13,25 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
-	"go.uber.org/goleak"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // workerBin is the test worker (testdata/worker), built once in TestMain.
 var workerBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "sluice-scaler-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	workerBin = filepath.Join(dir, "worker")
-	out, err := exec.Command("go", "build", "-o", workerBin, "./testdata/worker").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build test worker: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
+	testutil.MainWith(m, func() (func(), error) {
+		dir, err := os.MkdirTemp("", "sluice-scaler-test")
+		if err != nil {
+			return nil, err
 		}
-	}
-	os.Exit(code)
+		cleanup := func() { _ = os.RemoveAll(dir) }
+		workerBin = filepath.Join(dir, "worker")
+		if out, err := exec.Command("go", "build", "-o", workerBin, "./testdata/worker").CombinedOutput(); err != nil {
+			return cleanup, fmt.Errorf("build test worker: %w\n%s", err, out)
+		}
+		return cleanup, nil
+	})
 }
 
 // harness runs a Supervisor over a jobServer with endpoints from YAML.
@@ -157,18 +148,6 @@ func (h *harness) submit(ep string, input any) string {
 	return id
 }
 
-// eventually polls cond until it holds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // live returns the endpoint's worker processes (not crash records).
 func (h *harness) live(ep string) []WorkerInfo {
 	var out []WorkerInfo
@@ -212,7 +191,7 @@ func (s *sampler) peak() int {
 func (h *harness) workerEnv(id string) map[string]string {
 	h.t.Helper()
 	var b []byte
-	eventually(h.t, 10*time.Second, "env file of "+id, func() bool {
+	testutil.WaitFor(h.t, 10*time.Second, "env file of "+id, func() bool {
 		var err error
 		b, err = os.ReadFile(filepath.Join(h.envDir, id+".env"))
 		return err == nil && len(b) > 0 && b[len(b)-1] == '\n'

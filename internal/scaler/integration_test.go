@@ -17,6 +17,7 @@ import (
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/logs"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // hooked is the engine as sluice serve hands it to the API: submits wake
@@ -105,7 +106,7 @@ func (st *stack) run(t *testing.T, ep, input string) string {
 	}
 	defer resp.Body.Close()
 	var out struct{ ID string }
-	json.NewDecoder(resp.Body).Decode(&out)
+	_ = json.NewDecoder(resp.Body).Decode(&out)
 	if resp.StatusCode != 200 || out.ID == "" {
 		t.Fatalf("/run: %s", resp.Status)
 	}
@@ -122,7 +123,7 @@ type status struct {
 func (st *stack) wait(t *testing.T, ep, id string, each func()) status {
 	t.Helper()
 	var s status
-	eventually(t, 60*time.Second, "job "+id+" completed", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "job "+id+" completed", func() bool {
 		if each != nil {
 			each()
 		}
@@ -163,7 +164,7 @@ endpoints:
 	if peak > 2 || len(workers) == 0 {
 		t.Errorf("peak %d workers, jobs ran on %d; want at most workersMax 2", peak, len(workers))
 	}
-	eventually(t, 30*time.Second, "scale to zero", func() bool { return len(st.sup.Workers("it")) == 0 })
+	testutil.WaitFor(t, 30*time.Second, "scale to zero", func() bool { return len(st.sup.Workers("it")) == 0 })
 }
 
 // TestRunpodPythonWorker runs the example runpod-python worker (the real
@@ -193,7 +194,7 @@ endpoints:
 		t.Errorf("output %v", s.Output)
 	}
 	// runpod-python logs JSON lines with the job's requestId.
-	eventually(t, 10*time.Second, "log lines of the job", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "log lines of the job", func() bool {
 		recs, err := st.sup.Logs().Read(context.Background(), logs.Filter{Endpoint: "py", Job: id})
 		return err == nil && len(recs) > 0
 	})
@@ -204,7 +205,7 @@ endpoints:
 	first := ws[0].ID
 	// refresh_worker in the output -> stopPod -> the worker is replaced.
 	st.wait(t, "py", st.run(t, "py", `{"echo":"bye","refresh":true}`), nil)
-	eventually(t, 60*time.Second, "a new idle worker", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "a new idle worker", func() bool {
 		ws := st.sup.Workers("py")
 		return len(ws) == 1 && ws[0].ID != first && ws[0].Status == StatusIdle
 	})
@@ -245,7 +246,7 @@ endpoints:
 	}
 	first := ws[0].ID
 	st.wait(t, "gosdk", st.run(t, "gosdk", `{"dirty":true}`), nil)
-	eventually(t, 30*time.Second, "a new idle worker", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "a new idle worker", func() bool {
 		ws := st.sup.Workers("gosdk")
 		return len(ws) == 1 && ws[0].ID != first && ws[0].Status == StatusIdle
 	})

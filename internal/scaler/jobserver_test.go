@@ -118,7 +118,7 @@ func (js *jobServer) take(w http.ResponseWriter, r *http.Request) {
 			js.change()
 			js.mu.Unlock()
 			w.Header().Set("Content-Type", "application/json")
-			w.Write(body)
+			_, _ = w.Write(body)
 			return
 		}
 		ch := js.changed
@@ -176,7 +176,7 @@ func (js *jobServer) done(w http.ResponseWriter, r *http.Request) {
 	if body.StopPod && hook != nil {
 		hook(wid)
 	}
-	w.Write([]byte("{}"))
+	_, _ = w.Write([]byte("{}"))
 }
 
 func (js *jobServer) ping(w http.ResponseWriter, r *http.Request) {
@@ -186,7 +186,7 @@ func (js *jobServer) ping(w http.ResponseWriter, r *http.Request) {
 	js.mu.Lock()
 	js.seen(r.PathValue("ep"), r.PathValue("wid"))
 	js.mu.Unlock()
-	w.Write([]byte("{}"))
+	_, _ = w.Write([]byte("{}"))
 }
 
 // reap re-queues the jobs of workers not seen for lostAfter. Called with js.mu held.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/logs"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 func TestKilledWorkerIsReplacedAndItsJobRerun(t *testing.T) {
@@ -23,7 +24,7 @@ endpoints:
     workersMax: 1
 `, nil)
 	var first WorkerInfo
-	eventually(t, 20*time.Second, "one idle worker", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "one idle worker", func() bool {
 		ws := h.live("k")
 		if len(ws) == 1 && ws[0].Status == StatusIdle {
 			first = ws[0]
@@ -32,12 +33,12 @@ endpoints:
 		return false
 	})
 	job := h.submit("k", map[string]any{"sleep_ms": 3000})
-	eventually(t, 20*time.Second, "job running", func() bool { return h.js.job(job).State == "running" })
+	testutil.WaitFor(t, 20*time.Second, "job running", func() bool { return h.js.job(job).State == "running" })
 	if err := syscall.Kill(first.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	var second WorkerInfo
-	eventually(t, 20*time.Second, "a new worker", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "a new worker", func() bool {
 		for _, w := range h.live("k") {
 			if w.ID != first.ID && w.Status != StatusInitializing {
 				second = w
@@ -74,7 +75,7 @@ endpoints:
     env: {WORKER_CRASH: "1"}
 `, nil)
 	var st EndpointStatus
-	eventually(t, 20*time.Second, "unhealthy after 4 crashes", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "unhealthy after 4 crashes", func() bool {
 		st, _ = h.sup.Status("crash")
 		return st.Unhealthy && st.CrashStreak >= 4
 	})
@@ -111,7 +112,7 @@ endpoints:
 	}
 	// Fixing the config ends the loop.
 	h.update("endpoints:\n  - id: crash\n    command: [TESTWORKERBIN]\n    workersMin: 1\n")
-	eventually(t, 20*time.Second, "healthy again", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "healthy again", func() bool {
 		st, _ = h.sup.Status("crash")
 		c := h.sup.Counts("crash")
 		return !st.Unhealthy && c.Idle == 1 && c.Unhealthy == 0
@@ -125,7 +126,7 @@ endpoints:
     command: [./no-such-worker, --flag]
     workersMin: 1
 `, nil)
-	eventually(t, 20*time.Second, "unhealthy", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "unhealthy", func() bool {
 		st, _ := h.sup.Status("nope")
 		return st.Unhealthy && strings.Contains(st.LastExit, "no-such-worker") && strings.Contains(st.LastExit, "no such file")
 	})
@@ -163,7 +164,7 @@ endpoints:
 	// idle waits for the one idle worker that is not except.
 	idle := func(except string) string {
 		var id string
-		eventually(t, 20*time.Second, "an idle worker other than "+except, func() bool {
+		testutil.WaitFor(t, 20*time.Second, "an idle worker other than "+except, func() bool {
 			ws := h.live("r")
 			if len(ws) == 1 && ws[0].Status == StatusIdle && !ws[0].Draining && ws[0].ID != except {
 				id = ws[0].ID
@@ -210,7 +211,7 @@ endpoints:
     env: {WORKER_IGNORE_TERM: "1"}
 `, func(c *Config) { c.StopGrace = 300 * time.Millisecond })
 	h.js.waitDone(20*time.Second, h.submit("stubborn", map[string]any{"sleep_ms": 1}))
-	eventually(t, 20*time.Second, "scaled to zero", func() bool { return len(h.sup.Workers("stubborn")) == 0 })
+	testutil.WaitFor(t, 20*time.Second, "scaled to zero", func() bool { return len(h.sup.Workers("stubborn")) == 0 })
 	recs, _ := h.sup.Logs().Read(context.Background(), logs.Filter{Endpoint: "stubborn"})
 	var seq []string
 	for _, r := range recs {
@@ -239,7 +240,7 @@ endpoints:
     workersMin: 2
     env: {WORKER_IGNORE_TERM: "1"}
 `, func(c *Config) { c.ShutdownGrace = 500 * time.Millisecond })
-	eventually(t, 20*time.Second, "2 workers up", func() bool { return h.sup.Counts("sh").Idle == 2 })
+	testutil.WaitFor(t, 20*time.Second, "2 workers up", func() bool { return h.sup.Counts("sh").Idle == 2 })
 	start := time.Now()
 	h.stop() // checks the processes are gone
 	if d := time.Since(start); d < 500*time.Millisecond {
@@ -258,7 +259,7 @@ endpoints:
 `, nil)
 	j := h.js.waitDone(20*time.Second, h.submit("orphan", map[string]any{"sleep_ms": 1}))[0]
 	var child int
-	eventually(t, 10*time.Second, "child pid file", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "child pid file", func() bool {
 		b, err := os.ReadFile(filepath.Join(h.envDir, j.Output["worker"].(string)+".child"))
 		if err != nil {
 			return false
@@ -269,8 +270,8 @@ endpoints:
 	if !alive(child) {
 		t.Fatalf("child %d not running while its worker is", child)
 	}
-	eventually(t, 20*time.Second, "scaled to zero", func() bool { return len(h.sup.Workers("orphan")) == 0 })
-	eventually(t, 10*time.Second, "child gone", func() bool { return !alive(child) })
+	testutil.WaitFor(t, 20*time.Second, "scaled to zero", func() bool { return len(h.sup.Workers("orphan")) == 0 })
+	testutil.WaitFor(t, 10*time.Second, "child gone", func() bool { return !alive(child) })
 }
 
 func TestWorkerNeverReadyIsKilled(t *testing.T) {
@@ -281,7 +282,7 @@ endpoints:
     workersMin: 1
     env: {WORKER_SILENT: "1", RUNPOD_INIT_TIMEOUT: "1"}
 `, nil)
-	eventually(t, 20*time.Second, "init timeout recorded as a crash", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "init timeout recorded as a crash", func() bool {
 		st, _ := h.sup.Status("silent")
 		return st.CrashStreak >= 1 && strings.Contains(st.LastExit, "neither took a job nor pinged within 1s")
 	})
@@ -304,7 +305,7 @@ endpoints:
 	hungID := j.Output["worker"].(string)
 	// The job server forgets it after 2 s without pings, the supervisor kills
 	// it 2 s (LostAfter) later and starts another.
-	eventually(t, 30*time.Second, "a replacement", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "a replacement", func() bool {
 		ws := h.live("lost")
 		return len(ws) == 1 && ws[0].ID != hungID && ws[0].Status == StatusIdle
 	})

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // events is an Observer that keeps what it hears, per endpoint.
@@ -58,7 +60,7 @@ endpoints:
     workersMin: 1
 `, func(c *Config) { c.Observer = ev })
 	started := time.Now()
-	eventually(t, 20*time.Second, "worker of up ready, two crashes of crash and of nope", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "worker of up ready, two crashes of crash and of nope", func() bool {
 		_, ready, _ := ev.get("up")
 		_, _, crashes := ev.get("crash")
 		_, _, nopes := ev.get("nope")
@@ -81,7 +83,7 @@ endpoints:
 
 	// Scale-down: the idle worker above workersMin is drained.
 	h.update("endpoints:\n  - id: up\n    command: [TESTWORKERBIN]\n    workersMin: 0\n    idleTimeout: 1\n")
-	eventually(t, 20*time.Second, "the worker of up drained", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the worker of up drained", func() bool {
 		_, _, exits := ev.get("up")
 		return len(exits) == 1
 	})
@@ -91,7 +93,7 @@ endpoints:
 
 	// Shutdown: a worker still running when Run ends.
 	h.update("endpoints:\n  - id: up\n    command: [TESTWORKERBIN]\n    workersMin: 1\n")
-	eventually(t, 20*time.Second, "a second worker of up ready", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "a second worker of up ready", func() bool {
 		_, ready, _ := ev.get("up")
 		return len(ready) == 2
 	})

@@ -141,7 +141,7 @@ func (s *Supervisor) start(ep *endpoint, gpus []string) {
 		msg += ", GPUs " + strings.Join(gpus, ",")
 	}
 	s.system(e.ID, id, msg)
-	s.log.Info("worker started", attrEndpoint, e.ID, attrWorker, id, "pid", w.pid, "gpus", gpus)
+	s.log.Info("worker started", attrEndpoint, e.ID, attrWorker, id, attrPID, w.pid, attrGPUs, gpus)
 	s.wg.Add(1)
 	go s.watch(w)
 }
@@ -224,7 +224,7 @@ func (s *Supervisor) watch(w *worker) {
 		}
 		s.system(ep.cfg.ID, w.id, fmt.Sprintf("worker %s stopped (%s): %s", w.id, reason, status))
 	}
-	s.log.Info("worker exited", attrEndpoint, ep.cfg.ID, attrWorker, w.id, "status", status, "crash", crash, attrReason, w.reason)
+	s.log.Info("worker exited", attrEndpoint, ep.cfg.ID, attrWorker, w.id, attrStatus, status, attrCrash, crash, attrReason, w.reason)
 	s.observeExit(ep.cfg.ID, s.exitReason(w, crash))
 	if ep.removed && len(ep.workers) == 0 && s.endpoints[ep.cfg.ID] == ep {
 		delete(s.endpoints, ep.cfg.ID)
@@ -255,7 +255,7 @@ func (s *Supervisor) crashed(ep *endpoint, w *worker, tail []string) {
 		ep.crashed = ep.crashed[len(ep.crashed)-maxCrashRecords:]
 	}
 	if ep.crashStreak >= s.cfg.UnhealthyAfter {
-		s.log.Warn("endpoint workers keep crashing", attrEndpoint, ep.cfg.ID, "crashes", ep.crashStreak, "exit", exit)
+		s.log.Warn("endpoint workers keep crashing", attrEndpoint, ep.cfg.ID, attrCrashes, ep.crashStreak, attrExit, exit)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 func TestBurstRequestCountScalesToMaxAndToZero(t *testing.T) {
@@ -25,7 +26,7 @@ endpoints:
 	for range 6 {
 		ids = append(ids, h.submit("rc", map[string]any{"sleep_ms": 600}))
 	}
-	eventually(t, 20*time.Second, "3 workers", func() bool { return len(h.live("rc")) == 3 })
+	testutil.WaitFor(t, 20*time.Second, "3 workers", func() bool { return len(h.live("rc")) == 3 })
 	jobs := h.js.waitDone(30*time.Second, ids...)
 	workers := map[string]bool{}
 	for _, j := range jobs {
@@ -41,7 +42,7 @@ endpoints:
 	for _, w := range h.live("rc") {
 		pids = append(pids, w.PID)
 	}
-	eventually(t, 20*time.Second, "scale to zero", func() bool { return len(h.sup.Workers("rc")) == 0 })
+	testutil.WaitFor(t, 20*time.Second, "scale to zero", func() bool { return len(h.sup.Workers("rc")) == 0 })
 	if peak := s.peak(); peak != 3 {
 		t.Errorf("peak workers = %d, want workersMax 3", peak)
 	}
@@ -70,13 +71,13 @@ endpoints:
 	for range 4 {
 		ids = append(ids, h.submit("qd", map[string]any{"sleep_ms": 1500}))
 	}
-	eventually(t, 20*time.Second, "2 workers", func() bool { return len(h.live("qd")) == 2 })
+	testutil.WaitFor(t, 20*time.Second, "2 workers", func() bool { return len(h.live("qd")) == 2 })
 	ws := h.live("qd")
 	if gap := ws[1].StartedAt.Sub(ws[0].StartedAt); gap < time.Second {
 		t.Errorf("second worker started %s after the first; QUEUE_DELAY 1 adds one only after a job waited 1 s", gap)
 	}
 	h.js.waitDone(30*time.Second, ids...)
-	eventually(t, 20*time.Second, "scale to zero", func() bool { return len(h.sup.Workers("qd")) == 0 })
+	testutil.WaitFor(t, 20*time.Second, "scale to zero", func() bool { return len(h.sup.Workers("qd")) == 0 })
 	if peak := s.peak(); peak != 2 {
 		t.Errorf("peak workers = %d, want 2", peak)
 	}
@@ -145,7 +146,7 @@ endpoints:
 	short := h.submit("sd", map[string]any{"sleep_ms": 50})
 	sj := h.js.waitDone(20*time.Second, short)[0]
 	// The short job's worker goes idle and is stopped while the long job runs.
-	eventually(t, 20*time.Second, "idle worker stopped", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "idle worker stopped", func() bool {
 		for _, w := range h.sup.Workers("sd") {
 			if w.ID == sj.Output["worker"] {
 				return false
@@ -160,11 +161,11 @@ endpoints:
 
 	// Lowering workersMax to 0 while a job runs: the worker finishes it first.
 	busy := h.submit("sd", map[string]any{"sleep_ms": 1500})
-	eventually(t, 20*time.Second, "job running", func() bool { return h.js.job(busy).State == "running" })
+	testutil.WaitFor(t, 20*time.Second, "job running", func() bool { return h.js.job(busy).State == "running" })
 	h.update("endpoints:\n  - id: sd\n    command: [TESTWORKERBIN]\n    workersMax: 0\n")
 	bj := h.js.waitDone(20*time.Second, busy)[0]
 	if bj.Takes != 1 || bj.Output["termDuringJob"] != false {
 		t.Errorf("job during workersMax 0: takes %d, SIGTERM during job %v", bj.Takes, bj.Output["termDuringJob"])
 	}
-	eventually(t, 20*time.Second, "no workers at workersMax 0", func() bool { return len(h.sup.Workers("sd")) == 0 })
+	testutil.WaitFor(t, 20*time.Second, "no workers at workersMax 0", func() bool { return len(h.sup.Workers("sd")) == 0 })
 }

@@ -3,6 +3,8 @@ package scaler
 import (
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // TestShutdownWaitsForBusyWorker: at shutdown a busy worker gets SIGTERM
@@ -16,9 +18,9 @@ endpoints:
     workersMin: 2
     workersMax: 2
 `, nil)
-	eventually(t, 20*time.Second, "2 workers up", func() bool { return h.sup.Counts("sd").Idle == 2 })
+	testutil.WaitFor(t, 20*time.Second, "2 workers up", func() bool { return h.sup.Counts("sd").Idle == 2 })
 	id := h.submit("sd", map[string]any{"sleep_ms": 1500})
-	eventually(t, 10*time.Second, "the job to run", func() bool { return h.sup.Counts("sd").Running == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the job to run", func() bool { return h.sup.Counts("sd").Running == 1 })
 	h.stop() // checks that every worker process is gone
 	j := h.js.job(id)
 	if j.State != "done" || j.Output["termDuringJob"] != false || j.Requeued != 0 {

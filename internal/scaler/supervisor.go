@@ -113,6 +113,12 @@ const (
 	attrWorker   = logkey.WorkerID
 	attrErr      = logkey.Err
 	attrReason   = "reason"
+	attrPID      = "pid"
+	attrGPUs     = "gpus"
+	attrStatus   = "status"
+	attrCrash    = "crash"
+	attrCrashes  = "crashes"
+	attrExit     = "exit"
 )
 
 // Supervisor runs the worker processes of every managed endpoint. Create it

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/logs"
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // TestWedgedWorkerRestarted: a worker that keeps running a cancelled job
@@ -30,7 +31,7 @@ endpoints:
 	ctx := t.Context()
 	a := st.run(t, "wd", `{"sleep_ms":600000}`)
 	var wedged string
-	eventually(t, 30*time.Second, "the job to start", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the job to start", func() bool {
 		j, err := st.eng.Get(ctx, "wd", a)
 		wedged = j.WorkerID
 		return err == nil && j.Status == engine.StatusInProgress

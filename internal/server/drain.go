@@ -90,7 +90,7 @@ const drainingHold = time.Second
 
 // Take hands a draining worker nothing: its poll is held for drainingHold
 // (or until the request ends) and answered 204.
-func (h hookedEngine) Take(ctx context.Context, endpoint, workerID string, max int) ([]*engine.Job, error) {
+func (h hookedEngine) Take(ctx context.Context, endpoint, workerID string, n int) ([]*engine.Job, error) {
 	pctx, draining, done := h.drains.poll(ctx, endpoint, workerID)
 	defer done()
 	if draining {
@@ -102,7 +102,7 @@ func (h hookedEngine) Take(ctx context.Context, endpoint, workerID string, max i
 		}
 		return nil, nil
 	}
-	jobs, err := h.Engine.Take(pctx, endpoint, workerID, max)
+	jobs, err := h.Engine.Take(pctx, endpoint, workerID, n)
 	if err != nil && pctx.Err() != nil && ctx.Err() == nil {
 		return nil, nil // ended by the drain
 	}

@@ -16,11 +16,6 @@ import (
 	"github.com/sluicehq/sluice/internal/scaler"
 )
 
-// Log attribute keys of this package.
-const (
-	attrAddr = "addr"
-	attrErr  = "err"
-)
 
 // metricsSources reads the scrape-time gauges: queue figures from the
 // shared engine, worker counts from the supervisor for the endpoints whose

@@ -307,13 +307,13 @@ func (r *reloader) logReload(ctx context.Context, trigger string) ([]string, err
 	var re *api.ReloadError
 	switch {
 	case errors.As(err, &re):
-		r.log.Error("config reload refused; the running config stays", "trigger", trigger, "err", re.Err)
+		r.log.Error("config reload refused; the running config stays", attrTrigger, trigger, attrErr, re.Err)
 	case err != nil:
-		r.log.Error("config reload failed", "trigger", trigger, "err", err)
+		r.log.Error("config reload failed", attrTrigger, trigger, attrErr, err)
 	case len(changes) == 0:
-		r.log.Info("config reloaded: no changes", "trigger", trigger, "config", r.opts.ConfigPath)
+		r.log.Info("config reloaded: no changes", attrTrigger, trigger, attrConfig, r.opts.ConfigPath)
 	default:
-		r.log.Info("config reloaded", "trigger", trigger, "config", r.opts.ConfigPath, "changes", strings.Join(changes, "; "))
+		r.log.Info("config reloaded", attrTrigger, trigger, attrConfig, r.opts.ConfigPath, attrChanges, strings.Join(changes, "; "))
 	}
 	return changes, err
 }

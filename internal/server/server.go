@@ -138,7 +138,7 @@ func Serve(ctx context.Context, opts Options) error {
 			return fmt.Errorf("refusing to listen on %s: no client API key is configured for endpoint(s) %v, so anyone who can reach the port could submit jobs; set apiKeys in the config file or %s, or listen on 127.0.0.1", opts.Addr, open, EnvAPIKeys)
 		}
 		log.Warn("no client API key configured: the client API accepts requests without a key, so Sluice listens on loopback only; set apiKeys or "+EnvAPIKeys+" to listen elsewhere",
-			"endpoints", open)
+			attrEndpoints, open)
 	}
 
 	if opts.DebugAddr != "" && !isLoopback(opts.DebugAddr) {
@@ -187,7 +187,7 @@ func Serve(ctx context.Context, opts Options) error {
 	}
 	defer func() {
 		if cerr := eng.Close(); cerr != nil {
-			log.Error("close job engine", "err", cerr)
+			log.Error("close job engine", attrErr, cerr)
 		}
 	}()
 	// Webhooks are sent by their own part from the deliveries the engine
@@ -225,7 +225,7 @@ func Serve(ctx context.Context, opts Options) error {
 	stopWorkers := sync.OnceFunc(func() {
 		stopSup()
 		if err := <-supDone; err != nil {
-			log.Error("supervisor", "err", err)
+			log.Error("supervisor", attrErr, err)
 		}
 	})
 	defer stopWorkers()
@@ -282,7 +282,7 @@ func Serve(ctx context.Context, opts Options) error {
 	for _, ep := range s.file.Endpoints {
 		ids = append(ids, ep.ID)
 	}
-	log.Info("sluice serving", "addr", "http://"+addr, "endpoints", ids, "dataDir", opts.DataDir)
+	log.Info("sluice serving", attrAddr, "http://"+addr, attrEndpoints, ids, attrDataDir, opts.DataDir)
 	logSides(sides, log)
 	if opts.Hints != nil && len(ids) > 0 {
 		auth := ""

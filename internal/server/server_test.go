@@ -10,13 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	testutil.Main(m)
 }
 
 func TestIsLoopback(t *testing.T) {
@@ -141,7 +139,7 @@ func TestServeShutdown(t *testing.T) {
 			t.Fatal(err)
 		}
 		var body bytes.Buffer
-		body.ReadFrom(resp.Body)
+		_, _ = body.ReadFrom(resp.Body)
 		resp.Body.Close()
 		if strings.Contains(body.String(), `"id":"w1"`) {
 			break

@@ -14,7 +14,7 @@ import (
 func BuildBinaries(dir string, pkgs ...string) (map[string]string, error) {
 	args := append([]string{"build", "-o", dir + string(os.PathSeparator)}, pkgs...)
 	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build %v: %v\n%s", pkgs, err, out)
+		return nil, fmt.Errorf("go build %v: %w\n%s", pkgs, err, out)
 	}
 	bins := make(map[string]string, len(pkgs))
 	for _, p := range pkgs {

@@ -1,25 +1,33 @@
 package testutil
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"testing"
 	"time"
 )
 
-// pollEvery is how often WaitFor checks its condition.
-const pollEvery = 5 * time.Millisecond
+// The pause between two checks of a WaitFor condition starts at
+// pollFirst and doubles up to pollLongest: a fast condition is seen at
+// once, a slow one (an HTTP call, a process) is not checked in a hot loop.
+const (
+	pollFirst   = time.Millisecond
+	pollLongest = 50 * time.Millisecond
+)
 
 // WaitFor polls cond until it holds, failing the test when within passes
 // first. what names the condition in the failure.
 func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
+	pause := pollFirst
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s", within, what)
 		}
-		time.Sleep(pollEvery) // poll interval of a condition wait, not a wait for an outcome
+		time.Sleep(pause) // the poll interval of a condition wait, not a wait for an outcome
+		pause = min(2*pause, pollLongest)
 	}
 }
 
@@ -49,4 +57,11 @@ func Must[T any](v T, err error) T {
 		panic(fmt.Sprintf("unexpected error: %v", err))
 	}
 	return v
+}
+
+// Context is a context that ends after d or with the test.
+func Context(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
 }

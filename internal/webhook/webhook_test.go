@@ -26,7 +26,7 @@ func newEndpoint() string { return fmt.Sprintf("ep%d", epSeq.Add(1)) }
 
 func fastConfig(eps ...string) engine.Config {
 	cfg := engine.Config{PingInterval: 50 * time.Millisecond, ReaperInterval: 50 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Logger: slog.New(slog.DiscardHandler)}
 	for _, ep := range eps {
 		cfg.Endpoints = append(cfg.Endpoints, engine.EndpointSettings{ID: ep})
 	}
@@ -35,7 +35,7 @@ func fastConfig(eps ...string) engine.Config {
 
 // senderConfig retries 20 ms apart.
 func senderConfig() Config {
-	return Config{RetryDelay: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return Config{RetryDelay: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
 }
 
 func openEngine(t *testing.T, cfg engine.Config) *engine.Engine {
@@ -70,12 +70,6 @@ func soloEngine(t *testing.T) (*engine.Engine, string, context.Context) {
 	return e, ep, ctx
 }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // TestWebhookSurvivesRestart: a webhook whose delivery is cut off by the
 // engine closing is sent after the engine opens again on the same data.
 func TestWebhookSurvivesRestart(t *testing.T) {
@@ -107,8 +101,9 @@ func TestWebhookSurvivesRestart(t *testing.T) {
 	ep := newEndpoint()
 	cfg := fastConfig(ep)
 	cfg.DataDir = t.TempDir()
-	ctx := ctxT(t, 60*time.Second)
+	ctx := testutil.Context(t, 60*time.Second)
 	e1, err := engine.Open(ctx, cfg)
+	testutil.NoErr(t, err)
 	s1, err := Start(ctx, e1, senderConfig())
 	testutil.NoErr(t, err)
 	testutil.NoErr(t, err)
@@ -246,7 +241,7 @@ func TestObserverHearsOutcomes(t *testing.T) {
 	s, err := Start(context.Background(), e, scfg)
 	testutil.NoErr(t, err)
 	t.Cleanup(s.Close)
-	ctx := ctxT(t, 30*time.Second)
+	ctx := testutil.Context(t, 30*time.Second)
 
 	j := testutil.Must(e.Submit(ctx, ep, engine.SubmitRequest{Input: json.RawMessage(`{}`), Webhook: hook.URL}))
 	if jobs := testutil.Must(e.Take(ctx, ep, "w1", 1)); len(jobs) != 1 {

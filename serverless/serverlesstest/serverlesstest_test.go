@@ -10,14 +10,13 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
-
+	"github.com/sluicehq/sluice/internal/testutil"
 	"github.com/sluicehq/sluice/serverless"
 	"github.com/sluicehq/sluice/serverless/serverlesstest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	testutil.Main(m)
 }
 
 func TestRunOutput(t *testing.T) {
@@ -44,7 +43,7 @@ func TestRunJobID(t *testing.T) {
 	}
 	cfg.Handler = func(ctx context.Context, job *serverless.Job) (any, error) {
 		hook, _ := job.Field("webhook")
-		return json.RawMessage(hook), nil
+		return hook, nil
 	}
 	if got := serverlesstest.RunRaw(t, cfg, []byte(`{"id":"raw","input":null,"webhook":"h"}`)).Output; string(got) != `"h"` {
 		t.Errorf("RunRaw output %s, want the job's webhook field", got)
