@@ -105,14 +105,18 @@ type healthView struct {
 	} `json:"jobs"`
 }
 
-// waitDrained polls /health until no job is queued or running.
+// waitDrained polls /health until no job is queued or running (up to 20
+// failed polls in a row are tolerated).
 func (c *client) waitDrained(ctx context.Context) error {
+	failures := 0
 	for {
 		var h healthView
+		// A busy server may answer 503 for a moment: ask again.
 		if err := c.getJSON(ctx, "/health", &h); err != nil {
-			return fmt.Errorf("bench: drain: %w", err)
-		}
-		if h.Jobs.InQueue == 0 && h.Jobs.InProgress == 0 {
+			if failures++; failures > 20 {
+				return fmt.Errorf("bench: drain: %w", err)
+			}
+		} else if failures = 0; h.Jobs.InQueue == 0 && h.Jobs.InProgress == 0 {
 			return nil
 		}
 		t := time.NewTimer(50 * time.Millisecond)

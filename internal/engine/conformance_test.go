@@ -626,7 +626,9 @@ func testConsumerRecreated(t *testing.T, b *backend) {
 	}
 	noErr(t, e.queue.DeleteConsumer(ctx, "q_"+ep+"_"+prioLow))
 	submit(t, e, ep, `3`, func(r *SubmitRequest) { r.Policy.LowPriority = true })
-	if qs := must(e.QueueStats(ctx, ep)); qs.QueuedLow != 1 {
-		t.Fatalf("queue stats after the low consumer was deleted: %+v", qs)
-	}
+	// A consumer created again on a cluster counts its pending entries a
+	// moment after it answers.
+	waitFor(t, 10*time.Second, "the low queue counted again", func() bool {
+		return must(e.QueueStats(ctx, ep)).QueuedLow == 1
+	})
 }

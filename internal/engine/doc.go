@@ -29,7 +29,7 @@
 //   - Purge marks ($KV.sluice_jobs.=purge.<endpoint>, purge.go): a purge
 //     removes the endpoint's queue subjects in one request each and stores a
 //     mark; a record still IN_QUEUE below the mark's sequence reads as
-//     CANCELLED. So a purge of a million jobs is three requests.
+//     CANCELLED. So a purge of a million jobs is five requests.
 //   - Large values (inputs, outputs, progress and stream chunks over 64 KiB)
 //     are split into 512 KiB parts in stream sluice_blobs, each with a TTL, so
 //     10-20 MB payloads work on a cluster with NATS's default 1 MB max_payload.
@@ -82,9 +82,10 @@
 // or take for WorkerLostAfter: back to IN_QUEUE with Retries+1, or FAILED
 // "worker lost" after MaxRetries). Each is a compare-and-set, so several
 // replicas' reapers never apply one twice. A worker is never lost sooner than
-// WorkerLostAfter after its engine started, however long the engine (or the
-// cluster) was down: its pings could not be stored meanwhile, and a result it
-// computed then is accepted. Ttl and retention expiry are done
+// WorkerLostAfter after its engine started or after JetStream last failed to
+// answer the reaper, however long the engine (or the cluster) was down: its
+// pings could not be stored meanwhile, and a result it computed then is
+// accepted. Ttl and retention expiry are done
 // by the server (per-message TTLs).
 //
 // # Durability

@@ -91,9 +91,10 @@ type Engine struct {
 
 	purgeMu sync.Mutex
 	purges  map[string]purgeMark // per endpoint, the last purge (purge.go)
-	// started is when Open began: a worker is never lost sooner than
-	// WorkerLostAfter after it, however long the engine was down.
-	started time.Time
+	// upSince is when Open began or JetStream last failed to answer the
+	// reaper (Unix ns): a worker is never lost sooner than WorkerLostAfter
+	// after it, however long the engine or the cluster was down.
+	upSince atomic.Int64
 	reaps   atomic.Int64 // reaper passes done
 	depth   depths       // queue depths for MaxQueue (limits.go)
 
@@ -151,8 +152,9 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg = cfg.withDefaults()
 	e := &Engine{cfg: cfg, log: cfg.Logger, endpoints: map[string]EndpointSettings{}, consumers: map[string]*epConsumers{},
 		inputGrace: time.Minute, wake: map[string]chan struct{}{}, nudges: newWaker(), mem: newMemory(),
-		parked: map[string][]*parkedTake{}, purges: map[string]purgeMark{}, started: time.Now(),
+		parked: map[string][]*parkedTake{}, purges: map[string]purgeMark{},
 		depth: depths{m: map[string]depth{}}}
+	e.upSince.Store(time.Now().UnixNano())
 	var err error
 	if cfg.NATSURL == "" {
 		if cfg.DataDir == "" {
@@ -369,6 +371,9 @@ func (e *Engine) SetEndpoints(eps []EndpointSettings) {
 			defer e.wg.Done()
 			if _, err := e.consumersFor(e.ctx, id); err != nil && e.ctx.Err() == nil {
 				e.log.Warn("engine: create consumers", "endpoint", id, "err", err)
+			}
+			if err := e.loadPurgeMark(e.ctx, id); err != nil && e.ctx.Err() == nil {
+				e.log.Warn("engine: purge mark", "endpoint", id, "err", err)
 			}
 		}()
 	}

@@ -1,7 +1,7 @@
 package engine
 
 // Purge in one step, whatever the backlog: the endpoint's queue subjects are
-// purged (one request each) and a purge mark is stored in the jobs stream
+// purged (one request each, after one look at each consumer) and a purge mark is stored in the jobs stream
 // (subject $KV.sluice_jobs.=purge.<ep>). The mark's sequence in that stream
 // splits the records: a record still IN_QUEUE at a revision below it was
 // queued before the purge, its entry is gone, and it reads as CANCELLED at
@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // purgeMark is an endpoint's purge: records IN_QUEUE at a revision up to
@@ -46,7 +48,8 @@ const (
 )
 
 // Purge cancels every IN_QUEUE job of the endpoint and returns how many
-// queue entries it removed. It goes on when ctx ends (up to purgeBudget).
+// queue entries it removed (less those of takes in flight). It goes on when
+// ctx ends (up to purgeBudget).
 func (e *Engine) Purge(ctx context.Context, endpoint string) (int, error) {
 	return e.endQueued(ctx, endpoint, StatusCancelled, nil)
 }
@@ -59,11 +62,14 @@ func (e *Engine) endQueued(ctx context.Context, endpoint string, status Status, 
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), purgeBudget)
 	defer cancel()
-	n := 0
+	// Entries delivered to a take whose acknowledgement (sent without
+	// waiting) is still on its way are removed too, but their jobs are
+	// running, not cancelled: they are not counted.
+	n := -e.ackPending(ctx, endpoint)
 	for _, prio := range []string{prioNormal, prioLow} {
 		k, err := e.purgeSubject(ctx, queueSubject(endpoint, prio))
 		if err != nil {
-			return n, fmt.Errorf("purge %s: %w", endpoint, err)
+			return max(n, 0), fmt.Errorf("purge %s: %w", endpoint, err)
 		}
 		n += k
 	}
@@ -72,8 +78,9 @@ func (e *Engine) endQueued(ctx context.Context, endpoint string, status Status, 
 	b, _ := json.Marshal(pm)
 	ack, err := e.js.Publish(ctx, purgePrefix+endpoint, b)
 	if err != nil {
-		return n, fmt.Errorf("purge %s: store mark: %w", endpoint, err)
+		return max(n, 0), fmt.Errorf("purge %s: store mark: %w", endpoint, err)
 	}
+	n = max(n, 0)
 	pm.Seq = ack.Sequence
 	e.setPurgeMark(endpoint, pm)
 	if o := e.observer(); o != nil && n > 0 {
@@ -87,6 +94,22 @@ func (e *Engine) endQueued(ctx context.Context, endpoint string, status Status, 
 		}
 	}
 	return n, nil
+}
+
+// ackPending is how many of ep's queue entries are delivered to a take and
+// not yet acknowledged (0 when unknown).
+func (e *Engine) ackPending(ctx context.Context, ep string) int {
+	c, err := e.consumersFor(ctx, ep)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, cons := range []jetstream.Consumer{c.normal, c.low} {
+		if info, err := cons.Info(ctx); err == nil {
+			n += info.NumAckPending
+		}
+	}
+	return n
 }
 
 // purgeSubject removes every queue entry on subject and returns how many.

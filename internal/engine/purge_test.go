@@ -52,8 +52,9 @@ func TestPurgeOneStep(t *testing.T) {
 	if err != nil || n != len(jobs) {
 		t.Fatalf("purge: %d, %v; want %d", n, err, len(jobs))
 	}
-	// Three requests (two queue subjects and the mark), plus what the
-	// reaper sends meanwhile; one per job would be thousands.
+	// Five requests (two consumer looks, two queue subjects and the
+	// mark), plus what the reaper sends meanwhile; one per job would be
+	// thousands.
 	if reqs := st1.OutMsgs - st0.OutMsgs; reqs > 20 {
 		t.Errorf("purge of %d jobs sent %d messages, want at most 20", n, reqs)
 	}

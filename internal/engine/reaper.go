@@ -34,10 +34,16 @@ func (e *Engine) reaper() {
 			return
 		case <-t.C:
 		}
-		if err := e.loadPurgeMarks(e.ctx); err != nil && e.ctx.Err() == nil {
-			e.log.Warn("engine: purge marks", "err", err)
+		err := e.loadPurgeMarks(e.ctx)
+		if err == nil {
+			err = e.reap(e.ctx)
 		}
-		if err := e.reap(e.ctx); err != nil && e.ctx.Err() == nil {
+		if err != nil && e.ctx.Err() == nil {
+			if Unavailable(err) {
+				// The cluster (or the connection) is down: workers' pings
+				// cannot be stored either, so their clocks start again.
+				e.upSince.Store(time.Now().UnixNano())
+			}
 			e.log.Warn("engine: reaper", "err", err)
 		}
 		e.reaps.Add(1)
@@ -166,9 +172,10 @@ func (e *Engine) lastSeen(ctx context.Context, seen map[string]time.Time, ep, wo
 		}
 		seen[k] = t
 	}
-	// A worker gets a whole WorkerLostAfter after this engine started,
-	// however long it was down: its pings could not reach it meanwhile.
-	return latest(t, since, e.started)
+	// A worker gets a whole WorkerLostAfter after this engine started or
+	// JetStream came back, however long the outage: its pings could not be
+	// stored meanwhile.
+	return latest(t, since, time.Unix(0, e.upSince.Load()))
 }
 
 // timeout moves a job past its execution deadline to TIMED_OUT.

@@ -147,7 +147,9 @@ func testRestart(t *testing.T, b *backend) {
 	}
 	ep := newEndpoint()
 	cfg := fastConfig(ep)
-	cfg.WorkerLostAfter = 300 * time.Millisecond
+	// Short, so the old worker's jobs come back soon; long enough that the
+	// new worker's pings are not late on a loaded machine.
+	cfg.WorkerLostAfter = time.Second
 	e1, err := Open(ctxT(t, 30*time.Second), Config{DataDir: b.dataDir, Endpoints: cfg.Endpoints, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
