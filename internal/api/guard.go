@@ -64,29 +64,11 @@ func (h *Handler) allowRate(w http.ResponseWriter, r *http.Request, ep, route st
 	return false
 }
 
-// MaxHeaderBytes is the most request-header bytes the API accepts: larger
-// headers get a JSON 431. The http.Server's own MaxHeaderBytes must be
-// larger (ServerMaxHeaderBytes), or it answers first, in plain text.
-const (
-	MaxHeaderBytes       = 1 << 20
-	ServerMaxHeaderBytes = 2 * MaxHeaderBytes
-)
-
-// screen answers what ServeMux would answer in plain text or HTML: headers
-// over MaxHeaderBytes (431) and "." or ".." path segments (ServeMux would
-// redirect to the cleaned path; no id is "." or ".."). It reports whether
-// the request may go on.
+// screen answers what ServeMux would answer with an HTML redirect: "." or
+// ".." path segments (to the cleaned path; no id is "." or ".."). It
+// reports whether the request may go on. (Errors net/http answers before
+// any handler, such as 431, are made JSON by the server's listener.)
 func screen(w http.ResponseWriter, r *http.Request) bool {
-	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			n += len(k) + len(v) + 4
-		}
-	}
-	if n > MaxHeaderBytes {
-		writeError(w, http.StatusRequestHeaderFieldsTooLarge, "request headers of "+strconv.Itoa(n)+" bytes exceed the limit of "+strconv.Itoa(MaxHeaderBytes)+" bytes")
-		return false
-	}
 	path := r.URL.EscapedPath()
 	for seg := range strings.SplitSeq(path, "/") {
 		if seg == "." || seg == ".." || strings.EqualFold(seg, "%2e") || strings.EqualFold(seg, "%2e%2e") ||

@@ -270,14 +270,13 @@ func Serve(ctx context.Context, opts Options) error {
 	srv := &http.Server{
 		Handler:           pr.handler(handler),
 		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    api.ServerMaxHeaderBytes, // the API answers over api.MaxHeaderBytes in JSON
-		ReadTimeout:       5 * time.Minute,          // a 20 MiB body on a slow link; long polls are not reads
+		ReadTimeout:       5 * time.Minute, // a 20 MiB body on a slow link; long polls are not reads
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(jsonErrors(ln)) }()
 	ids := make([]string, 0, len(s.file.Endpoints))
 	for _, ep := range s.file.Endpoints {
 		ids = append(ids, ep.ID)
