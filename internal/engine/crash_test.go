@@ -118,7 +118,9 @@ func TestKill9(t *testing.T) {
 			t.Fatalf("take: %v", err)
 		}
 		for _, j := range jobs {
-			if err := e.Finish(ctx, ep, "survivor", j.ID, Result{Output: json.RawMessage(`"late"`)}); err != nil {
+			// Under load the survivor can miss its 300 ms ping window and
+			// lose the job to the reaper (requeued): it is taken again.
+			if err := e.Finish(ctx, ep, "survivor", j.ID, Result{Output: json.RawMessage(`"late"`)}); err != nil && !errors.Is(err, ErrNotOwner) {
 				t.Fatalf("finish: %v", err)
 			}
 		}
