@@ -62,7 +62,7 @@ func TestMetricsRoute(t *testing.T) {
 	keys.EndpointClient = map[string][]string{"ep": {"ep-key"}}
 	srv, _ := newTestServer(t, keys, func(c *Config) {
 		c.Extensions.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Write([]byte("sluice_jobs_queued 0\n"))
+			_, _ = w.Write([]byte("sluice_jobs_queued 0\n"))
 		})
 	})
 	for _, c := range []struct {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/logkey"
 )
 
 // TestLogFlags: --log-format json writes one JSON object per line,
@@ -16,7 +18,7 @@ func TestLogFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	log.Info("dropped")
-	log.Warn("kept", "job_id", "j1")
+	log.Warn("kept", logkey.JobID, "j1")
 	var line map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line["msg"] != "kept" || line["job_id"] != "j1" || strings.Count(buf.String(), "\n") != 1 {
 		t.Fatalf("json log at warn: %q (%v)", buf.String(), err)
@@ -27,7 +29,7 @@ func TestLogFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log.Debug("shown", "endpoint", "e")
+	log.Debug("shown", logkey.Endpoint, "e")
 	if got := buf.String(); !strings.Contains(got, "level=DEBUG msg=shown endpoint=e") {
 		t.Fatalf("text log with --debug: %q", got)
 	}

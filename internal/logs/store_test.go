@@ -198,7 +198,9 @@ func TestHandler(t *testing.T) {
 
 	// since: a duration ago or a time.
 	old := time.Now().Add(-time.Hour)
-	s.Append(Record{Time: old, Endpoint: "ep", Worker: "w3", Stream: StreamStdout, Line: "an hour ago"})
+	if err := s.Append(Record{Time: old, Endpoint: "ep", Worker: "w3", Stream: StreamStdout, Line: "an hour ago"}); err != nil {
+		t.Fatal(err)
+	}
 	for q, want := range map[string]bool{
 		"since=10m": false, "since=2h": true,
 		"since=" + old.Add(-time.Second).UTC().Format(time.RFC3339): true,

@@ -181,7 +181,10 @@ func TestClientRefusesLoopbackAndRedirects(t *testing.T) {
 		return resp, err
 	}
 	refusing := newGuard(t, Config{}).Client(5 * time.Second)
-	if _, err := post(refusing, target.URL); !errors.Is(err, ErrRefused) {
+	if resp, err := post(refusing, target.URL); !errors.Is(err, ErrRefused) {
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
 		t.Fatalf("post to loopback: %v, want refused", err)
 	}
 	if hits.Load() != 0 {
@@ -193,7 +196,11 @@ func TestClientRefusesLoopbackAndRedirects(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK || hits.Load() != 1 {
 		t.Fatalf("allowed post: %v %v, hits %d", resp, err, hits.Load())
 	}
+	_ = resp.Body.Close()
 	resp, err = post(allowing, redirect.URL)
+	if err == nil {
+		defer resp.Body.Close()
+	}
 	if err != nil || resp.StatusCode != http.StatusTemporaryRedirect {
 		t.Fatalf("redirect: %v %v, want the 307 itself", resp, err)
 	}

@@ -39,7 +39,7 @@ func (s *Supervisor) failQueued(ctx context.Context, id, reason string) {
 		return
 	}
 	if n > 0 {
-		s.log.Warn("failed the queued jobs of a crash-looping endpoint", attrEndpoint, id, "jobs", n, attrReason, reason)
+		s.log.Warn("failed the queued jobs of a crash-looping endpoint", attrEndpoint, id, attrJobs, n, attrReason, reason)
 	}
 }
 

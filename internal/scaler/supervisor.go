@@ -119,6 +119,7 @@ const (
 	attrCrash    = "crash"
 	attrCrashes  = "crashes"
 	attrExit     = "exit"
+	attrJobs     = "jobs"
 )
 
 // Supervisor runs the worker processes of every managed endpoint. Create it

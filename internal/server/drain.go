@@ -76,7 +76,7 @@ func (q lifecycleQueue) WorkerExited(ctx context.Context, endpoint, workerID, wh
 	q.d.mu.Lock()
 	delete(q.d.draining, workerKey{endpoint, workerID})
 	q.d.mu.Unlock()
-	if _, err := q.Engine.WorkerGone(ctx, endpoint, workerID, why); err != nil {
+	if _, err := q.WorkerGone(ctx, endpoint, workerID, why); err != nil {
 		return fmt.Errorf("worker %s exited: %w", workerID, err)
 	}
 	return nil

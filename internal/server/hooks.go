@@ -86,7 +86,7 @@ func (h hookedEngine) Health(ctx context.Context, endpoint string) (engine.Healt
 	// count as running or idle by whether they hold a job.
 	st, _ := h.sup.Status(endpoint)
 	counts := st.Workers
-	if ws, werr := h.Engine.Workers(ctx, endpoint); werr == nil {
+	if ws, werr := h.Workers(ctx, endpoint); werr == nil {
 		counts = addExternal(counts, ws, h.sup.Owns)
 	}
 	hl.Workers = counts

@@ -25,7 +25,7 @@ func TestJSONErrors(t *testing.T) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("Connection", "close")
 			w.WriteHeader(http.StatusTeapot)
-			io.WriteString(w, "from the handler")
+			_, _ = io.WriteString(w, "from the handler")
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
@@ -48,12 +48,13 @@ func TestJSONErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		go io.WriteString(c, req) // the server may answer before it read it all
+		go func() { _, _ = io.WriteString(c, req) }() // the server may answer before it read it all
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
 			t.Fatalf("read response: %v", err)
 		}
 		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
 		resp.Body = io.NopCloser(strings.NewReader(string(b)))
 		return resp
 	}
