@@ -85,7 +85,7 @@ func startChild(ctx context.Context, opts Options, kind string, argv func(addr s
 		return nil, fmt.Errorf("bench: %s server: %w", kind, err)
 	}
 	addr := ln.Addr().String()
-	ln.Close()
+	_ = ln.Close()
 	args := argv(addr)
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), opts.ChildEnv...)
@@ -99,7 +99,7 @@ func startChild(ctx context.Context, opts Options, kind string, argv func(addr s
 	for {
 		resp, err := hc.Get("http://" + addr + ready)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode < 500 {
 				return c, nil
 			}
@@ -154,7 +154,7 @@ func (c *child) rss() (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("bench: server memory: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
