@@ -337,7 +337,7 @@ func startSluice(ctx context.Context, opts Options, dataDir string) (addr string
 	return addr, nil, func() {
 		cancel()
 		if err := <-served; err != nil {
-			opts.Logger.Error("bench server", "err", err)
+			opts.Logger.Error("bench server", attrErr, err)
 		}
 	}, nil
 }

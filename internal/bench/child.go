@@ -106,7 +106,7 @@ func startChild(ctx context.Context, opts Options, kind string, argv func(addr s
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			c.stop()
-			return nil, fmt.Errorf("bench: %s server not ready at %s: %v", kind, addr, err)
+			return nil, fmt.Errorf("bench: %s server not ready at %s: %w", kind, addr, err)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a port that is not open yet
 	}

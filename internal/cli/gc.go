@@ -31,6 +31,9 @@ const (
 	gcMaxPercent = 400
 	gcMinPercent = 50
 	gcEvery      = time.Second
+
+	attrGOGC      = "gogc"
+	attrLiveBytes = "live_bytes"
 )
 
 // tuneServerMemory applies the policy above until ctx ends. limit is the
@@ -74,7 +77,7 @@ func followHeap(ctx context.Context, log *slog.Logger) {
 		}
 		if p := gcPercent(s[0].Value.Uint64()); p != last {
 			debug.SetGCPercent(p)
-			log.Debug("memory: GOGC follows the live heap", "gogc", p, "live_bytes", s[0].Value.Uint64())
+			log.Debug("memory: GOGC follows the live heap", attrGOGC, p, attrLiveBytes, s[0].Value.Uint64())
 			last = p
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -39,7 +40,9 @@ func TestJSONErrors(t *testing.T) {
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Error(err)
 		}
-		<-done
+		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Error(err)
+		}
 	}()
 	raw := func(req string) *http.Response {
 		t.Helper()
@@ -68,12 +71,14 @@ func TestJSONErrors(t *testing.T) {
 		resp := raw(c.req)
 		var body struct{ Error string }
 		err := json.NewDecoder(resp.Body).Decode(&body)
+		_ = resp.Body.Close()
 		if resp.StatusCode != c.code || resp.Header.Get("Content-Type") != "application/json" || err != nil || body.Error == "" {
 			t.Errorf("%s: %d %q %v %+v, want %d with a JSON error", name, resp.StatusCode, resp.Header.Get("Content-Type"), err, body, c.code)
 		}
 	}
 	resp := raw("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusTeapot || string(b) != "from the handler" {
 		t.Errorf("a handler's own response was changed: %d %q", resp.StatusCode, b)
 	}
