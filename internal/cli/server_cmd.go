@@ -122,7 +122,7 @@ pingIntervalMs, maxRetries and the retentions apply only after a restart.`,
 	fl.IntVar(&maxRetries, "max-retries", 2, "requeues of a job after its worker was lost, before it FAILs with \"worker lost\"; unset: the config's maxRetries")
 	fl.DurationVar(&hold, "take-hold", 0, "how long the worker API's long polls (job-take, job-stop) are held before 204 (default 30s)")
 	fl.BoolVar(&debug, "debug", false, "log at debug level")
-	fl.StringVar(&maxStorage, "max-storage", "", "size limit of the embedded job store, e.g. 20GiB; over it /run answers 429 (default: the config's maxStorage, else half the free disk)")
+	fl.StringVar(&maxStorage, "max-storage", "", "size limit of the embedded job store, e.g. 20GiB; over it /run answers 429 (default: the config's maxStorage, else half of the free disk plus what the store holds)")
 	fl.StringVar(&memoryLimit, "memory-limit", "", "soft memory limit of the server process, e.g. 2GiB (GOMEMLIMIT-style; default: $GOMEMLIMIT, else half the physical memory)")
 	return c
 }
