@@ -135,7 +135,7 @@ JSON object per line; job lines carry endpoint, job_id and worker_id.
 	fl.BoolVar(&noMetrics, "no-metrics", false, "export no Prometheus metrics (no /metrics, no counting)")
 	fl.StringVar(&debugAddr, "debug-addr", "", "serve net/http/pprof under /debug/pprof/ on this loopback address (default: off)")
 	lf.register(c)
-	fl.StringVar(&maxStorage, "max-storage", "", "size limit of the embedded job store, e.g. 20GiB; over it /run answers 429 (default: the config's maxStorage, else half the free disk)")
+	fl.StringVar(&maxStorage, "max-storage", "", "size limit of the embedded job store, e.g. 20GiB; over it /run answers 429 (default: the config's maxStorage, else half of the free disk plus what the store holds)")
 	fl.StringVar(&memoryLimit, "memory-limit", "", "soft memory limit of the server process, e.g. 2GiB (GOMEMLIMIT-style; default: $GOMEMLIMIT, else half the physical memory)")
 	return c
 }

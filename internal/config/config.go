@@ -80,7 +80,7 @@ type File struct {
 	SyncRetention Duration `yaml:"syncRetention"`
 	// MaxStorage bounds the embedded job store on disk, in bytes or with a
 	// unit ("20GiB", "500MB"). Over it, /run and /runsync answer 429 until
-	// finished jobs expire. Default 0: half the disk space free at start.
+	// finished jobs expire. Default 0: half of the free disk space plus what the store already holds.
 	MaxStorage Size `yaml:"maxStorage"`
 	// Webhooks restricts webhook targets. Default: only public addresses.
 	Webhooks Webhooks `yaml:"webhooks"`

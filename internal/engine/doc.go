@@ -105,5 +105,6 @@
 // worker liveness and stop signals; lease.go and reaper.go the time-based
 // transitions; store.go records, blobs and the compare-and-set; memory.go and
 // nudge.go what keeps the per-job path short; stats.go /health figures;
-// webhook.go webhook deliveries.
+// limits.go backpressure (maxQueue, maxStorage) and which errors mean full
+// or unavailable; webhook.go webhook deliveries.
 package engine

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -104,9 +105,12 @@ func (e *Engine) queuedOne(ep string) {
 }
 
 // DefaultMaxStorage is the embedded store's size limit when none is set:
-// half the disk space free under dir or its nearest existing parent (at
-// least 1 GiB).
+// half of what the store may use, which is the disk space free under dir (or
+// its nearest existing parent) plus what the store under dir already holds,
+// so a store that grew does not find itself over its limit at the next
+// start. At least 1 GiB.
 func DefaultMaxStorage(dir string) int64 {
+	used := dirSize(dir)
 	var st syscall.Statfs_t
 	for syscall.Statfs(dir, &st) != nil {
 		parent := filepath.Dir(dir)
@@ -115,5 +119,19 @@ func DefaultMaxStorage(dir string) int64 {
 		}
 		dir = parent
 	}
-	return max(int64(st.Bavail)*int64(st.Bsize)/2, 1<<30)
+	return max((int64(st.Bavail)*int64(st.Bsize)+used)/2, 1<<30)
+}
+
+// dirSize is the size of the files under dir (0 if it does not exist).
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil // unreadable parts count as empty
+	})
+	return n
 }

@@ -3,6 +3,8 @@ package engine
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +86,26 @@ func TestStorageFull(t *testing.T) {
 	noErr(t, e.Finish(ctx, ep, "w", held.ID, Result{Output: json.RawMessage(`"done"`)}))
 	if s := status(t, e, ep, held.ID); s != StatusCompleted {
 		t.Fatalf("held job after recovery: %s", s)
+	}
+}
+
+// TestDefaultMaxStorage: the default limit counts what the store already
+// holds, so a store that grew is not over its limit at the next start.
+func TestDefaultMaxStorage(t *testing.T) {
+	dir := t.TempDir()
+	empty := DefaultMaxStorage(dir)
+	if empty < 1<<30 {
+		t.Fatalf("default limit %d, want at least 1 GiB", empty)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "blk"), make([]byte, 8<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Writing 8 MiB takes it from the free space and adds it to the store:
+	// half of the sum stays the same (within what other writers changed).
+	if got := DefaultMaxStorage(dir); got < empty-64<<20 || got > empty+64<<20 {
+		t.Fatalf("default limit moved from %d to %d after the store grew", empty, got)
+	}
+	if got := DefaultMaxStorage(filepath.Join(dir, "not", "yet")); got < 1<<30 {
+		t.Fatalf("default limit for a directory not made yet: %d", got)
 	}
 }

@@ -9,7 +9,11 @@ package engine
 // and it disappears after the retention like any terminal job). Submit stores
 // a record before its queue entry, so an entry the purge removed always
 // belongs to a record below the mark. A record the purge cancels this way
-// gets no webhook call and no stop signal (it never ran).
+// gets no webhook call and no stop signal (it never ran), and stays on disk
+// until its ttl (it reads as not found after the retention, like any other).
+// A re-queue (retry, lost worker, release) stores its entry before its
+// record; one whose entry a concurrent purge removes but whose record lands
+// after the mark stays IN_QUEUE until cancelled or its ttl ends.
 //
 // Every engine keeps the marks of its endpoints (purges): read at Open,
 // updated at once by its own purges and on another replica's purge nudge,

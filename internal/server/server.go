@@ -57,7 +57,8 @@ type Options struct {
 	// StrictSync fsyncs every write of the embedded NATS. Default false.
 	StrictSync bool
 	// MaxStorage bounds the embedded NATS store in bytes. Default: the
-	// config's maxStorage, else half the disk space free at start.
+	// config's maxStorage, else half of the free disk space plus what the
+	// store holds (engine.DefaultMaxStorage).
 	MaxStorage int64
 	// Overrides replace config-file values (for flags and tests).
 	Overrides Overrides
