@@ -174,7 +174,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		e.cfg.Replicas = 3
 		if e.nc.ConnectedClusterName() == "" {
 			e.cfg.Replicas = 1
-			e.log.Warn("engine: external NATS server is not clustered; streams have 1 replica", "url", cfg.NATSURL)
+			e.log.Warn("engine: external NATS server is not clustered; streams have 1 replica", attrURL, cfg.NATSURL)
 		}
 	}
 	if err := e.setup(ctx); err != nil {
@@ -208,7 +208,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.SetEndpoints(cfg.Endpoints)
 	if err := e.loadPurgeMarks(ctx); err != nil {
-		e.log.Warn("engine: purge marks", "err", err)
+		e.log.Warn("engine: purge marks", attrErr, err)
 	}
 	e.wg.Add(1)
 	go e.reaper()
@@ -350,7 +350,7 @@ func (e *Engine) SetEndpoints(eps []EndpointSettings) {
 	m := make(map[string]EndpointSettings, len(eps))
 	for _, ep := range eps {
 		if !ValidID(ep.ID) {
-			e.log.Warn("engine: invalid endpoint id skipped", "endpoint", ep.ID)
+			e.log.Warn("engine: invalid endpoint id skipped", attrEndpoint, ep.ID)
 			continue
 		}
 		if ep.ExecutionTimeout <= 0 {
@@ -370,10 +370,10 @@ func (e *Engine) SetEndpoints(eps []EndpointSettings) {
 		go func() {
 			defer e.wg.Done()
 			if _, err := e.consumersFor(e.ctx, id); err != nil && e.ctx.Err() == nil {
-				e.log.Warn("engine: create consumers", "endpoint", id, "err", err)
+				e.log.Warn("engine: create consumers", attrEndpoint, id, attrErr, err)
 			}
 			if err := e.loadPurgeMark(e.ctx, id); err != nil && e.ctx.Err() == nil {
-				e.log.Warn("engine: purge mark", "endpoint", id, "err", err)
+				e.log.Warn("engine: purge mark", attrEndpoint, id, attrErr, err)
 			}
 		}()
 	}

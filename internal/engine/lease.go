@@ -215,6 +215,6 @@ func (e *Engine) moveOldLeases(ctx context.Context) error {
 	if err := e.js.DeleteStream(ctx, oldLeases); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("delete old leases: %w", err)
 	}
-	e.log.Info("engine: moved leases into the jobs stream", "leases", len(keys))
+	e.log.Info("engine: moved leases into the jobs stream", attrLeases, len(keys))
 	return nil
 }

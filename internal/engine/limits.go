@@ -66,10 +66,10 @@ type depths struct {
 	m  map[string]depth
 }
 
-// checkQueue returns ErrQueueFull when endpoint ep's queue holds max entries
-// or more (by a count at most depthFresh old).
-func (e *Engine) checkQueue(ctx context.Context, ep string, max int) error {
-	if max <= 0 {
+// checkQueue returns ErrQueueFull when endpoint ep's queue holds limit
+// entries or more (by a count at most depthFresh old).
+func (e *Engine) checkQueue(ctx context.Context, ep string, limit int) error {
+	if limit <= 0 {
 		return nil
 	}
 	e.depth.mu.Lock()
@@ -88,8 +88,8 @@ func (e *Engine) checkQueue(ctx context.Context, ep string, max int) error {
 		e.depth.m[ep] = d
 		e.depth.mu.Unlock()
 	}
-	if d.n >= max {
-		return fmt.Errorf("submit to %s: %d jobs queued, at the endpoint's maxQueue of %d: %w", ep, d.n, max, ErrQueueFull)
+	if d.n >= limit {
+		return fmt.Errorf("submit to %s: %d jobs queued, at the endpoint's maxQueue of %d: %w", ep, d.n, limit, ErrQueueFull)
 	}
 	return nil
 }
@@ -119,7 +119,7 @@ func DefaultMaxStorage(dir string) int64 {
 		}
 		dir = parent
 	}
-	return max((int64(st.Bavail)*int64(st.Bsize)+used)/2, 1<<30)
+	return max((int64(st.Bavail)*int64(st.Bsize)+used)/2, 1<<30) //nolint:unconvert // Bsize is uint32 on darwin
 }
 
 // dirSize is the size of the files under dir (0 if it does not exist).

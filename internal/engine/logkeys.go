@@ -9,4 +9,11 @@ const (
 	attrWorker   = logkey.WorkerID
 	attrErr      = logkey.Err
 	attrSubject  = "subject"
+	attrConsumer = "consumer"
+	attrEntries  = "entries"
+	attrKind     = "kind"
+	attrLeases   = "leases"
+	attrRequeued = "requeued"
+	attrURL      = "url"
+	attrWhy      = "why"
 )

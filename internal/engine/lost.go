@@ -80,7 +80,7 @@ func (e *Engine) lose(ctx context.Context, r0 *record, why string) error {
 	if err != nil {
 		return fmt.Errorf("requeue job %s: %w", r0.ID, err)
 	}
-	e.log.Info("engine: worker lost", "endpoint", r.Endpoint, "job", r.ID, "worker", r0.Owner, "why", why, "requeued", requeued)
+	e.log.Info("engine: worker lost", attrEndpoint, r.Endpoint, attrJob, r.ID, attrWorker, r0.Owner, attrWhy, why, attrRequeued, requeued)
 	if !requeued {
 		e.afterTerminal(ctx, r, StatusInProgress, r0.Owner)
 		return nil
@@ -149,6 +149,6 @@ func (e *Engine) markStopping(ctx context.Context, ep, wid, jobID string) {
 	w.Jobs = append(w.Jobs, jobID)
 	b, _ := json.Marshal(w)
 	if _, err := e.workers.Update(ctx, k, b, ent.Revision()); err != nil {
-		e.log.Debug("engine: mark a stopped job on its worker", "worker", wid, "job", jobID, "err", err)
+		e.log.Debug("engine: mark a stopped job on its worker", attrWorker, wid, attrJob, jobID, attrErr, err)
 	}
 }

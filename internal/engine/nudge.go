@@ -82,7 +82,7 @@ func (e *Engine) nudge(subject string) {
 		return
 	}
 	if err := e.nc.Publish(subject, nil); err != nil {
-		e.log.Debug("engine: nudge", "subject", subject, "err", err)
+		e.log.Debug("engine: nudge", attrSubject, subject, attrErr, err)
 	}
 }
 

@@ -94,7 +94,7 @@ func (e *Engine) endQueued(ctx context.Context, endpoint string, status Status, 
 	if e.srv == nil { // other replicas (none can reach an embedded server)
 		b, _ := json.Marshal(pm)
 		if err := e.nc.Publish(nudgePurge+endpoint, b); err != nil {
-			e.log.Debug("engine: purge nudge", "endpoint", endpoint, "err", err)
+			e.log.Debug("engine: purge nudge", attrEndpoint, endpoint, attrErr, err)
 		}
 	}
 	return n, nil

@@ -75,7 +75,7 @@ func (e *Engine) dequeue(ctx context.Context, ep, id string) {
 		return
 	}
 	if err := e.queue.DeleteMsg(ctx, seq); err != nil && !isNotFound(err) {
-		e.log.Warn("engine: dequeue", "job", id, "err", err)
+		e.log.Warn("engine: dequeue", attrJob, id, attrErr, err)
 	}
 }
 
@@ -116,7 +116,7 @@ func (e *Engine) moveOldQueue(ctx context.Context) error {
 		}
 	}
 	if moved > 0 {
-		e.log.Info("engine: moved queue entries to the per-endpoint layout", "entries", moved)
+		e.log.Info("engine: moved queue entries to the per-endpoint layout", attrEntries, moved)
 	}
 	return nil
 }
@@ -167,7 +167,7 @@ func (e *Engine) consumersFor(ctx context.Context, ep string) (*epConsumers, err
 			if !noAnswer || ctx.Err() != nil {
 				return nil, fmt.Errorf("consumer %s: %w", name, err)
 			}
-			e.log.Debug("engine: create consumer again", "consumer", name, "err", err)
+			e.log.Debug("engine: create consumer again", attrConsumer, name, attrErr, err)
 		}
 	}
 	n, err := mk(prioNormal)

@@ -44,7 +44,7 @@ func (e *Engine) reaper() {
 				// cannot be stored either, so their clocks start again.
 				e.upSince.Store(time.Now().UnixNano())
 			}
-			e.log.Warn("engine: reaper", "err", err)
+			e.log.Warn("engine: reaper", attrErr, err)
 		}
 		e.reaps.Add(1)
 		e.touched.Range(func(k, v any) bool {
@@ -55,7 +55,7 @@ func (e *Engine) reaper() {
 		})
 		if tick%gcEvery == 0 {
 			if err := e.gcInputs(e.ctx); err != nil && e.ctx.Err() == nil {
-				e.log.Warn("engine: input clean-up", "err", err)
+				e.log.Warn("engine: input clean-up", attrErr, err)
 			}
 		}
 	}

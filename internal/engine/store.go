@@ -252,7 +252,7 @@ func outSubject(ep, id string) string { return blobPrefix + ep + "." + id + ".ou
 // purgeBlobs removes stored values of a job below subject (best effort).
 func (e *Engine) purgeBlobs(ctx context.Context, subject string) {
 	if err := e.blobs.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
-		e.log.Warn("engine: purge blobs", "subject", subject, "err", err)
+		e.log.Warn("engine: purge blobs", attrSubject, subject, attrErr, err)
 	}
 }
 
@@ -335,7 +335,7 @@ func (e *Engine) eventAsync(ep, kind string) func(ctx context.Context) {
 			_, err = awaitAck(ctx, f)
 		}
 		if err != nil {
-			e.log.Warn("engine: record event", "endpoint", ep, "kind", kind, "err", err)
+			e.log.Warn("engine: record event", attrEndpoint, ep, attrKind, kind, attrErr, err)
 		}
 	}
 }

@@ -77,7 +77,7 @@ func (e *Engine) Submit(ctx context.Context, endpoint string, req SubmitRequest)
 	if err != nil {
 		// The id was not returned; remove what was stored so nothing half-made stays.
 		if perr := e.jobs.Purge(context.WithoutCancel(ctx), jetstream.WithPurgeSubject(jobSubject(endpoint, r.ID))); perr != nil {
-			e.log.Warn("engine: remove unqueued job", "job", r.ID, "err", perr)
+			e.log.Warn("engine: remove unqueued job", attrJob, r.ID, attrErr, perr)
 		}
 		return nil, fmt.Errorf("submit: enqueue job %s: %w", r.ID, err)
 	}

@@ -69,8 +69,7 @@ func (e *Engine) Take(ctx context.Context, endpoint, workerID string, n int) ([]
 		return nil, fmt.Errorf("take: worker id is required: %w", ErrInvalid)
 	}
 	n = min(max(n, 1), 256)
-	c, err := e.consumersFor(ctx, endpoint)
-	if err != nil {
+	if _, err := e.consumersFor(ctx, endpoint); err != nil {
 		if ctx.Err() != nil {
 			return nil, nil
 		}
@@ -86,7 +85,8 @@ func (e *Engine) Take(ctx context.Context, endpoint, workerID string, n int) ([]
 	q := 0
 	for {
 		wake := e.queueWake(endpoint) // taken before looking, so no nudge is missed
-		if c, err = e.consumersFor(ctx, endpoint); err != nil {
+		c, err := e.consumersFor(ctx, endpoint)
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil, nil
 			}
@@ -197,7 +197,7 @@ func (e *Engine) takeFrom(ctx context.Context, cons jetstream.Consumer, ep, wid 
 	}
 	// Jobs already claimed are always handed out; errors beside them are logged.
 	if err != nil && len(jobs) > 0 {
-		e.log.Warn("engine: take", "endpoint", ep, "err", err)
+		e.log.Warn("engine: take", attrEndpoint, ep, attrErr, err)
 		err = nil
 	}
 	return jobs, seen, retry, err
