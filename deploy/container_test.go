@@ -73,7 +73,7 @@ func TestContainerImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Host networking; the server listens on loopback only.
-	port := loopbackPort(t)
+	port := testutil.FreePort(t)
 	addr := "127.0.0.1:" + itoa(port)
 	const name = "sluice-test"
 	pod("run", "--detach", "--name", name, "--network", "host",
@@ -88,9 +88,16 @@ func TestContainerImage(t *testing.T) {
 			t.Errorf("podman rm: %v\n%s", err, out)
 		}
 	})
-	waitFor(t, 60*time.Second, "/readyz of the container", func() (bool, string) {
+	var last string // the last /readyz answer, shown if it never turns 200
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last /readyz answer: %s", last)
+		}
+	})
+	testutil.WaitFor(t, 60*time.Second, "/readyz of the container to answer 200", func() bool {
 		code, body := get(addr, "/readyz", "")
-		return code == http.StatusOK, itoa(code) + " " + body
+		last = itoa(code) + " " + body
+		return code == http.StatusOK
 	})
 	if code, body := get(addr, "/v2/echo/health", ""); code != http.StatusUnauthorized {
 		t.Errorf("/v2/echo/health without a key: %d %s", code, body)

@@ -4,13 +4,11 @@
 package deploy
 
 import (
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // repoRoot is the repository root (this package is deploy/).
@@ -31,34 +29,6 @@ func run(t *testing.T, dir string, env []string, name string, args ...string) st
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
-}
-
-// loopbackPort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func loopbackPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// waitFor polls cond until it holds or timeout passes (then the test fails
-// with what and the last detail cond returned).
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v (last: %s)", what, timeout, detail)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // unquoteEnv turns `sluice worker-env` lines (KEY='value') into KEY=value.
