@@ -3,16 +3,19 @@ package deploy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // TestContainerImage builds the image with Podman from a static binary
@@ -24,6 +27,28 @@ func TestContainerImage(t *testing.T) {
 	podman := testutil.NeedBinary(t, "podman")
 	testutil.NeedBinary(t, "runc", "/usr/sbin/runc")
 	dir := t.TempDir()
+	// Rootful Podman bind-mounts its overlay store onto itself; detach it
+	// (after the container is removed, before the temp dir is) or the
+	// directory cannot be removed.
+	t.Cleanup(func() {
+		// conmon runs `podman container cleanup` after a container ends,
+		// which mounts the store again: wait for every process using dir.
+		testutil.WaitFor(t, 30*time.Second, "podman processes using the test's store to end", func() bool {
+			return !processUsing(dir)
+		})
+		// Each podman call may have stacked another mount: detach until
+		// the path is no mount point (EINVAL) or gone (ENOENT).
+		for range 64 {
+			err := unix.Unmount(filepath.Join(dir, "storage", "overlay"), unix.MNT_DETACH)
+			if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+				return
+			}
+			if err != nil {
+				t.Logf("unmount the test's overlay store: %v", err)
+				return
+			}
+		}
+	})
 
 	run(t, "", []string{"CGO_ENABLED=0"}, "go", "build", "-trimpath", "-o", filepath.Join(dir, "sluice"), "./cmd/sluice")
 	run(t, "", nil, "go", "build", "-o", filepath.Join(dir, "echo-worker"), "./examples/basic")
@@ -157,4 +182,24 @@ func get(addr, path, key string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// processUsing reports whether a process other than this one has path in
+// its command line.
+func processUsing(path string) bool {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	self := strconv.Itoa(os.Getpid())
+	for _, e := range ents {
+		if e.Name() == self || e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmd), path) {
+			return true
+		}
+	}
+	return false
 }
