@@ -92,6 +92,16 @@ func (h hookedEngine) waitReason(ctx context.Context, endpoint string, now time.
 	}
 	st, _ := h.sup.Status(endpoint)
 	c := addExternal(st.Workers, ws, h.sup.Owns)
+	starting := func() (string, time.Time) { return oldestStarting(h.sup.Workers(endpoint)) }
+	return managedReason(endpoint, st, c, h.workersMax(endpoint), starting, now), true
+}
+
+// managedReason is the waiting reason of a managed endpoint from the
+// supervisor's status st, the worker counts c (external workers included),
+// its workersMax, and starting, which names the longest-starting worker.
+func managedReason(endpoint string, st scaler.EndpointStatus, c engine.WorkerCounts, workersMax int,
+	starting func() (string, time.Time), now time.Time) wire.Waiting {
+	w := wire.Waiting{Since: now}
 	live := c.Idle + c.Running + c.Initializing
 	switch {
 	case st.Unhealthy || st.FailsQueuedJobs || (st.CrashStreak > 0 && !st.NextStartAt.IsZero() && live == 0):
@@ -102,7 +112,7 @@ func (h hookedEngine) waitReason(ctx context.Context, endpoint string, now time.
 		w.Message = fmt.Sprintf("%d idle worker(s); the job is taken at their next poll", c.Idle)
 	case c.Initializing > 0:
 		w.Reason = wire.WaitStartingWorker
-		id, started := oldestStarting(h.sup.Workers(endpoint))
+		id, started := starting()
 		if !started.IsZero() {
 			w.Since = started
 		}
@@ -110,20 +120,20 @@ func (h hookedEngine) waitReason(ctx context.Context, endpoint string, now time.
 	case c.Throttled > 0:
 		w.Reason = wire.WaitGPUsBusy
 		w.Message = fmt.Sprintf("%d worker(s) wait for a free GPU: every GPU is in use", c.Throttled)
-	case c.Unhealthy > 0 && c.Running+c.Unhealthy >= h.workersMax(endpoint):
+	case c.Unhealthy > 0 && c.Running+c.Unhealthy >= workersMax:
 		w.Reason = wire.WaitWorkersUnhealthy
 		w.Message = fmt.Sprintf("%d worker(s) are unhealthy (wedged on a stopped job or lost) and are being replaced; %d running", c.Unhealthy, c.Running)
-	case h.workersMax(endpoint) == 0:
+	case workersMax == 0:
 		w.Reason = wire.WaitNoWorkers
 		w.Message = fmt.Sprintf("workersMax of %s is 0, so Sluice starts no worker; raise it, or connect one with `sluice worker-env %s`", endpoint, endpoint)
-	case c.Running >= h.workersMax(endpoint):
+	case c.Running >= workersMax:
 		w.Reason = wire.WaitAtMaxWorkers
-		w.Message = fmt.Sprintf("all %d workers are busy and %s is at workersMax (%d)", c.Running, endpoint, h.workersMax(endpoint))
+		w.Message = fmt.Sprintf("all %d workers are busy and %s is at workersMax (%d)", c.Running, endpoint, workersMax)
 	default:
 		w.Reason = wire.WaitQueued
 		w.Message = "a worker is being added"
 	}
-	return w, true
+	return w
 }
 
 // crashMessage describes a crash loop: the streak, the last exit and the back-off.
