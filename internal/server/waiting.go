@@ -23,6 +23,7 @@ const waitTTL = 250 * time.Millisecond
 // waits caches each endpoint's waiting reason. Since is kept while the
 // reason stays the same from one look to the next.
 type waits struct {
+	ttl time.Duration // how long a reason is reused: waitTTL
 	mu  sync.Mutex
 	eps map[string]waitEntry
 }
@@ -32,7 +33,7 @@ type waitEntry struct {
 	w  wire.Waiting
 }
 
-func newWaits() *waits { return &waits{eps: map[string]waitEntry{}} }
+func newWaits() *waits { return &waits{ttl: waitTTL, eps: map[string]waitEntry{}} }
 
 // Waiting says why endpoint's queued jobs wait (api.Waiter), or nil when
 // Sluice cannot tell (the engine's workers could not be read).
@@ -42,7 +43,7 @@ func (h hookedEngine) Waiting(ctx context.Context, endpoint string) *wire.Waitin
 		h.waits.mu.Lock()
 		e, ok := h.waits.eps[endpoint]
 		h.waits.mu.Unlock()
-		if ok && now.Sub(e.at) < waitTTL {
+		if ok && now.Sub(e.at) < h.waits.ttl {
 			w := e.w
 			return &w
 		}

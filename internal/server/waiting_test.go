@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +50,40 @@ func TestManagedReason(t *testing.T) {
 		if !w.Since.Equal(wantSince) {
 			t.Errorf("%s: since %v, want %v", tc.name, w.Since, wantSince)
 		}
+	}
+}
+
+// TestWaitingSince: an endpoint's reason keeps its since while it holds
+// from one look to the next, and starts anew when the reason changes; a
+// look within the cache period reuses the last answer.
+func TestWaitingSince(t *testing.T) {
+	ctx := t.Context()
+	eng, err := engine.Open(ctx, engine.Config{DataDir: t.TempDir(), Endpoints: []engine.EndpointSettings{{ID: "ep"}},
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	ws := &waits{eps: map[string]waitEntry{}} // ttl 0: every look recomputes
+	h := hookedEngine{Engine: eng, waits: ws}
+	first := h.Waiting(ctx, "ep")
+	if first == nil || first.Reason != wire.WaitNoWorkers || !strings.Contains(first.Message, "sluice worker-env ep") {
+		t.Fatalf("no worker connected: %+v", first)
+	}
+	again := h.Waiting(ctx, "ep")
+	if again == nil || again.Reason != wire.WaitNoWorkers || !again.Since.Equal(first.Since) {
+		t.Fatalf("second look %+v, want NO_WORKERS since %v", again, first.Since)
+	}
+	if err := eng.Ping(ctx, "ep", "by-hand", nil); err != nil {
+		t.Fatal(err)
+	}
+	idle := h.Waiting(ctx, "ep")
+	if idle == nil || idle.Reason != wire.WaitQueued || !idle.Since.After(first.Since) {
+		t.Fatalf("with an idle worker: %+v, want QUEUED since after %v", idle, first.Since)
+	}
+	ws.ttl = time.Hour
+	ws.eps["ep"] = waitEntry{at: time.Now(), w: *first}
+	if cached := h.Waiting(ctx, "ep"); cached == nil || cached.Reason != wire.WaitNoWorkers {
+		t.Fatalf("a look within the cache period: %+v, want the cached NO_WORKERS", cached)
 	}
 }
