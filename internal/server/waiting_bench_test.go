@@ -1,23 +1,13 @@
 package server
 
-import (
-	"log/slog"
-	"testing"
-
-	"github.com/sluicehq/sluice/internal/engine"
-)
+import "testing"
 
 // BenchmarkWaiting is the cost a /status of an IN_QUEUE job adds for its
 // waiting reason, with the cache (one look per waitTTL) and without it (a
 // look at the engine's workers every time), on an endpoint with one worker.
 func BenchmarkWaiting(b *testing.B) {
 	ctx := b.Context()
-	eng, err := engine.Open(ctx, engine.Config{DataDir: b.TempDir(), Endpoints: []engine.EndpointSettings{{ID: "ep"}},
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer eng.Close()
+	eng := openEngine(b, "ep")
 	if err := eng.Ping(ctx, "ep", "w1", nil); err != nil {
 		b.Fatal(err)
 	}

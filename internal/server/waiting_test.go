@@ -58,12 +58,7 @@ func TestManagedReason(t *testing.T) {
 // look within the cache period reuses the last answer.
 func TestWaitingSince(t *testing.T) {
 	ctx := t.Context()
-	eng, err := engine.Open(ctx, engine.Config{DataDir: t.TempDir(), Endpoints: []engine.EndpointSettings{{ID: "ep"}},
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
+	eng := openEngine(t, "ep")
 	ws := &waits{eps: map[string]waitEntry{}} // ttl 0: every look recomputes
 	h := hookedEngine{Engine: eng, waits: ws}
 	first := h.Waiting(ctx, "ep")
@@ -86,4 +81,19 @@ func TestWaitingSince(t *testing.T) {
 	if cached := h.Waiting(ctx, "ep"); cached == nil || cached.Reason != wire.WaitNoWorkers {
 		t.Fatalf("a look within the cache period: %+v, want the cached NO_WORKERS", cached)
 	}
+}
+
+// openEngine opens an embedded engine with endpoints ids, closed when the test ends.
+func openEngine(tb testing.TB, ids ...string) *engine.Engine {
+	tb.Helper()
+	eps := make([]engine.EndpointSettings, 0, len(ids))
+	for _, id := range ids {
+		eps = append(eps, engine.EndpointSettings{ID: id})
+	}
+	eng, err := engine.Open(tb.Context(), engine.Config{DataDir: tb.TempDir(), Endpoints: eps, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = eng.Close() })
+	return eng
 }
