@@ -50,6 +50,9 @@ type JobStatus struct {
 	WorkerID string `json:"workerId,omitempty"`
 	// Retries is how many times the job was requeued automatically.
 	Retries int `json:"retries,omitempty"`
+	// Waiting says why an IN_QUEUE job waits (a Sluice extension of
+	// /status; nil from Runpod and for jobs in other states).
+	Waiting *Waiting `json:"waiting,omitempty"`
 
 	// Raw is the response body exactly as received.
 	Raw json.RawMessage `json:"-"`
@@ -139,12 +142,25 @@ func (e *JobError) Error() string {
 	return fmt.Sprintf("job %s %s: %s", e.ID, e.Status, e.Message)
 }
 
+// Waiting is why queued jobs wait, as Sluice reports it.
+type Waiting struct {
+	// Reason is a code: NO_WORKERS, STARTING_WORKER, AT_MAX_WORKERS,
+	// CRASH_LOOP, GPUS_BUSY, WORKERS_UNHEALTHY or QUEUED.
+	Reason string `json:"reason"`
+	// Message explains the reason to a person (and what to do, if anything).
+	Message string `json:"message"`
+	// Since is when the reason began to hold.
+	Since time.Time `json:"since"`
+}
+
 // Health is an endpoint's /health report.
 type Health struct {
 	// Jobs are the job counters.
 	Jobs JobCounts `json:"jobs"`
 	// Workers are the worker counters.
 	Workers WorkerCounts `json:"workers"`
+	// Waiting is why the endpoint's queued jobs wait, while some do (Sluice only).
+	Waiting *Waiting `json:"waiting,omitempty"`
 	// Raw is the response body exactly as received.
 	Raw json.RawMessage `json:"-"`
 }

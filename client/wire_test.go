@@ -74,7 +74,7 @@ func TestWireSpellingMatchesServer(t *testing.T) {
 			t.Errorf("%s: read as %+v", name, r)
 		}
 	}
-	for name, v := range map[string]any{"health.golden": &Health{}, "purge.golden": &PurgeResult{}, "endpoints.golden": &EndpointList{}} {
+	for name, v := range map[string]any{"health.golden": &Health{}, "health_waiting.golden": &Health{}, "purge.golden": &PurgeResult{}, "endpoints.golden": &EndpointList{}} {
 		b := wireGoldens(t, strings.TrimSuffix(name, ".golden"))[name]
 		if err := json.Unmarshal(b, v); err != nil {
 			t.Fatal(err)

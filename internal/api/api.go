@@ -46,6 +46,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/logkey"
+	"github.com/sluicehq/sluice/internal/wire"
 )
 
 // Engine is what the handlers need from the job engine. *engine.Engine
@@ -67,6 +68,13 @@ type Engine interface {
 	AppendStream(ctx context.Context, endpoint, workerID, jobID string, output json.RawMessage) error
 	Ping(ctx context.Context, endpoint, workerID string, jobIDs []string) error
 	StopSignals(ctx context.Context, endpoint, workerID string) ([]string, error)
+}
+
+// Waiter is implemented by an Engine that can tell why an endpoint's
+// queued jobs wait; /status then shows it on IN_QUEUE jobs. Waiting returns
+// nil when it cannot tell.
+type Waiter interface {
+	Waiting(ctx context.Context, endpoint string) *wire.Waiting
 }
 
 // Payload limits, as Runpod documents them (MB read as MiB, the generous reading).

@@ -94,7 +94,11 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, ep string) {
 		h.engineError(w, r, "job "+id, err, jobArgs(ep, id, "")...)
 		return
 	}
-	writeJSON(w, http.StatusOK, ViewOf(job))
+	v := ViewOf(job)
+	if wt, ok := h.cfg.Engine.(Waiter); ok && job.Status == wire.StatusInQueue {
+		v.Waiting = wt.Waiting(r.Context(), ep)
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (h *Handler) statusSync(w http.ResponseWriter, r *http.Request, ep string) {

@@ -14,16 +14,21 @@ import (
 // hookedEngine is the engine as the API sees it, telling the supervisor
 // what it needs to know: a submit wakes the endpoint's scaler (cold start
 // at once, not at the next tick), a stopPod result replaces the worker, and
-// /health shows the supervisor's worker states for managed endpoints. An
-// endpoint a reload removed takes no new job.
+// /health shows the supervisor's worker states for managed endpoints, and
+// /status and /health say why queued jobs wait (waiting.go). An endpoint a
+// reload removed takes no new job.
 type hookedEngine struct {
 	*engine.Engine
 	sup    *scaler.Supervisor
 	cur    *atomic.Pointer[live] // nil: no endpoint is managed
 	drains *drains
+	waits  *waits // nil: waiting reasons are not cached
 }
 
-var _ api.Engine = hookedEngine{}
+var (
+	_ api.Engine = hookedEngine{}
+	_ api.Waiter = hookedEngine{}
+)
 
 // managed reports whether Sluice runs endpoint's workers.
 func (h hookedEngine) managed(endpoint string) bool {
@@ -77,8 +82,11 @@ func (h hookedEngine) Finish(ctx context.Context, endpoint, workerID, jobID stri
 
 func (h hookedEngine) Health(ctx context.Context, endpoint string) (engine.Health, error) {
 	hl, err := h.Engine.Health(ctx, endpoint)
-	if err != nil || !h.managed(endpoint) {
+	if err != nil {
 		return hl, err
+	}
+	if !h.managed(endpoint) {
+		return h.withWaiting(ctx, endpoint, hl), nil
 	}
 	// The supervisor knows its own processes' states (initializing,
 	// throttled, unhealthy); workers started by hand or by another
@@ -96,7 +104,7 @@ func (h hookedEngine) Health(ctx context.Context, endpoint string) (engine.Healt
 			NextStartAt: st.NextStartAt, FailsQueuedJobs: st.FailsQueuedJobs,
 		}
 	}
-	return hl, nil
+	return h.withWaiting(ctx, endpoint, hl), nil
 }
 
 // addExternal adds the engine's workers that are not the supervisor's

@@ -237,7 +237,7 @@ func Serve(ctx context.Context, opts Options) error {
 	defer release()
 	// Reloads (SIGHUP, POST /v2/admin/reload) swap cur and the API's keys.
 	rl := &reloader{opts: opts, cur: cur, eng: eng, sup: sup, guards: gd, log: log}
-	hooked := hookedEngine{Engine: eng, sup: sup, cur: cur, drains: dr}
+	hooked := hookedEngine{Engine: eng, sup: sup, cur: cur, drains: dr, waits: newWaits()}
 	var apiEngine api.Engine = hooked
 	ext := extensions(cur, eng, sup, rl)
 	if met != nil {
@@ -282,6 +282,7 @@ func Serve(ctx context.Context, opts Options) error {
 	for _, ep := range s.file.Endpoints {
 		ids = append(ids, ep.ID)
 	}
+	warnUnmanaged(s.file.Endpoints, log, opts.Hints)
 	log.Info("sluice serving", attrAddr, "http://"+addr, attrEndpoints, ids, attrDataDir, opts.DataDir)
 	logSides(sides, log)
 	if opts.Hints != nil && len(ids) > 0 {

@@ -56,7 +56,29 @@ type JobView struct {
 	Output        json.RawMessage `json:"output,omitempty"`
 	Retries       int             `json:"retries,omitempty"`
 	Status        Status          `json:"status"`
-	WorkerID      string          `json:"workerId,omitempty"`
+	// Waiting says why an IN_QUEUE job waits (a Sluice extension set by
+	// /status only; Runpod clients ignore it).
+	Waiting  *Waiting `json:"waiting,omitempty"`
+	WorkerID string   `json:"workerId,omitempty"`
+}
+
+// Waiting reasons: why an endpoint's queued jobs wait.
+const (
+	WaitNoWorkers        = "NO_WORKERS"        // no command and no worker connected
+	WaitStartingWorker   = "STARTING_WORKER"   // a managed worker is starting
+	WaitAtMaxWorkers     = "AT_MAX_WORKERS"    // every worker busy at workersMax
+	WaitCrashLoop        = "CRASH_LOOP"        // managed workers keep exiting at start
+	WaitGPUsBusy         = "GPUS_BUSY"         // a worker waits for a free GPU
+	WaitWorkersUnhealthy = "WORKERS_UNHEALTHY" // workers are wedged or lost
+	WaitQueued           = "QUEUED"            // capacity exists or is being added
+)
+
+// Waiting is why an endpoint's queued jobs wait: a reason code, a message
+// for people, and since when the reason holds.
+type Waiting struct {
+	Reason  string    `json:"reason"`
+	Message string    `json:"message"`
+	Since   time.Time `json:"since"`
 }
 
 // View renders j as /status and the webhook show it. delayTime appears once
@@ -137,6 +159,9 @@ type Health struct {
 	// CrashLoop is set while the endpoint's managed workers keep exiting
 	// before they come up (a Sluice extension; Runpod clients ignore it).
 	CrashLoop *CrashLoop `json:"crashLoop,omitempty"`
+	// Waiting is why the endpoint's queued jobs wait, while some do (a
+	// Sluice extension).
+	Waiting *Waiting `json:"waiting,omitempty"`
 }
 
 // CrashLoop describes an endpoint whose workers keep crashing at start.

@@ -72,6 +72,13 @@ func TestViewsGolden(t *testing.T) {
 		Jobs:    JobCounts{Completed: 1, Failed: 2, InProgress: 3, InQueue: 4, Retried: 5},
 		Workers: WorkerCounts{Idle: 1, Initializing: 2, Ready: 3, Running: 4, Throttled: 5, Unhealthy: 6},
 	}))
+	// The waiting extension: set by /status for IN_QUEUE jobs, and by /health while jobs wait.
+	waiting := &Waiting{Reason: WaitNoWorkers, Message: "no worker is connected to echo and Sluice starts none (no command); connect one with `sluice worker-env echo`",
+		Since: created.Add(2 * time.Second)}
+	queuedView := View(Jobs()["queued"])
+	queuedView.Waiting = waiting
+	golden(t, "status_queued_waiting", encode(t, queuedView))
+	golden(t, "health_waiting", encode(t, Health{Jobs: JobCounts{InQueue: 4}, Waiting: waiting}))
 	golden(t, "submitted", encode(t, Submitted{ID: "a1", Status: StatusInQueue}))
 	golden(t, "purge", encode(t, Purge{Removed: 3, Status: "completed"}))
 	golden(t, "endpoints", encode(t, EndpointList{Endpoints: []EndpointInfo{{ID: "echo", Managed: true, WorkersMin: 1,

@@ -124,6 +124,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, line)
 		os.Exit(2)
 	}
+	if gate := os.Getenv("E2E_START_GATE"); gate != "" {
+		// A slow start (loading a model, say): the worker polls for no job
+		// until the test creates this file.
+		for {
+			if _, err := os.Stat(gate); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	if dir := os.Getenv("E2E_ENV_DIR"); dir != "" {
 		env := strings.Join(os.Environ(), "\n") + "\n"
 		if err := os.WriteFile(filepath.Join(dir, os.Getenv("RUNPOD_POD_ID")+".env"), []byte(env), 0o644); err != nil {
