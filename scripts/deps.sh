@@ -52,3 +52,10 @@ need_apt prometheus
 
 # issue 9: golangci-lint, run by scripts/test.sh with .golangci.yml.
 need_go_tool golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+
+# issue 12: Runpod's JavaScript client (npm runpod-sdk) against `sluice serve`
+# (internal/conformance TestJSClient), installed in .node/.
+if ! [ -f .node/node_modules/runpod-sdk/package.json ] || ! grep -q '"version": "1.1.2"' .node/node_modules/runpod-sdk/package.json; then
+  echo "== installing runpod-sdk@1.1.2 (npm) into .node"
+  npm install --silent --no-audit --no-fund --prefix .node runpod-sdk@1.1.2 >/dev/null
+fi

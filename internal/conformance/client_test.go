@@ -49,6 +49,7 @@ func TestPythonClient(t *testing.T) {
 	cancelled, _ := got["cancel"].(map[string]any)
 	eq("Job.cancel() status", cancelled["status"], `"CANCELLED"`)
 	eq("job after a cancel", got["cancel_status"], `[{"chunk":0}]`)
+	eq("Job.status() of a job waiting on a worker-less endpoint", got["parked_status"], `"IN_QUEUE"`)
 	health, _ := got["health_parked"].(map[string]any)
 	jobs, _ := health["jobs"].(map[string]any)
 	eq("Endpoint.health() jobs.inQueue on a worker-less endpoint", jobs["inQueue"], `2`)

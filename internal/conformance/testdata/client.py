@@ -39,8 +39,11 @@ out["cancel"] = slow.cancel()
 out["cancel_status"] = runpod.Endpoint("go-async").run({"n": 1}).output(timeout=60)
 
 parked = runpod.Endpoint("parked")
-parked.run({"x": 1})
+queued = parked.run({"x": 1})
 parked.run({"x": 2})
+# A queued job's /status carries Sluice's "waiting" object: runpod-python
+# reads the status past it.
+out["parked_status"] = queued.status()
 out["health_parked"] = parked.health()
 out["purge"] = parked.purge_queue()
 out["health_echo"] = echo.health()
