@@ -66,6 +66,8 @@ func TestJSClient(t *testing.T) {
 	eq("stream()", got.Stream, `[{"chunk":0},{"chunk":1},{"chunk":2}]`)
 	eq("status() of a queued job", got.ParkedStatus["status"], `"IN_QUEUE"`)
 	eq("status().started of a queued job", got.ParkedStatus["started"], `true`)
+	waiting, _ := got.ParkedStatus["waiting"].(map[string]any)
+	eq("status().waiting.reason of a queued job", waiting["reason"], `"NO_WORKERS"`)
 	jobs, _ := got.Health["jobs"].(map[string]any)
 	eq("health().jobs.inQueue", jobs["inQueue"], `1`)
 	eq("purgeQueue()", got.Purge, `{"removed":1,"status":"completed"}`)
