@@ -61,9 +61,13 @@ func (l *liveState) observe(st *client.JobStatus, now time.Time) {
 var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
 
 // render returns the live line for time now, at most width columns:
-// spinner, status, time in queue, time running, latest progress, job id.
+// spinner, status, time in queue, time running, latest progress, job id,
+// and why a queued job waits (Sluice's waiting reason).
 func (l *liveState) render(now time.Time, width int) string {
 	status := client.Status("SUBMITTING")
+	if l.jobID != "" {
+		status = client.StatusInQueue // accepted: the server answered with its id
+	}
 	var delay, exec time.Duration
 	var progress string
 	if l.last != nil {
@@ -100,6 +104,9 @@ func (l *liveState) render(now time.Time, width int) string {
 	}
 	if l.jobID != "" {
 		fmt.Fprintf(&b, "  job %s", l.jobID)
+	}
+	if status == client.StatusInQueue && l.last != nil && l.last.Waiting != nil {
+		fmt.Fprintf(&b, "  %s: %s", l.last.Waiting.Reason, l.last.Waiting.Message)
 	}
 	return truncate(b.String(), width-1)
 }
@@ -173,6 +180,13 @@ func (l *liveLine) draw() {
 func (l *liveLine) update(st *client.JobStatus) {
 	l.mu.Lock()
 	l.state.observe(st, time.Now())
+	l.mu.Unlock()
+}
+
+// accepted records the id the server gave the job (before any status).
+func (l *liveLine) accepted(id string) {
+	l.mu.Lock()
+	l.state.jobID = id
 	l.mu.Unlock()
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +41,26 @@ func TestLiveRender(t *testing.T) {
 		if got := l.render(at(s.now), s.width); got != s.want {
 			t.Errorf("step %d:\n got %q\nwant %q", i, got, s.want)
 		}
+	}
+}
+
+// TestLiveRenderWaiting: the job id shows from the moment the server
+// accepted the job, and a queued job's waiting reason follows it.
+func TestLiveRenderWaiting(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	l := liveState{jobID: "j", start: t0}
+	if got, want := l.render(t0.Add(40*time.Millisecond), 200), "⠋ IN_QUEUE     queued 40ms  job j"; got != want {
+		t.Errorf("accepted, no status yet:\n got %q\nwant %q", got, want)
+	}
+	l.observe(&client.JobStatus{ID: "j", Status: client.StatusInQueue, Waiting: &client.Waiting{
+		Reason: "NO_WORKERS", Message: "no worker is connected; connect one with `sluice worker-env ep`"}}, t0.Add(time.Second))
+	want := "⠋ IN_QUEUE     queued 2.0s  job j  NO_WORKERS: no worker is connected; connect one with `sluice worker-env ep`"
+	if got := l.render(t0.Add(2*time.Second), 200); got != want {
+		t.Errorf("waiting:\n got %q\nwant %q", got, want)
+	}
+	l.observe(&client.JobStatus{ID: "j", Status: client.StatusInProgress, DelayTime: 2500}, t0.Add(3*time.Second))
+	if got := l.render(t0.Add(3*time.Second), 200); strings.Contains(got, "NO_WORKERS") {
+		t.Errorf("a running job still shows its waiting reason: %q", got)
 	}
 }
 
