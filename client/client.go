@@ -116,6 +116,9 @@ type call struct {
 	query      url.Values
 	body       []byte // nil: no body
 	idempotent bool   // safe to retry
+	// onHead, when set, sees the headers of a 2xx response before its body
+	// is read.
+	onHead func(http.Header)
 }
 
 // do sends a call, retrying it when allowed, and returns the body of a 2xx
@@ -126,6 +129,9 @@ func (c *Client) do(ctx context.Context, cl call) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if cl.onHead != nil && resp.StatusCode/100 == 2 {
+		cl.onHead(resp.Header)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 	if err != nil {
 		return nil, fmt.Errorf("read response: %w", err)

@@ -46,6 +46,7 @@ type request struct {
 	fields   map[string]json.RawMessage
 	syncWait time.Duration
 	onUpdate func(*JobStatus)
+	onID     func(string)
 }
 
 // WithWebhook asks the server to POST the job's final status to url when
@@ -89,6 +90,14 @@ func WithSyncWait(d time.Duration) RequestOption { return func(r *request) { r.s
 // calling goroutine. A nil fn is ignored.
 func OnUpdate(fn func(*JobStatus)) RequestOption {
 	return func(r *request) { r.onUpdate = fn }
+}
+
+// OnAccepted makes [Endpoint.RunSync] call fn with the job's id as soon as
+// the server has accepted the job (its X-Request-Id header, which Sluice
+// sends before /runsync waits), so a caller that gives up early still has
+// the id. It is called from the calling goroutine; a nil fn is ignored.
+func OnAccepted(fn func(jobID string)) RequestOption {
+	return func(r *request) { r.onID = fn }
 }
 
 // body builds the request body: {"input": input, "webhook", "policy", ...}
@@ -194,7 +203,15 @@ func (e *Endpoint) RunSync(ctx context.Context, input any, opts ...RequestOption
 	if r.syncWait > 0 {
 		q = url.Values{"wait": {strconv.FormatInt(r.syncWait.Milliseconds(), 10)}}
 	}
-	st, err := e.statusCall(ctx, call{method: http.MethodPost, path: e.path("runsync"), query: q, body: body})
+	cl := call{method: http.MethodPost, path: e.path("runsync"), query: q, body: body}
+	if r.onID != nil {
+		cl.onHead = func(h http.Header) {
+			if id := h.Get("X-Request-Id"); id != "" {
+				r.onID(id)
+			}
+		}
+	}
+	st, err := e.statusCall(ctx, cl)
 	if err != nil {
 		// Runpod may answer a FAILED /runsync job with a 4xx whose body is
 		// the job's status: that is a result, not a failed call.

@@ -322,3 +322,23 @@ func TestStreamHonoursContext(t *testing.T) {
 		t.Errorf("last error %v, want context.Canceled", last)
 	}
 }
+
+// TestRunSyncOnAccepted: the job id from the X-Request-Id header reaches
+// OnAccepted before the held /runsync answers, so a caller whose context
+// ends first still has it.
+func TestRunSyncOnAccepted(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("X-Request-Id", "sync-held")
+		w.WriteHeader(200)
+		_ = http.NewResponseController(w).Flush()
+		<-r.Context().Done()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var id string
+	_, err := f.client().Endpoint("e").RunSync(ctx, nil, client.OnAccepted(func(s string) { id = s }))
+	if !errors.Is(err, context.DeadlineExceeded) || id != "sync-held" {
+		t.Errorf("err %v, accepted id %q; want a deadline error and sync-held", err, id)
+	}
+}

@@ -39,6 +39,9 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, ep string, sync
 	if err == nil {
 		err = h.checkWebhook(r.Context(), req.Webhook)
 	}
+	if err == nil {
+		err = idempotency(r, body, &req)
+	}
 	if err != nil {
 		writeRequestError(w, err)
 		return
@@ -63,15 +66,31 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, ep string, sync
 		writeJSON(w, http.StatusOK, wire.Submitted{ID: job.ID, Status: engine.StatusInQueue})
 		return
 	}
+	// The status line and the job id go out now, before the wait (Runpod
+	// answers 200 for a runsync still running too), so a client or proxy
+	// that gives up early still has the id.
+	w.Header().Set("Content-Type", contentTypeJSON)
+	w.WriteHeader(http.StatusOK)
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		h.log.Debug("api: flush runsync headers", attrJob, job.ID, attrErr, err)
+	}
+	sent := headersSent{w}
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
 	done, err := h.cfg.Engine.Wait(ctx, ep, job.ID)
 	if err != nil {
-		h.engineError(w, r, "wait for job "+job.ID, err, jobArgs(ep, job.ID, "")...)
+		h.engineError(sent, r, "wait for job "+job.ID, err, jobArgs(ep, job.ID, "")...)
 		return
 	}
-	writeJSON(w, http.StatusOK, ViewOf(done))
+	writeJSON(sent, http.StatusOK, ViewOf(done))
 }
+
+// headersSent writes a body after the status line was sent: later status
+// codes and headers are dropped (an error then travels in the body alone).
+type headersSent struct{ http.ResponseWriter }
+
+func (headersSent) Header() http.Header { return http.Header{} }
+func (headersSent) WriteHeader(int)     {}
 
 // jobID reads the {id} path value, answering 400 itself when it is invalid.
 func jobID(w http.ResponseWriter, r *http.Request) (string, bool) {

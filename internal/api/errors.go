@@ -55,6 +55,8 @@ func (h *Handler) engineError(w http.ResponseWriter, r *http.Request, what strin
 		writeError(w, http.StatusNotFound, what+": not found (unknown id, or the result expired after its retention time)")
 	case errors.Is(err, engine.ErrInvalid):
 		writeError(w, http.StatusBadRequest, what+": "+err.Error())
+	case errors.Is(err, engine.ErrIdempotencyMismatch):
+		writeError(w, http.StatusUnprocessableEntity, what+": "+err.Error()+"; send a new "+headerIdempotencyKey+" for a different request")
 	case errors.Is(err, engine.ErrConflict):
 		writeError(w, http.StatusConflict, what+": not allowed in the job's current state")
 	case errors.Is(err, engine.ErrNotOwner):

@@ -124,7 +124,22 @@ func TestWaitTimeout(t *testing.T) {
 		"GET /v2/echo/status-sync/slow": answer(200, `{"id":"slow","status":"IN_PROGRESS"}`),
 	})
 	f.sluice(t, "", "wait", "echo", "slow", "--timeout", "300ms").check(t, 4, "",
-		"sluice: job slow still IN_PROGRESS after 300ms; it goes on (sluice wait echo slow)\n")
+		"sluice: job slow still IN_PROGRESS after 300ms; it goes on (sluice wait echo slow; sluice cancel echo slow)\n")
+}
+
+// TestRunsyncTimeoutID: a runsync whose answer is still held when --timeout
+// runs out names the job from the X-Request-Id header sent before the wait.
+func TestRunsyncTimeoutID(t *testing.T) {
+	f := newFakeServer(t, map[string]http.HandlerFunc{
+		"POST /v2/echo/runsync": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Request-Id", "sync-held")
+			w.WriteHeader(200)
+			_ = http.NewResponseController(w).Flush()
+			<-r.Context().Done() // the wait outlasts the client's --timeout
+		},
+	})
+	f.sluice(t, "", "runsync", "echo", "{}", "--timeout", "300ms").check(t, 4, "",
+		"sluice: job sync-held not finished after 300ms; it goes on (sluice wait echo sync-held; sluice cancel echo sync-held)\n")
 }
 
 func TestWaitInterrupted(t *testing.T) {

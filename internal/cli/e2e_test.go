@@ -244,6 +244,17 @@ func TestEndToEnd(t *testing.T) {
 	}
 	sluice("", "wait", "prog", cid).check(t, 3, "", fmt.Sprintf("sluice: job %s CANCELLED\n", cid))
 
+	// runsync --timeout shorter than the job: the id (sent before the wait)
+	// and the wait/cancel lines, and the job goes on.
+	r = sluice("", "runsync", "prog", `{"steps": 1000, "step_ms": 100}`, "--timeout", "1s")
+	m := regexp.MustCompile(`job (\S+) not finished after 1s; it goes on \(sluice wait prog (\S+); sluice cancel prog (\S+)\)`).FindStringSubmatch(r.errOut)
+	if r.code != exitJobPending || m == nil || m[1] != m[2] || m[1] != m[3] {
+		t.Fatalf("runsync --timeout: exit %d, stderr %q", r.code, r.errOut)
+	}
+	if r = sluice("", "cancel", "prog", m[1]); r.code != 0 || !strings.Contains(r.out, "CANCELLED") {
+		t.Errorf("cancel the runsync job %s: exit %d, stdout %q, stderr %q", m[1], r.code, r.out, r.errOut)
+	}
+
 	// health counts what happened; unknown jobs and endpoints are one clear line.
 	r = sluice("", "health", "echo", "--json")
 	var h struct{ Jobs struct{ Completed int } }

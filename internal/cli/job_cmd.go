@@ -92,14 +92,15 @@ func runsyncCmd(s streams) *cobra.Command {
 			defer cancel()
 			var clientOpts []client.Option
 			var last *client.JobStatus
+			var jobID string
 			var live *liveLine
 			if isTerminal(s.err) {
 				live = startLive(s.err, "")
 				clientOpts = append(clientOpts, client.WithLongPoll(liveLongPoll))
 				opts = append(opts, client.WithSyncWait(liveLongPoll))
 			}
-			opts = append(opts, client.OnUpdate(func(st *client.JobStatus) {
-				last = st
+			opts = append(opts, client.OnAccepted(func(id string) { jobID = id }), client.OnUpdate(func(st *client.JobStatus) {
+				last, jobID = st, st.ID
 				if live != nil {
 					live.update(st)
 				}
@@ -109,10 +110,6 @@ func runsyncCmd(s streams) *cobra.Command {
 				live.finish()
 			}
 			if err != nil {
-				jobID := ""
-				if last != nil {
-					jobID = last.ID
-				}
 				return c.waitError(cmd.Context(), err, ep, jobID, last, timeout)
 			}
 			return printResult(s, &c, st)
@@ -139,8 +136,13 @@ func (c *conn) waitError(parent context.Context, err error, ep, jobID string, la
 		return withCode(exitInterrupted, fmt.Errorf("interrupted; job %s goes on (sluice wait %s %s; sluice cancel %s %s)", jobID, ep, jobID, ep, jobID))
 	case parent.Err() != nil:
 		return withCode(exitInterrupted, errors.New("interrupted before the server answered; the job may still run"))
-	case errors.Is(err, context.DeadlineExceeded) && last != nil:
-		return withCode(exitJobPending, fmt.Errorf("job %s still %s after %s; it goes on (sluice wait %s %s)", last.ID, last.Status, timeout, ep, last.ID))
+	case errors.Is(err, context.DeadlineExceeded) && jobID != "":
+		state := "not finished" // accepted, no status seen yet (runsync holding its wait)
+		if last != nil {
+			state = "still " + string(last.Status)
+		}
+		return withCode(exitJobPending, fmt.Errorf("job %s %s after %s; it goes on (sluice wait %s %s; sluice cancel %s %s)",
+			jobID, state, timeout, ep, jobID, ep, jobID))
 	case errors.Is(err, context.DeadlineExceeded):
 		return withCode(exitJobPending, fmt.Errorf("no answer after %s; the job may still run", timeout))
 	}

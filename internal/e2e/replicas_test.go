@@ -15,7 +15,8 @@ import (
 // TestReplicas runs two `sluice serve` replicas on one external NATS
 // server (--nats-url) with a shared config: a worker connected to replica A
 // runs jobs submitted to replica B, B answers /runsync and /status, and a
-// cancel sent to B stops the handler running under A (job-stop).
+// cancel sent to B stops the handler running under A (job-stop); an
+// Idempotency-Key used on A gives the same job on B.
 func TestReplicas(t *testing.T) {
 	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
 		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
@@ -56,5 +57,15 @@ func TestReplicas(t *testing.T) {
 	testutil.WaitFor(t, 40*time.Second, "the handler under a to be stopped by a cancel sent to b", func() bool { return exists(stopped) })
 	if m := a.do(t, "GET", "/v2/ep/status/"+id, ck, nil).json(t); m["status"] != "CANCELLED" {
 		t.Errorf("status on a after cancel on b: %v", m)
+	}
+
+	// One Idempotency-Key on both replicas: one job; another body is 422 on either.
+	r = a.do(t, "POST", "/v2/ep/run", ck, []byte(`{"input":{"echo":"once"}}`), "Idempotency-Key", "both-replicas")
+	id = r.json(t)["id"].(string)
+	if r = b.do(t, "POST", "/v2/ep/runsync?wait=60000", ck, []byte(`{"input": {"echo": "once"}}`), "Idempotency-Key", "both-replicas"); r.json(t)["id"] != id {
+		t.Errorf("same key on b: %s, want job %s", r.body, id)
+	}
+	if r = b.do(t, "POST", "/v2/ep/run", ck, []byte(`{"input":{"echo":"twice"}}`), "Idempotency-Key", "both-replicas"); r.code != 422 {
+		t.Errorf("same key, other body on b: %d %s, want 422", r.code, r.body)
 	}
 }

@@ -33,6 +33,8 @@ var (
 	ErrTooLarge = errors.New("too large")           // payload over a limit
 	ErrClosed   = errors.New("engine closed")
 	ErrInvalid  = errors.New("invalid request") // e.g. a submit without input
+	// ErrIdempotencyMismatch: an idempotency key reused with a different request body.
+	ErrIdempotencyMismatch = errors.New("idempotency key already used with a different request body")
 	// ErrQueueFull: the endpoint's queue holds MaxQueue jobs; retry later.
 	ErrQueueFull = errors.New("queue full")
 )
@@ -59,6 +61,13 @@ type SubmitRequest struct {
 	// (e.g. max(SyncRetention, wait) for /runsync?wait=). Zero: Config.Retention,
 	// or Config.SyncRetention for Sync. The ttl still bounds it.
 	Retention time.Duration
+	// IdempotencyKey, when set, makes the submit idempotent: the same key on
+	// the same endpoint returns the job it first created while that job
+	// exists (at most MaxIdempotencyKey bytes). IdempotencyHash identifies the
+	// request body (as a JSON value); the same key with another hash is
+	// ErrIdempotencyMismatch.
+	IdempotencyKey  string
+	IdempotencyHash string
 }
 
 // Job is a job record as the engine keeps it.

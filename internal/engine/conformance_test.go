@@ -60,6 +60,7 @@ func runConformance(t *testing.T, mk func(t *testing.T) *backend) {
 		{"ConsumerRecreated", testConsumerRecreated},
 		{"TwoReplicas", testTwoReplicas},
 		{"Restart", testRestart},
+		{"Idempotency", testIdempotency},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, mk(t)) })

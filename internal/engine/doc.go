@@ -30,6 +30,10 @@
 //     removes the endpoint's queue subjects in one request each and stores a
 //     mark; a record still IN_QUEUE below the mark's sequence reads as
 //     CANCELLED. So a purge of a million jobs is five requests.
+//   - Idempotency keys ($KV.sluice_jobs.=idem.<endpoint>.<sha256 of key>,
+//     idempotency.go): the job id and request hash of a keyed submit,
+//     created with expected last subject sequence 0 so one of two racing
+//     replicas wins, and kept for the job's ttl plus retention.
 //   - Large values (inputs, outputs, progress and stream chunks over 64 KiB)
 //     are split into 512 KiB parts in stream sluice_blobs, each with a TTL, so
 //     10-20 MB payloads work on a cluster with NATS's default 1 MB max_payload.
@@ -98,7 +102,8 @@
 //
 // # Files
 //
-// engine.go opens the streams; submit.go and handoff.go store new jobs;
+// engine.go opens the streams; submit.go and handoff.go store new jobs,
+// idempotency.go the keys of idempotent submits;
 // take.go and queue.go are the queue and its takes; purge.go; jobs.go holds
 // reads and client changes (Get, Wait, Cancel, Retry, SetTTL); result.go the
 // worker's results (Finish, Progress); stream.go stream chunks; workers.go

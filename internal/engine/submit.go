@@ -34,6 +34,17 @@ func (e *Engine) Submit(ctx context.Context, endpoint string, req SubmitRequest)
 	if len(req.Webhook) > 8<<10 {
 		return nil, fmt.Errorf("submit: webhook URL of %d bytes: %w", len(req.Webhook), ErrInvalid)
 	}
+	if len(req.IdempotencyKey) > MaxIdempotencyKey {
+		return nil, fmt.Errorf("submit: idempotency key of %d bytes, over %d: %w", len(req.IdempotencyKey), MaxIdempotencyKey, ErrInvalid)
+	}
+	if req.IdempotencyKey != "" {
+		return e.submitOnce(ctx, endpoint, eps, req)
+	}
+	return e.submitNew(ctx, endpoint, eps, req, newID(req.Sync))
+}
+
+// submitNew stores and queues a new job with the given id.
+func (e *Engine) submitNew(ctx context.Context, endpoint string, eps EndpointSettings, req SubmitRequest, id string) (*Job, error) {
 	if err := e.checkQueue(ctx, endpoint, eps.MaxQueue); err != nil {
 		return nil, err
 	}
@@ -47,13 +58,14 @@ func (e *Engine) Submit(ctx context.Context, endpoint string, req SubmitRequest)
 	}
 	r := &record{
 		Job: Job{
-			ID: newID(req.Sync), Endpoint: endpoint, Status: StatusInQueue,
+			ID: id, Endpoint: endpoint, Status: StatusInQueue,
 			Webhook: req.Webhook, Policy: pol, Sync: req.Sync, Extra: req.Extra, CreatedAt: now,
 		},
 		Epoch:     1,
 		ExpireAt:  now.Add(pol.TTL),
 		Retention: max(req.Retention, 0),
 	}
+	var err error
 	r.Input, r.InputRef, err = e.putValue(ctx, blobPrefix+endpoint+"."+r.ID+".in", req.Input, pol.TTL)
 	if err != nil {
 		return nil, fmt.Errorf("submit: %w", err)
