@@ -99,7 +99,12 @@ func runsyncCmd(s streams) *cobra.Command {
 				clientOpts = append(clientOpts, client.WithLongPoll(liveLongPoll))
 				opts = append(opts, client.WithSyncWait(liveLongPoll))
 			}
-			opts = append(opts, client.OnAccepted(func(id string) { jobID = id }), client.OnUpdate(func(st *client.JobStatus) {
+			opts = append(opts, client.OnAccepted(func(id string) {
+				jobID = id
+				if live != nil {
+					live.accepted(id) // the id shows before the first status
+				}
+			}), client.OnUpdate(func(st *client.JobStatus) {
 				last, jobID = st, st.ID
 				if live != nil {
 					live.update(st)
