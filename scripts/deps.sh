@@ -52,3 +52,6 @@ need_apt prometheus
 
 # issue 9: golangci-lint, run by scripts/test.sh with .golangci.yml.
 need_go_tool golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+
+# issue 12: jq reads a Go worker's --test_input result (examples TestExampleTestInputPipesToJq).
+need_apt jq
