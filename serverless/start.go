@@ -97,6 +97,11 @@ func run(ctx, hard context.Context, cfg Config) int {
 	case testInput:
 		return runTestInputTo(ctx, &cfg, log, opts, stdout, stderr)
 	default:
+		if err := runFitnessChecks(ctx, cfg.FitnessChecks, log); err != nil {
+			log.Error(err.Error())
+			fmt.Fprintf(stderr, "serverless: %v\n", err)
+			return 1
+		}
 		if err := runWorker(ctx, hard, &cfg, log, env); err != nil {
 			log.Error("worker: " + err.Error())
 			return 1
@@ -111,6 +116,11 @@ func validateConfig(cfg *Config) error {
 		return errors.New("config: set Handler or StreamHandler")
 	case cfg.Handler != nil && cfg.StreamHandler != nil:
 		return errors.New("config: set only one of Handler and StreamHandler")
+	}
+	for i, c := range cfg.FitnessChecks {
+		if c.Name == "" || c.Func == nil {
+			return fmt.Errorf("config: FitnessChecks[%d] needs a Name and a Func", i)
+		}
 	}
 	return nil
 }
