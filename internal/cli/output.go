@@ -162,12 +162,3 @@ func (c *conn) printAccepted(s streams, st *client.JobStatus, err error) error {
 	_, err = fmt.Fprintln(s.out, st.ID)
 	return err
 }
-
-// printListing prints a Sluice listing (workers, endpoints) as a table, or
-// as the server sent it with --json.
-func (c *conn) printListing(s streams, b json.RawMessage) error {
-	if c.json {
-		return writeJSON(s.out, b, false)
-	}
-	return writeTable(s.out, b)
-}
