@@ -19,7 +19,8 @@ const listingWidth = 100
 type row = map[string]json.RawMessage
 
 // column is one column of a listing table: its heading, the most characters
-// a cell may take (longer cells end in "…") and how a row fills it.
+// a cell may take (longer cells end in "…"; 0: no limit) and how a row
+// fills it.
 type column struct {
 	head string
 	max  int
