@@ -128,7 +128,7 @@ func TestContainerImage(t *testing.T) {
 		t.Errorf("/v2/echo/health without a key: %d %s", code, body)
 	}
 
-	workerEnv := unquoteEnv(t, run(t, dir, nil, filepath.Join(dir, "sluice"), "worker-env", "echo",
+	workerEnv := envLines(t, run(t, dir, nil, filepath.Join(dir, "sluice"), "worker-env", "echo", "--format", "env",
 		"--config", cfg, "--addr", addr, "--data-dir", filepath.Join(dir, "host-data"), "--worker-id", "host-worker"))
 	w := exec.Command(filepath.Join(dir, "echo-worker"))
 	w.Env = append(os.Environ(), workerEnv...)

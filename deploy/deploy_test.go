@@ -31,16 +31,16 @@ func run(t *testing.T, dir string, env []string, name string, args ...string) st
 	return string(out)
 }
 
-// unquoteEnv turns `sluice worker-env` lines (KEY='value') into KEY=value.
-func unquoteEnv(t *testing.T, out string) []string {
+// envLines splits `sluice worker-env --format env` output (KEY=value lines).
+func envLines(t *testing.T, out string) []string {
 	t.Helper()
 	var env []string
 	for line := range strings.Lines(out) {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
-		if !ok || len(v) < 2 || v[0] != '\'' || v[len(v)-1] != '\'' {
-			t.Fatalf("worker-env line %q is not KEY='value'", line)
+		kv := strings.TrimSpace(line)
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.ContainsAny(k, " '") {
+			t.Fatalf("worker-env line %q is not KEY=value", line)
 		}
-		env = append(env, k+"="+strings.ReplaceAll(v[1:len(v)-1], `'\''`, `'`))
+		env = append(env, kv)
 	}
 	return env
 }

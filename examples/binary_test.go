@@ -65,7 +65,7 @@ func workerEnv(extra ...string) []string {
 // runResult is what one run of an example binary did.
 type runResult struct {
 	code   int
-	lines  []map[string]json.RawMessage // stdout lines that are JSON objects
+	lines  []map[string]json.RawMessage // stderr lines that are JSON objects (chunks, progress)
 	stdout string
 	stderr string
 }
@@ -82,7 +82,7 @@ func runExample(t *testing.T, name, dir string, env []string, args ...string) ru
 		t.Fatalf("run %s: %v", name, err)
 	}
 	r := runResult{code: code, stdout: stdout, stderr: stderr}
-	for line := range strings.Lines(r.stdout) {
+	for line := range strings.Lines(r.stderr) {
 		var obj map[string]json.RawMessage
 		if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &obj) == nil {
 			r.lines = append(r.lines, obj)
@@ -91,13 +91,15 @@ func runExample(t *testing.T, name, dir string, env []string, args ...string) ru
 	return r
 }
 
-// final returns the last JSON line, the job's result.
+// final returns the job's result: stdout must be that one JSON line alone,
+// as `worker --test_input ... | jq .status` needs.
 func (r runResult) final(t *testing.T) map[string]json.RawMessage {
 	t.Helper()
-	if len(r.lines) == 0 {
-		t.Fatalf("no JSON result on stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	var obj map[string]json.RawMessage
+	if strings.Count(r.stdout, "\n") != 1 || json.Unmarshal([]byte(r.stdout), &obj) != nil || obj == nil {
+		t.Fatalf("stdout is not one JSON result line:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	}
-	return r.lines[len(r.lines)-1]
+	return obj
 }
 
 func TestExampleBinariesWithTestInput(t *testing.T) {
@@ -140,7 +142,7 @@ func TestExampleBinariesWithTestInput(t *testing.T) {
 				t.Errorf("error %s, want it to contain %q", final["error"], c.errorHas)
 			}
 			var chunks []string
-			for _, l := range r.lines[:len(r.lines)-1] {
+			for _, l := range r.lines {
 				var stream []struct{ Output json.RawMessage }
 				if err := json.Unmarshal(l["stream"], &stream); err == nil {
 					for _, s := range stream {
@@ -185,7 +187,7 @@ func TestExampleBinaryBadTestInput(t *testing.T) {
 			if !strings.Contains(all, c.logHas) {
 				t.Errorf("output lacks %q:\n%s", c.logHas, all)
 			}
-			if strings.Contains(all, "goroutine ") || strings.Contains(all, "panic") || len(r.lines) != 0 {
+			if strings.Contains(all, "goroutine ") || strings.Contains(all, "panic") || len(r.lines) != 0 || r.stdout != "" {
 				t.Errorf("want a one-line error, got:\n%s", all)
 			}
 		})
@@ -255,4 +257,20 @@ func startAPI(t *testing.T, name string, env []string, args ...string) *apiProce
 		t.Fatalf("%s did not report its address:\n%s", name, p.out)
 	}
 	return p
+}
+
+// TestExampleTestInputPipesToJq runs the documented one-liner: the result
+// alone on stdout, so jq reads it.
+func TestExampleTestInputPipesToJq(t *testing.T) {
+	testutil.NeedBinary(t, "jq")
+	testutil.NeedBinary(t, "bash")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c",
+		`./streaming --test_input '{"input": {"text": "a b"}}' | jq -r .status`)
+	cmd.Dir, cmd.Env = binDir, workerEnv()
+	stdout, stderr, code, err := testutil.Run(cmd)
+	if err != nil || code != 0 || stdout != "COMPLETED\n" {
+		t.Errorf("worker | jq .status: exit %d (%v), stdout %q, stderr:\n%s", code, err, stdout, stderr)
+	}
 }

@@ -59,3 +59,6 @@ if ! [ -f .node/node_modules/runpod-sdk/package.json ] || ! grep -q '"version": 
   echo "== installing runpod-sdk@1.1.2 (npm) into .node"
   npm install --silent --no-audit --no-fund --prefix .node runpod-sdk@1.1.2 >/dev/null
 fi
+
+# issue 12: jq reads a Go worker's --test_input result (examples TestExampleTestInputPipesToJq).
+need_apt jq

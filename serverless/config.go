@@ -31,6 +31,10 @@ type Config struct {
 	// --rp_log_level, else RUNPOD_LOG_LEVEL, else DEBUG. Records about a job
 	// carry its id under LogKeyJobID.
 	Logger *slog.Logger
+	// FitnessChecks run in order before the production worker's first
+	// job-take; the first failing one makes Start exit 1 with its name and
+	// error on stderr. The test_input and local API modes skip them.
+	FitnessChecks []FitnessCheck
 	// Args are the command-line arguments to parse for --test_input,
 	// --rp_serve_api and friends. Defaults to os.Args[1:]. Unknown flags are
 	// ignored and left for the program.

@@ -34,11 +34,13 @@
 // runpod-python, and accepts the same flags:
 //
 //   - go run . --test_input '{"input": {...}}' runs one job, from the flag
-//     or from ./test_input.json, and prints JSON lines on stdout, each in the
-//     shape Runpod's API answers with: one /stream-like line per streamed
-//     chunk, one /status-like line per progress update, and a final line
-//     {"id", "status", "executionTime", "output" | "error"}. It exits 0 when
-//     the job completed and 1 when it failed or the input is missing or bad.
+//     or from ./test_input.json, and prints its result alone on stdout, one
+//     JSON line {"id", "status", "executionTime", "output" | "error"} (so
+//     `./worker --test_input ... | jq .status` works). The banner, the log
+//     and JSON lines in the shape Runpod's API answers with, one /stream-like
+//     line per streamed chunk and one /status-like line per progress update,
+//     go to stderr. It exits 0 when the job completed and 1 when it failed or
+//     the input is missing or bad.
 //   - go run . --rp_serve_api [--rp_api_host localhost] [--rp_api_port 8000]
 //     [--rp_api_concurrency 1] serves a local endpoint with Runpod's job API:
 //     POST /run (answers IN_QUEUE at once, runs the job in the background),

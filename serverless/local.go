@@ -33,18 +33,16 @@ const testInputFile = "test_input.json"
 // localTestID is the job id used in test_input mode when the job has none.
 const localTestID = "local_test"
 
-// runTestInput runs one job locally, from --test_input or ./test_input.json,
-// and returns the process exit code: 0 when the job completed, 1 otherwise.
+// runTestInputTo runs one job locally, from --test_input or
+// ./test_input.json, and returns the process exit code: 0 when the job
+// completed, 1 otherwise.
 //
-// Unlike runpod-python it iterates stream handlers and prints everything as
-// JSON lines on stdout, each in the shape Runpod's API would return: one
-// /stream-like line per chunk, one /status-like line per progress update,
-// and a final /status-like line with the result.
-func runTestInput(ctx context.Context, cfg *Config, log *slog.Logger, opts options) int {
-	return runTestInputTo(ctx, cfg, log, opts, os.Stdout)
-}
-
-func runTestInputTo(ctx context.Context, cfg *Config, log *slog.Logger, opts options, stdout io.Writer) int {
+// Unlike runpod-python it iterates stream handlers. Its lines are JSON, each
+// in the shape Runpod's API would return: one /stream-like line per chunk
+// and one /status-like line per progress update on side (stderr, with the
+// log), then the final /status-like line with the result alone on out
+// (stdout), so `worker --test_input ... | jq .status` works.
+func runTestInputTo(ctx context.Context, cfg *Config, log *slog.Logger, opts options, out, side io.Writer) int {
 	job, err := loadTestJob(opts.testInput)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -55,7 +53,7 @@ func runTestInputTo(ctx context.Context, cfg *Config, log *slog.Logger, opts opt
 		return 1
 	}
 	log.Debug("Started.", LogKeyJobID, job.ID)
-	w := &lineWriter{w: stdout}
+	w := &lineWriter{w: side}
 	started := time.Now()
 	res, payload := execJob(ctx, cfg, job, execOptions{
 		OnChunk: func(_ context.Context, chunk json.RawMessage) error {
@@ -73,7 +71,7 @@ func runTestInputTo(ctx context.Context, cfg *Config, log *slog.Logger, opts opt
 		final.Status, final.Output = wire.StatusFailed, nil
 		final.Error = jsonField(res.Body, "error")
 	}
-	if err := w.line(final); err != nil {
+	if err := (&lineWriter{w: out}).line(final); err != nil {
 		log.Error(err.Error())
 		return 1
 	}

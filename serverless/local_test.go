@@ -18,14 +18,18 @@ import (
 )
 
 // testInputRun runs test_input mode in-process and returns the exit code,
-// the JSON lines printed and the log.
+// the JSON lines printed (progress and chunk lines on the side, then the
+// result) and the log. It checks that stdout holds the result alone.
 func testInputRun(t *testing.T, cfg Config, flagValue string) (int, []string, string) {
 	t.Helper()
-	var out, logs testutil.Buffer
+	var out, side, logs testutil.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	code := runTestInputTo(context.Background(), &cfg, log, options{testInput: flagValue}, &out)
+	code := runTestInputTo(context.Background(), &cfg, log, options{testInput: flagValue}, &out, &side)
+	if n := strings.Count(out.String(), "\n"); n > 1 || (n == 1) != json.Valid([]byte(out.String())) {
+		t.Errorf("stdout is not one JSON result line: %q", out.String())
+	}
 	var lines []string
-	for l := range strings.Lines(out.String()) {
+	for l := range strings.Lines(side.String() + out.String()) {
 		lines = append(lines, strings.TrimSuffix(l, "\n"))
 	}
 	return code, lines, logs.String()
@@ -92,7 +96,7 @@ func TestTestInputStreamsChunksAsTheyCome(t *testing.T) {
 		}
 	}, ReturnAggregateStream: true}
 	log := slog.New(slog.NewTextHandler(&testutil.Buffer{}, nil))
-	code := runTestInputTo(context.Background(), &cfg, log, options{testInput: `{"input": 1}`}, &out)
+	code := runTestInputTo(context.Background(), &cfg, log, options{testInput: `{"input": 1}`}, &out, &out)
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}

@@ -37,14 +37,18 @@ const (
 	logKeepChars = 2048
 )
 
-// stdout is where the worker's log lines and banner go.
-var stdout io.Writer = os.Stdout
+// stdout is where the worker's log lines and banner go, and in test_input
+// mode the job's result; stderr is where test_input mode logs.
+var (
+	stdout io.Writer = os.Stdout
+	stderr io.Writer = os.Stderr
+)
 
 // newLogger builds the SDK logger: runpod-python's line format (JSON lines
-// when RUNPOD_ENDPOINT_ID is set) on stdout, level from --rp_log_level, then
+// when RUNPOD_ENDPOINT_ID is set) on w, level from --rp_log_level, then
 // RUNPOD_LOG_LEVEL / RUNPOD_DEBUG_LEVEL, else DEBUG. base, when non-nil,
 // is returned as is.
-func newLogger(base *slog.Logger, level string, env workerEnv) *slog.Logger {
+func newLogger(base *slog.Logger, level string, env workerEnv, w io.Writer) *slog.Logger {
 	if base != nil {
 		return base
 	}
@@ -55,7 +59,7 @@ func newLogger(base *slog.Logger, level string, env workerEnv) *slog.Logger {
 	if !ok {
 		lvl = slog.LevelDebug
 	}
-	return slog.New(newLogHandler(stdout, lvl, env.endpointID != ""))
+	return slog.New(newLogHandler(w, lvl, env.endpointID != ""))
 }
 
 // parseLogLevel maps runpod-python's level names (case-insensitive) to slog
@@ -262,7 +266,7 @@ func writePyJSONString(b *bytes.Buffer, s string) {
 	b.WriteByte('"')
 }
 
-// printBanner prints runpod-python's start-up line to stdout.
-func printBanner(*slog.Logger) {
-	fmt.Fprintf(stdout, "--- Starting Serverless Worker |  Version %s ---\n", Version)
+// printBanner prints runpod-python's start-up line to w.
+func printBanner(w io.Writer) {
+	fmt.Fprintf(w, "--- Starting Serverless Worker |  Version %s ---\n", Version)
 }

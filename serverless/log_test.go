@@ -93,7 +93,7 @@ func TestLogLevels(t *testing.T) {
 		if tc.jsonMode {
 			env.endpointID = "ep"
 		}
-		log := newLogger(nil, tc.flag, env)
+		log := newLogger(nil, tc.flag, env, stdout)
 		stdout = old
 		log.Log(context.Background(), LevelTrace, "t")
 		log.Debug("d")
@@ -105,7 +105,7 @@ func TestLogLevels(t *testing.T) {
 		}
 	}
 	base := slog.New(slog.DiscardHandler)
-	if newLogger(base, "ERROR", workerEnv{}) != base {
+	if newLogger(base, "ERROR", workerEnv{}, stdout) != base {
 		t.Errorf("Config.Logger was not used as is")
 	}
 }
@@ -115,7 +115,7 @@ func TestPrintBanner(t *testing.T) {
 	old := stdout
 	stdout = &buf
 	defer func() { stdout = old }()
-	printBanner(nil)
+	printBanner(stdout)
 	if want := "--- Starting Serverless Worker |  Version " + Version + " ---\n"; buf.String() != want {
 		t.Errorf("banner %q, want %q", buf.String(), want)
 	}

@@ -78,8 +78,15 @@ func run(ctx, hard context.Context, cfg Config) int {
 		return 2
 	}
 	env := workerEnvFromOS()
-	log := newLogger(cfg.Logger, opts.logLevel, env)
-	printBanner(log)
+	// In test_input mode stdout is the job's result alone (for jq); the
+	// banner and the log go to stderr.
+	testInput := !opts.serveAPI && (opts.testInput != "" || env.getJobURL == "")
+	logOut := stdout
+	if testInput {
+		logOut = stderr
+	}
+	log := newLogger(cfg.Logger, opts.logLevel, env, logOut)
+	printBanner(logOut)
 	switch {
 	case opts.serveAPI:
 		if err := serveLocalAPI(ctx, &cfg, log, opts); err != nil && !errors.Is(err, context.Canceled) {
@@ -87,9 +94,14 @@ func run(ctx, hard context.Context, cfg Config) int {
 			return 1
 		}
 		return 0
-	case opts.testInput != "" || env.getJobURL == "":
-		return runTestInput(ctx, &cfg, log, opts)
+	case testInput:
+		return runTestInputTo(ctx, &cfg, log, opts, stdout, stderr)
 	default:
+		if err := runFitnessChecks(ctx, cfg.FitnessChecks, log); err != nil {
+			log.Error(err.Error())
+			fmt.Fprintf(stderr, "serverless: %v\n", err)
+			return 1
+		}
 		if err := runWorker(ctx, hard, &cfg, log, env); err != nil {
 			log.Error("worker: " + err.Error())
 			return 1
@@ -104,6 +116,11 @@ func validateConfig(cfg *Config) error {
 		return errors.New("config: set Handler or StreamHandler")
 	case cfg.Handler != nil && cfg.StreamHandler != nil:
 		return errors.New("config: set only one of Handler and StreamHandler")
+	}
+	for i, c := range cfg.FitnessChecks {
+		if c.Name == "" || c.Func == nil {
+			return fmt.Errorf("config: FitnessChecks[%d] needs a Name and a Func", i)
+		}
 	}
 	return nil
 }

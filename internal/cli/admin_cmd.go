@@ -65,43 +65,52 @@ func purgeCmd(s streams) *cobra.Command {
 }
 
 func workersCmd(s streams) *cobra.Command {
-	var c conn
+	var (
+		c conn
+		l listFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "workers ENDPOINT",
 		Short: "List an endpoint's workers (Sluice)",
-		Long:  "List ENDPOINT's workers as a table (GET /v2/ENDPOINT/workers, a Sluice extension\nof the API; Runpod's hosted API does not serve it).",
+		Long:  "List ENDPOINT's workers as a table (GET /v2/ENDPOINT/workers, a Sluice extension\nof the API; Runpod's hosted API does not serve it): id, status, job, GPUs,\nuptime and last exit, in 100 columns; -o wide shows every field.",
 		Example: `  sluice workers echo
+  sluice workers echo -o wide
   sluice workers echo --json`,
 		Args: args(1, 1, "ENDPOINT"),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			l, err := c.client().Endpoint(a[0]).Workers(cmd.Context())
+			ws, err := c.client().Endpoint(a[0]).Workers(cmd.Context())
 			if err != nil {
 				return c.explain(err)
 			}
-			return c.printListing(s, l.Raw)
+			return c.printListing(s, ws.Raw, l, workerColumns)
 		},
 	}
 	addConnFlags(cmd, &c)
+	l.register(cmd)
 	return cmd
 }
 
 func endpointsCmd(s streams) *cobra.Command {
-	var c conn
+	var (
+		c conn
+		l listFlags
+	)
 	cmd := &cobra.Command{
 		Use:     "endpoints",
 		Short:   "List the server's endpoints (Sluice)",
-		Long:    "List the server's endpoints as a table (GET /v2/endpoints, a Sluice extension of\nthe API; Runpod's hosted API does not serve it).",
+		Long:    "List the server's endpoints as a table (GET /v2/endpoints, a Sluice extension of\nthe API; Runpod's hosted API does not serve it); -o wide shows every field.",
 		Example: `  sluice endpoints --url http://gpu-box:8080`,
 		Args:    args(0, 0, "none"),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			l, err := c.client().Endpoints(cmd.Context())
+			eps, err := c.client().Endpoints(cmd.Context())
 			if err != nil {
 				return c.explain(err)
 			}
-			return c.printListing(s, l.Raw)
+			return c.printListing(s, eps.Raw, l, endpointColumns)
 		},
 	}
 	addConnFlags(cmd, &c)
+	l.register(cmd)
 	return cmd
 }
 

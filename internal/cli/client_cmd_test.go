@@ -2,11 +2,14 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/internal/testutil"
 )
@@ -258,17 +261,59 @@ func TestCancelRetryHealthPurge(t *testing.T) {
 }
 
 func TestWorkersAndEndpoints(t *testing.T) {
+	started := time.Now().Add(-90 * time.Minute).UTC().Format(time.RFC3339)
+	long := strings.Repeat("x", 30)
+	workers := `{"workers":[` +
+		`{"id":"w-1","endpoint":"echo","status":"RUNNING","pid":7,"gpus":["0","1"],"jobs":["j1","j2","j3"],"startedAt":"` + started + `"},` +
+		`{"id":"w-` + long + `","endpoint":"echo","status":"IDLE","pid":42,"startedAt":"` + started + `","isStale":false},` +
+		`{"id":"w-3","endpoint":"echo","status":"EXITED","startedAt":"` + started + `","exitedAt":"` + started + `","exit":"exit status 1: fitness check failed: gpu: no CUDA device"}]}`
 	f := newFakeServer(t, map[string]http.HandlerFunc{
-		"GET /v2/echo/workers": answer(200,
-			`{"workers":[{"id":"w-1","status":"RUNNING","jobs":["j1"]},{"id":"w-2","status":"IDLE","pid":42}]}`),
-		"GET /v2/endpoints":    answer(200, `[{"id":"echo","workersMax":3},{"id":"llm","workersMax":1}]`),
+		"GET /v2/echo/workers": answer(200, workers),
+		"GET /v2/endpoints": answer(200, `{"endpoints":[`+
+			`{"id":"echo","managed":true,"workersMin":0,"workersMax":3,"workers":1,"inQueue":4,"inProgress":1,"executionTimeoutMs":600000},`+
+			`{"id":"llm","managed":false,"workersMin":1,"workersMax":1,"workers":0,"inQueue":0,"inProgress":0,"executionTimeoutMs":0}]}`),
 		"GET /v2/none/workers": answer(200, `[]`),
 	})
-	f.sluice(t, "", "workers", "echo").check(t, 0,
-		"ID   STATUS   JOBS    PID\nw-1  RUNNING  [\"j1\"]  -\nw-2  IDLE     -       42\n", "")
-	f.sluice(t, "", "endpoints").check(t, 0, "ID    WORKERSMAX\necho  3\nllm   1\n", "")
+	r := f.sluice(t, "", "workers", "echo")
+	r.check(t, 0, ""+
+		"ID                    STATUS   JOB    GPUS  UPTIME  LAST EXIT\n"+
+		"w-1                   RUNNING  j1 +2  0,1   1h30m   -\n"+
+		"w-xxxxxxxxxxxxxxxxx…  IDLE     -      -     1h30m   -\n"+
+		"w-3                   EXITED   -      -     -       exit status 1: fitness…\n", "")
+	for _, line := range strings.Split(r.out, "\n") {
+		if n := utf8.RuneCountInString(line); n > listingWidth {
+			t.Errorf("line of %d characters, want at most %d: %q", n, listingWidth, line)
+		}
+	}
+	f.sluice(t, "", "endpoints").check(t, 0, ""+
+		"ID    MANAGED  WORKERS  MIN-MAX  IN QUEUE  IN PROGRESS\n"+
+		"echo  yes      1        0-3      4         1\n"+
+		"llm   no       0        1-1      0         0\n", "")
+	// -o wide: every field, as columns.
+	r = f.sluice(t, "", "workers", "echo", "-o", "wide")
+	if head, _, _ := strings.Cut(r.out, "\n"); r.code != 0 ||
+		strings.Join(strings.Fields(head), " ") != "ID STATUS ENDPOINT EXIT EXITEDAT GPUS ISSTALE JOBS PID STARTEDAT" {
+		t.Errorf("workers -o wide: exit %d, header %q", r.code, head)
+	}
+	if !strings.Contains(r.out, "exit status 1: fitness check failed: gpu: no CUDA device") {
+		t.Errorf("workers -o wide lacks the whole exit: %q", r.out)
+	}
+	f.sluice(t, "", "workers", "echo", "-o", "yaml").check(t, 1, "", "sluice: -o \"yaml\": want wide (or --json)\n")
 	f.sluice(t, "", "workers", "none").check(t, 0, "(none)\n", "")
-	f.sluice(t, "", "endpoints", "--json").check(t, 0, `[{"id":"echo","workersMax":3},{"id":"llm","workersMax":1}]`+"\n", "")
+	f.sluice(t, "", "endpoints", "--json").check(t, 0, `{"endpoints":[`+
+		`{"id":"echo","managed":true,"workersMin":0,"workersMax":3,"workers":1,"inQueue":4,"inProgress":1,"executionTimeoutMs":600000},`+
+		`{"id":"llm","managed":false,"workersMin":1,"workersMax":1,"workers":0,"inQueue":0,"inProgress":0,"executionTimeoutMs":0}]}`+"\n", "")
+}
+
+func TestFormatAge(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		-time.Second: "0s", 45 * time.Second: "45s", 12*time.Minute + 59*time.Second: "12m",
+		3*time.Hour + 5*time.Minute: "3h05m", 52 * time.Hour: "2d4h",
+	} {
+		if got := formatAge(d); got != want {
+			t.Errorf("formatAge(%v) = %q, want %q", d, got, want)
+		}
+	}
 }
 
 func TestLogs(t *testing.T) {
@@ -370,6 +415,27 @@ func TestHelpReadsWell(t *testing.T) {
 		r := runSluice(context.Background(), "", cmd, "--help")
 		if r.code != 0 || !strings.Contains(r.out, "Examples:") || !strings.Contains(r.out, "--url") || !strings.Contains(r.out, "--json") {
 			t.Errorf("sluice %s --help: exit %d, missing examples or connection flags:\n%s", cmd, r.code, r.out)
+		}
+	}
+}
+
+// TestListingColumnsFit100: a row with every cell longer than its column
+// still prints in 100 characters, for both listings.
+func TestListingColumnsFit100(t *testing.T) {
+	long := strings.Repeat("é", 200)
+	started := time.Now().Add(-1000 * time.Hour).UTC().Format(time.RFC3339)
+	rows := `[{"id":"` + long + `","status":"` + long + `","jobs":["` + long + `","b"],"gpus":["` + long + `"],` +
+		`"startedAt":"` + started + `","exit":"` + long + `","workersMin":123456789,"workersMax":123456789,` +
+		`"managed":true,"workers":123456789012,"inQueue":123456789012,"inProgress":123456789012}]`
+	for name, cols := range map[string][]column{"workers": workerColumns, "endpoints": endpointColumns} {
+		var b strings.Builder
+		if err := writeColumns(&b, json.RawMessage(rows), cols); err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+			if n := utf8.RuneCountInString(line); n > listingWidth || n < 40 {
+				t.Errorf("%s: line of %d characters, want 40 to %d: %q", name, n, listingWidth, line)
+			}
 		}
 	}
 }

@@ -48,8 +48,14 @@ func (p *proc) output() string {
 // SIGKILL after 10 s) with t.Cleanup.
 func startProc(t *testing.T, name string, env []string, bin string, args ...string) *proc {
 	t.Helper()
+	return startProcIn(t, "", name, env, bin, args...)
+}
+
+// startProcIn is startProc with the working directory dir.
+func startProcIn(t *testing.T, dir, name string, env []string, bin string, args ...string) *proc {
+	t.Helper()
 	p := &proc{name: name, cmd: exec.Command(bin, args...), done: make(chan struct{})}
-	p.cmd.Env = env
+	p.cmd.Dir, p.cmd.Env = dir, env
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -82,14 +88,14 @@ func cleanEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// parseEnvLines reads KEY='value' lines as printed by sluice worker-env.
+// parseEnvLines reads export KEY='value' lines as printed by sluice worker-env.
 func parseEnvLines(t *testing.T, s string) []string {
 	t.Helper()
 	var env []string
 	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || len(v) < 2 || v[0] != '\'' || v[len(v)-1] != '\'' {
-			t.Fatalf("worker-env line %q is not KEY='value'", line)
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		if !ok || !strings.HasPrefix(line, "export ") || len(v) < 2 || v[0] != '\'' || v[len(v)-1] != '\'' {
+			t.Fatalf("worker-env line %q is not export KEY='value'", line)
 		}
 		env = append(env, k+"="+strings.ReplaceAll(v[1:len(v)-1], `'\''`, `'`))
 	}
@@ -126,7 +132,13 @@ func buildBinaries(t *testing.T) string {
 // returns its base URL.
 func startServe(t *testing.T, env []string, args ...string) string {
 	t.Helper()
-	server := startProc(t, "sluice serve", env, filepath.Join(buildBinaries(t), "sluice"),
+	return startServeIn(t, "", env, args...)
+}
+
+// startServeIn is startServe with the working directory dir.
+func startServeIn(t *testing.T, dir string, env []string, args ...string) string {
+	t.Helper()
+	server := startProcIn(t, dir, "sluice serve", env, filepath.Join(buildBinaries(t), "sluice"),
 		append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	addrRE := regexp.MustCompile(`msg="sluice serving" addr=(http://127\.0\.0\.1:\d+)`)
 	var base string

@@ -74,14 +74,7 @@ func writeHealth(w io.Writer, h *client.Health) error {
 // list, e.g. {"workers": [...]}) as a table: "id" and "status" first,
 // then the other keys in sorted order. Anything else is printed as indented JSON.
 func writeTable(w io.Writer, raw json.RawMessage) error {
-	rows, ok := tableRows(raw)
-	if !ok {
-		return writeJSON(w, raw, true)
-	}
-	if len(rows) == 0 {
-		_, err := fmt.Fprintln(w, "(none)")
-		return err
-	}
+	rows, _ := tableRows(raw)
 	keySet := map[string]bool{}
 	for _, r := range rows {
 		for k := range r {
@@ -100,17 +93,11 @@ func writeTable(w io.Writer, raw json.RawMessage) error {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	keys = append(lead, keys...)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.ToUpper(strings.Join(keys, "\t")))
-	for _, r := range rows {
-		cells := make([]string, len(keys))
-		for i, k := range keys {
-			cells[i] = cellText(r[k])
-		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	cols := make([]column, 0, len(keySet)+len(lead))
+	for _, k := range append(lead, keys...) {
+		cols = append(cols, column{head: strings.ToUpper(k), cell: field(k)})
 	}
-	return tw.Flush()
+	return writeColumns(w, raw, cols)
 }
 
 func tableRows(raw json.RawMessage) ([]map[string]json.RawMessage, bool) {
@@ -161,13 +148,4 @@ func (c *conn) printAccepted(s streams, st *client.JobStatus, err error) error {
 	}
 	_, err = fmt.Fprintln(s.out, st.ID)
 	return err
-}
-
-// printListing prints a Sluice listing (workers, endpoints) as a table, or
-// as the server sent it with --json.
-func (c *conn) printListing(s streams, b json.RawMessage) error {
-	if c.json {
-		return writeJSON(s.out, b, false)
-	}
-	return writeTable(s.out, b)
 }

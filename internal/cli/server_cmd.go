@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -144,26 +145,36 @@ func workerEnvCommand(s streams) *cobra.Command {
 	var (
 		f        serverFlags
 		workerID string
+		format   string
 	)
 	c := &cobra.Command{
 		Use:     "worker-env ENDPOINT",
 		GroupID: groupServer,
 		Short:   "Print the RUNPOD_* environment a worker of ENDPOINT needs to reach this server",
 		Long: `Print the RUNPOD_* environment a worker needs to serve ENDPOINT on a Sluice
-server, as KEY='value' lines a POSIX shell can source: the job-take, job-done,
-job-stream and ping URL templates, the worker key (RUNPOD_AI_API_KEY), a
-worker id (RUNPOD_POD_ID, random unless --worker-id), the endpoint id and the
-ping interval.
+server, as export KEY='value' lines a POSIX shell can eval or source: the
+job-take, job-done, job-stream and ping URL templates, the worker key
+(RUNPOD_AI_API_KEY), a worker id (RUNPOD_POD_ID, random unless --worker-id),
+the endpoint id and the ping interval.
 
 Use the same --config, --data-dir and --ping-interval as "sluice serve" so
 the key and interval match; --addr is the address the worker reaches the
-server at. Every worker process needs its own RUNPOD_POD_ID.`,
-		Example: `  set -a; . <(sluice worker-env echo); set +a; ./my-go-worker
-  sluice worker-env echo --addr 10.0.0.5:8080 --worker-id gpu0 > worker.env`,
+server at (default: $SLUICE_URL if set, like the client commands). Every
+worker process needs its own RUNPOD_POD_ID. --format env prints plain
+KEY=value lines instead (docker --env-file, systemd EnvironmentFile=).`,
+		Example: `  eval "$(sluice worker-env echo --config sluice.yaml)"; python handler.py
+  sluice worker-env echo --addr 10.0.0.5:8080 --worker-id gpu0 --format env > worker.env`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "shell" && format != "env" {
+				return fmt.Errorf("--format %q: want shell or env", format)
+			}
+			addr := f.addr
+			if u := os.Getenv(envURL); u != "" && !cmd.Flags().Changed("addr") {
+				addr = u
+			}
 			env, err := server.WorkerEnv(server.WorkerEnvOptions{
-				Endpoint: args[0], Addr: f.addr, ConfigPath: f.config, DataDir: f.dataDir,
+				Endpoint: args[0], Addr: addr, ConfigPath: f.config, DataDir: f.dataDir,
 				Endpoints: f.endpoints, WorkerID: workerID,
 				Overrides: server.Overrides{PingInterval: f.pingInterval},
 			})
@@ -172,7 +183,11 @@ server at. Every worker process needs its own RUNPOD_POD_ID.`,
 			}
 			var b strings.Builder
 			for _, kv := range env {
-				b.WriteString(server.ShellQuote(kv))
+				if format == "env" {
+					b.WriteString(kv)
+				} else {
+					b.WriteString("export " + server.ShellQuote(kv))
+				}
 				b.WriteByte('\n')
 			}
 			_, err = fmt.Fprint(s.out, b.String())
@@ -181,5 +196,6 @@ server at. Every worker process needs its own RUNPOD_POD_ID.`,
 	}
 	f.register(c, "address (host:port or base URL) workers reach the server at")
 	c.Flags().StringVar(&workerID, "worker-id", "", "worker id (RUNPOD_POD_ID); default: random")
+	c.Flags().StringVar(&format, "format", "shell", "shell: export KEY='value' lines; env: KEY=value lines (env files)")
 	return c
 }

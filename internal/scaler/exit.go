@@ -7,12 +7,28 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
+
+// fitnessPrefix starts the line the Go SDK prints on stderr when a fitness
+// check fails (serverless.Config.FitnessChecks).
+const fitnessPrefix = "serverless: fitness check failed: "
+
+// fitnessFailure is the failed fitness check among a worker's last lines
+// ("fitness check failed: NAME: ERROR"), or "".
+func fitnessFailure(tail []string) string {
+	for _, l := range slices.Backward(tail) {
+		if _, why, ok := strings.Cut(l, fitnessPrefix); ok {
+			return "fitness check failed: " + why
+		}
+	}
+	return ""
+}
 
 // describeExit says how a worker process ended, for people: "exited with
 // status 1", "was killed by signal SIGSEGV", "was killed by the kernel's

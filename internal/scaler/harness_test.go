@@ -16,8 +16,9 @@ import (
 	"github.com/sluicehq/sluice/internal/testutil"
 )
 
-// workerBin is the test worker (testdata/worker), built once in TestMain.
-var workerBin string
+// workerBin is the test worker (testdata/worker) and fitWorkerBin a Go SDK
+// worker whose fitness check fails (testdata/fitworker), built once in TestMain.
+var workerBin, fitWorkerBin string
 
 func TestMain(m *testing.M) {
 	testutil.MainWith(m, func() (func(), error) {
@@ -26,9 +27,9 @@ func TestMain(m *testing.M) {
 			return nil, err
 		}
 		cleanup := func() { _ = os.RemoveAll(dir) }
-		workerBin = filepath.Join(dir, "worker")
-		if out, err := exec.Command("go", "build", "-o", workerBin, "./testdata/worker").CombinedOutput(); err != nil {
-			return cleanup, fmt.Errorf("build test worker: %w\n%s", err, out)
+		workerBin, fitWorkerBin = filepath.Join(dir, "worker"), filepath.Join(dir, "fitworker")
+		if out, err := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "./testdata/worker", "./testdata/fitworker").CombinedOutput(); err != nil {
+			return cleanup, fmt.Errorf("build test workers: %w\n%s", err, out)
 		}
 		return cleanup, nil
 	})
@@ -52,6 +53,7 @@ type harness struct {
 func parse(t testing.TB, cfgDir, yaml string) *config.File {
 	t.Helper()
 	yaml = strings.ReplaceAll(yaml, "TESTWORKERBIN", workerBin)
+	yaml = strings.ReplaceAll(yaml, "FITWORKERBIN", fitWorkerBin)
 	f, err := config.Parse([]byte(yaml), filepath.Join(cfgDir, "sluice.yaml"))
 	if err != nil {
 		t.Fatalf("config: %v", err)

@@ -244,6 +244,9 @@ func (s *Supervisor) crashed(ep *endpoint, w *worker, tail []string) {
 	case w.exitErr != nil:
 		exit = describeExit(w.exitErr, w.oomAtStart)
 	}
+	if why := fitnessFailure(tail); why != "" {
+		exit += ": " + why
+	}
 	if w.reason != "" && w.killed {
 		exit = w.reason + ": " + exit
 	}
