@@ -144,3 +144,41 @@ func TestWaitingCrashLoop(t *testing.T) {
 		t.Errorf("/health waiting %v, want CRASH_LOOP", hw)
 	}
 }
+
+// TestWaitingGPUsBusy: two endpoints share a pool of one GPU, one GPU per
+// worker. While a worker of hog holds the GPU with a long job, a job of as
+// waits for a GPU (GPUS_BUSY); once hog's worker is gone it runs.
+func TestWaitingGPUsBusy(t *testing.T) {
+	s := managedWith(t, fmt.Sprintf(`pingIntervalMs: 1000
+gpus: ["0"]
+endpoints:
+  - id: hog
+    command: [%q]
+    gpuCount: 1
+    workersMax: 1
+    idleTimeout: 1
+  - id: as
+    command: [%q]
+    gpuCount: 1
+    workersMax: 1
+`, bins.worker, bins.worker))
+	started := filepath.Join(t.TempDir(), "started")
+	long := s.submit(t, "hog", fmt.Sprintf(`{"sleep_ms":120000,"started":%q}`, started))
+	testutil.WaitFor(t, 30*time.Second, "the long job to start", func() bool {
+		_, err := os.Stat(started)
+		return err == nil
+	})
+	next := s.submit(t, "as", `{"echo":"next"}`)
+	w := s.waitingOf(t, "as", next, "GPUS_BUSY")
+	if msg, _ := w["message"].(string); !strings.Contains(msg, "GPU") {
+		t.Errorf("GPUS_BUSY message %q", msg)
+	}
+	if hw := s.healthWaiting(t, "as"); hw["reason"] != "GPUS_BUSY" {
+		t.Errorf("/health waiting %v, want GPUS_BUSY", hw)
+	}
+	// hog's job ends and its worker stops after its idle timeout, freeing the GPU.
+	s.do(t, "POST", "/v2/hog/cancel/"+long, "", nil)
+	if st := s.waitStatus(t, "", "as", next, 60*time.Second, "COMPLETED", "FAILED"); st["status"] != "COMPLETED" {
+		t.Errorf("the waiting job once the GPU was free: %v", st)
+	}
+}
