@@ -158,10 +158,10 @@ func (s *server) kill9() {
 	<-s.done
 }
 
-// workerEnv runs `sluice worker-env` and parses its KEY='value' lines.
+// workerEnv runs `sluice worker-env --format env` and returns its KEY=value lines.
 func (s *server) workerEnv(t *testing.T, endpoint, workerID string, extra ...string) []string {
 	t.Helper()
-	args := append([]string{"worker-env", endpoint, "--addr", s.addr, "--data-dir", s.dataDir, "--worker-id", workerID}, extra...)
+	args := append([]string{"worker-env", endpoint, "--format", "env", "--addr", s.addr, "--data-dir", s.dataDir, "--worker-id", workerID}, extra...)
 	cmd := exec.Command(bins.sluice, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -171,11 +171,10 @@ func (s *server) workerEnv(t *testing.T, endpoint, workerID string, extra ...str
 	}
 	var env []string
 	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || len(v) < 2 || v[0] != '\'' || v[len(v)-1] != '\'' {
-			t.Fatalf("worker-env line %q is not KEY='value'", line)
+		if k, _, ok := strings.Cut(line, "="); !ok || k == "" || strings.ContainsAny(k, " '") {
+			t.Fatalf("worker-env line %q is not KEY=value", line)
 		}
-		env = append(env, k+"="+strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'"))
+		env = append(env, line)
 	}
 	return env
 }
