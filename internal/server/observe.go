@@ -16,7 +16,6 @@ import (
 	"github.com/sluicehq/sluice/internal/scaler"
 )
 
-
 // metricsSources reads the scrape-time gauges: queue figures from the
 // shared engine, worker counts from the supervisor for the endpoints whose
 // workers this replica runs, and from the engine for the others.
