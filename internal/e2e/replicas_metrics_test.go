@@ -2,13 +2,10 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/sluicehq/sluice/internal/testutil"
 )
 
@@ -17,25 +14,7 @@ import (
 // while the queue gauges of both replicas show them (they read the shared
 // engine), then show one in progress once a worker on B holds it.
 func TestReplicasReportSharedQueueGauges(t *testing.T) {
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "sluice.yaml")
-	if err := os.WriteFile(cfg, []byte("apiKeys: ["+clientKey+"]\nworkerKey: shared-worker-key\nendpoints:\n  - id: ep\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"--config", cfg, "--nats-url", ns.ClientURL()}
-	a := startServer(t, "", filepath.Join(dir, "a"), []string{"SLUICE_API_KEYS="}, args...)
-	b := startServer(t, "", filepath.Join(dir, "b"), []string{"SLUICE_API_KEYS="}, args...)
+	a, b, cfg := twoReplicas(t)
 
 	const n = 3
 	for i := range n {
