@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -130,39 +129,7 @@ func TestContainerImage(t *testing.T) {
 
 	workerEnv := envLines(t, run(t, dir, nil, filepath.Join(dir, "sluice"), "worker-env", "echo", "--format", "env",
 		"--config", cfg, "--addr", addr, "--data-dir", filepath.Join(dir, "host-data"), "--worker-id", "host-worker"))
-	w := exec.Command(filepath.Join(dir, "echo-worker"))
-	w.Env = append(os.Environ(), workerEnv...)
-	var wlog bytes.Buffer
-	w.Stdout, w.Stderr = &wlog, &wlog
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = w.Process.Kill()
-		_ = w.Wait()
-		if t.Failed() {
-			t.Logf("worker output:\n%s", wlog.String())
-		}
-	})
-
-	req, _ := http.NewRequest("POST", "http://"+addr+"/v2/echo/runsync?wait=60000", strings.NewReader(`{"input":{"via":"container"}}`))
-	req.Header.Set("Authorization", "Bearer client-key")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var job struct {
-		Status   string          `json:"status"`
-		WorkerID string          `json:"workerId"`
-		Output   json.RawMessage `json:"output"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&job); err != nil {
-		t.Fatal(err)
-	}
-	if job.Status != "COMPLETED" || job.WorkerID != "host-worker" || string(job.Output) != `{"echo":{"via":"container"}}` {
-		t.Errorf("runsync through the container: %+v", job)
-	}
+	runsyncOnWorker(t, filepath.Join(dir, "echo-worker"), append(os.Environ(), workerEnv...), addr, "container", "host-worker")
 }
 
 // get GETs path on addr with an optional bearer key; code 0 means no answer.

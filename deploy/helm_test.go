@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/goccy/go-yaml"
 
@@ -412,37 +410,11 @@ func TestHelmWiring(t *testing.T) {
 	}
 	bin := filepath.Join(dir, "echo-worker")
 	run(t, "", nil, "go", "build", "-o", bin, "./examples/basic")
-	w := exec.Command(bin)
+	var workerEnv []string
 	for _, kv := range got {
-		w.Env = append(w.Env, strings.ReplaceAll(kv, serviceHost, addr))
+		workerEnv = append(workerEnv, strings.ReplaceAll(kv, serviceHost, addr))
 	}
-	var wlog bytes.Buffer
-	w.Stdout, w.Stderr = &wlog, &wlog
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = w.Process.Kill()
-		_ = w.Wait()
-		if t.Failed() {
-			t.Logf("worker output:\n%s", wlog.String())
-		}
-	}()
-	req, _ := http.NewRequest("POST", "http://"+addr+"/v2/echo/runsync?wait=60000", strings.NewReader(`{"input":{"via":"helm"}}`))
-	req.Header.Set("Authorization", "Bearer client-key")
-	resp, err := (&http.Client{Timeout: 90 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var job struct {
-		Status   string          `json:"status"`
-		WorkerID string          `json:"workerId"`
-		Output   json.RawMessage `json:"output"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&job); err != nil || job.Status != "COMPLETED" || job.WorkerID != "pod-1" || string(job.Output) != `{"echo":{"via":"helm"}}` {
-		t.Errorf("runsync on the rendered wiring: %+v (%v)", job, err)
-	}
+	runsyncOnWorker(t, bin, workerEnv, addr, "helm", "pod-1")
 }
 
 // numberAt reads the number at a dotted path (KEDA's valueLocation for
