@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -138,4 +139,37 @@ func TestMoveOldQueue(t *testing.T) {
 	if _, err := e2.queue.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(queuePrefix+"*.*.*")); !isNotFound(err) {
 		t.Fatalf("old-layout entries left: %v", err)
 	}
+}
+
+// TestFailQueuedThenPurge: a job ended by FailQueued (a crash-looping
+// endpoint) reads FAILED with its reason, and stays so after a later
+// purge-queue, whose own job reads CANCELLED; both hold after a restart
+// (the last mark carries its recent predecessors).
+func TestFailQueuedThenPurge(t *testing.T) {
+	ep := newEndpoint()
+	cfg := fastConfig(ep)
+	cfg.DataDir = t.TempDir()
+	e := openEngine(t, cfg)
+	ctx := ctxT(t, 30*time.Second)
+	failed := submit(t, e, ep, `1`)
+	if n := must(e.FailQueued(ctx, ep, "workers crash at start")); n != 1 {
+		t.Fatalf("FailQueued ended %d jobs, want 1", n)
+	}
+	purged := submit(t, e, ep, `2`)
+	if n := must(e.Purge(ctx, ep)); n != 1 {
+		t.Fatalf("purge ended %d jobs, want 1", n)
+	}
+	check := func(e *Engine, when string) {
+		t.Helper()
+		f := must(e.Get(ctx, ep, failed.ID))
+		if f.Status != StatusFailed || !strings.Contains(string(f.Error), "workers crash at start") {
+			t.Errorf("%s: job failed by FailQueued reads %s, error %s", when, f.Status, f.Error)
+		}
+		if s := status(t, e, ep, purged.ID); s != StatusCancelled {
+			t.Errorf("%s: purged job reads %s", when, s)
+		}
+	}
+	check(e, "before restart")
+	noErr(t, e.Close())
+	check(openEngine(t, cfg), "after restart")
 }
