@@ -40,6 +40,13 @@ if ! "$venv/bin/python" -c 'import runpod, sys; sys.exit(runpod.__version__ != "
 fi
 export SLUICE_VENV="$venv"
 
+# issue 16: the real OpenAI Python SDK as the client of the OpenAI-compatible
+# routes (internal/openai TestOpenAISDK*), in the same venv as runpod-python.
+if ! "$venv/bin/python" -c 'import openai, sys; sys.exit(openai.__version__ != "3.51.0")' 2>/dev/null; then
+  echo "== installing openai==3.51.0 into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check openai==3.51.0
+fi
+
 # issue 17: install and deploy tests (deploy/): Podman and runc build and run the
 # container image, systemd-analyze verifies the unit, Helm lints and renders the
 # chart, GoReleaser checks .goreleaser.yaml and builds a snapshot.

@@ -26,6 +26,7 @@ import (
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/metrics"
+	"github.com/sluicehq/sluice/internal/openai"
 	"github.com/sluicehq/sluice/internal/scaler"
 	"github.com/sluicehq/sluice/internal/webhook"
 )
@@ -255,6 +256,8 @@ func Serve(ctx context.Context, opts Options) error {
 		Extensions:   ext,
 		Logger:       log,
 	})
+	// issue 16: OpenAI-compatible routes (/v2/{endpoint}/openai/v1/...), on the same keys.
+	rl.api.Mount(openai.Pattern, openai.New(openai.Config{Engine: apiEngine, Check: rl.api.CheckClient, Logger: log}))
 	var handler http.Handler = rl.api
 	if met != nil {
 		handler = met.Instrument(rl.api)
