@@ -161,6 +161,7 @@ func fromJob(j *engine.Job) *Error {
 var (
 	reprMessage = regexp.MustCompile(`['"]message['"]\s*:\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")`)
 	reprType    = regexp.MustCompile(`['"]type['"]\s*:\s*['"]([A-Za-z0-9_.-]{1,64})['"]`)
+	reprParam   = regexp.MustCompile(`['"]param['"]\s*:\s*['"]([A-Za-z0-9_.\[\]-]{1,64})['"]`)
 	reprCode    = regexp.MustCompile(`['"]code['"]\s*:\s*([1-5][0-9][0-9])\b`)
 	// worker-vllm's message when vLLM refused the request.
 	httpStatus = regexp.MustCompile(`returned HTTP ([45][0-9][0-9])\b`)
@@ -185,6 +186,9 @@ func workerError(raw json.RawMessage) *Error {
 		}
 		if m := reprType.FindStringSubmatch(text); m != nil {
 			e.Type = m[1]
+		}
+		if m := reprParam.FindStringSubmatch(text); m != nil {
+			e.Param = m[1]
 		}
 		if m := reprCode.FindStringSubmatch(text); m != nil {
 			setStatus(e, m[1])

@@ -99,7 +99,7 @@ func jsonProblem(err error) string {
 	case errors.As(err, &te):
 		return "it is a JSON " + te.Value
 	}
-	return err.Error()
+	return "it is not valid JSON (" + err.Error() + ")"
 }
 
 // quoteRoute quotes a route for a message, truncated.
