@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -44,6 +45,9 @@ const (
 	llmKey   = "llm-key"
 	otherKey = "other-key"
 	model    = "sluice/fake-llm"
+	// latencyRuns is how many streams measure the relay latency, through
+	// the OpenAI route and, interleaved, through /run + /stream.
+	latencyRuns = 20
 )
 
 // openaiPython is the venv's python with runpod-python and the openai
@@ -145,8 +149,10 @@ type sdkResult struct {
 		FinishReason string `json:"finish_reason"`
 	} `json:"chat_stream"`
 	Latency struct {
-		FirstToken []float64 `json:"first_token"`
-		AllChunks  []float64 `json:"all_chunks"`
+		FirstToken       []float64 `json:"first_token"`
+		AllChunks        []float64 `json:"all_chunks"`
+		NativeFirstToken []float64 `json:"native_first_token"`
+		NativeAllChunks  []float64 `json:"native_all_chunks"`
 	} `json:"latency_ms"`
 	Completion struct {
 		Text, Object string
@@ -178,7 +184,7 @@ func TestOpenAISDK(t *testing.T) {
 	url := serve(t, python)
 	base := url + "/v2/llm/openai/v1"
 	ctx := testutil.Context(t, 5*time.Minute)
-	cmd := exec.CommandContext(ctx, python, filepath.Join("testdata", "openai_client.py"), base, llmKey, model, "10")
+	cmd := exec.CommandContext(ctx, python, filepath.Join("testdata", "openai_client.py"), base, llmKey, model, strconv.Itoa(latencyRuns))
 	stdout, stderr, code, err := testutil.Run(cmd)
 	if err != nil || code != 0 {
 		t.Fatalf("openai_client.py: exit %d, %v\nstderr:\n%s\nstdout:\n%s", code, err, stderr, stdout)
@@ -236,11 +242,12 @@ func TestOpenAISDK(t *testing.T) {
 		t.Errorf("llm's key on other: HTTP %d %s", c, b)
 	}
 
-	if len(got.Latency.FirstToken) == 0 {
-		t.Fatal("no latency samples")
+	if len(got.Latency.FirstToken) != latencyRuns || len(got.Latency.NativeFirstToken) != latencyRuns {
+		t.Fatalf("latency samples: %d and %d, want %d each", len(got.Latency.FirstToken), len(got.Latency.NativeFirstToken), latencyRuns)
 	}
-	t.Logf("relay latency, worker yield to openai SDK (ms): first token %s; every chunk (n=%d) %s",
-		summary(got.Latency.FirstToken), len(got.Latency.AllChunks), summary(got.Latency.AllChunks))
+	t.Logf("relay latency, worker yield to client (ms), %d interleaved pairs: OpenAI route (openai SDK): first token %s, every chunk (n=%d) %s; /run + /stream SSE (httpx): first token %s, every chunk (n=%d) %s",
+		latencyRuns, summary(got.Latency.FirstToken), len(got.Latency.AllChunks), summary(got.Latency.AllChunks),
+		summary(got.Latency.NativeFirstToken), len(got.Latency.NativeAllChunks), summary(got.Latency.NativeAllChunks))
 }
 
 // summary is "p50 X, p90 Y, max Z" of ms values.

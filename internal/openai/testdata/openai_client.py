@@ -7,6 +7,7 @@ import json
 import sys
 import time
 
+import httpx
 import openai
 from openai import OpenAI
 
@@ -46,14 +47,44 @@ def stream_chat(max_tokens):
 text, lat, first, roles, finish = stream_chat(4)
 out["chat_stream"] = {"content": text, "chunks": len(lat), "roles": roles, "finish_reason": finish}
 
-# First-token relay latency: the worker's yield of the first content chunk
-# to its arrival in the SDK, over several streams (the worker is warm).
-firsts, alls = [], []
+
+def native_stream(max_tokens):
+    """The baseline: the same job through Sluice's own API (/run, then
+    /stream as SSE), read with httpx; returns each chunk's relay latency (ms)."""
+    root = base_url.split("/openai/")[0]
+    hdr = {"Authorization": "Bearer " + key}
+    body = {"model": model, "messages": messages, "stream": True, "max_tokens": max_tokens}
+    job = httpx.post(root + "/run", headers=hdr, timeout=60,
+                     json={"input": {"openai_route": "/v1/chat/completions", "openai_input": body}}).json()
+    lat = []
+    with httpx.stream("GET", root + "/stream/" + job["id"], headers={**hdr, "Accept": "text/event-stream"}, timeout=60) as r:
+        event = None
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "chunk":
+                now = time.time()
+                text = json.loads(line[6:])  # the worker's SSE string
+                for part in text.split("\n\n"):
+                    if part.startswith("data: {"):
+                        lat.append((now - json.loads(part[6:])["yielded_at"]) * 1000)
+            elif event == "done":
+                break
+    return lat
+
+
+# Relay latency: the worker's yield of a chunk to its arrival in the client,
+# through the OpenAI route (the SDK) and, interleaved, through /run + /stream
+# (the baseline), over several streams (the worker is warm).
+firsts, alls, base_firsts, base_alls = [], [], [], []
 for _ in range(runs):
     _, lat, _, _, _ = stream_chat(4)
     firsts.append(lat[1])  # lat[0] is the role chunk; lat[1] the first content token
     alls.extend(lat)
-out["latency_ms"] = {"first_token": firsts, "all_chunks": alls}
+    lat = native_stream(4)
+    base_firsts.append(lat[1])
+    base_alls.extend(lat)
+out["latency_ms"] = {"first_token": firsts, "all_chunks": alls, "native_first_token": base_firsts, "native_all_chunks": base_alls}
 
 comp = client.completions.create(model=model, prompt="alpha beta gamma")
 out["completion"] = {"text": comp.choices[0].text, "object": comp.object}
