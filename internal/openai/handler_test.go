@@ -201,7 +201,7 @@ func TestStreamRelaysEachChunk(t *testing.T) {
 			return
 		}
 		req.Header.Set("Authorization", "Bearer "+rigTopKey)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(req) //nolint:bodyclose // the test closes it once received
 		got <- opened{resp, err}
 	}()
 	job := r.take(t)

@@ -3,6 +3,7 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -166,8 +167,8 @@ func FuzzParseRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, method, route string, body []byte) {
 		req, err := ParseRequest(method, route, body)
 		if err != nil {
-			e, ok := err.(*Error)
-			if !ok || e.Status < 400 || e.Status > 499 || e.Message == "" || !json.Valid(e.body()) {
+			var e *Error
+			if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Message == "" || !json.Valid(e.body()) {
 				t.Fatalf("error %v is not a 4xx OpenAI error", err)
 			}
 			return

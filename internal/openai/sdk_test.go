@@ -98,11 +98,11 @@ endpoints:
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-done:
+		case err := <-done:
+			t.Logf("sluice serve exited: %v", err)
 		case <-time.After(60 * time.Second):
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-			t.Errorf("sluice serve did not stop within 60 s of SIGTERM")
+			t.Errorf("sluice serve did not stop within 60 s of SIGTERM (killed: %v)", <-done)
 		}
 		if t.Failed() {
 			t.Logf("sluice serve output:\n%s", log.String())
