@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/api"
+	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/ratelimit"
 	"github.com/sluicehq/sluice/internal/testutil"
 )
 
@@ -33,17 +35,24 @@ type rig struct {
 	eng *engine.Engine
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { return newRigWith(t, nil) }
+
+// newRigWith is newRig with tweak applied to the API's config.
+func newRigWith(t *testing.T, tweak func(*api.Config)) *rig {
 	t.Helper()
 	eng, err := engine.Open(t.Context(), engine.Config{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
 		Endpoints: []engine.EndpointSettings{{ID: "llm"}, {ID: "other"}, {ID: "tiny", MaxQueue: 1}}})
 	testutil.NoErr(t, err)
 	t.Cleanup(func() { _ = eng.Close() })
-	a := api.New(api.Config{Engine: eng, Logger: slog.New(slog.DiscardHandler), Keys: api.Keys{
+	cfg := api.Config{Engine: eng, Logger: slog.New(slog.DiscardHandler), Keys: api.Keys{
 		Client:         []string{rigTopKey},
 		EndpointClient: map[string][]string{"llm": {rigLLMKey}},
 		Worker:         map[string]string{"llm": rigWorkerKey},
-	}})
+	}}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	a := api.New(cfg)
 	a.Mount(Pattern, New(Config{Engine: eng, Check: a.CheckClient, BodyLimit: 4 << 10, KeepAlive: 200 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler)}))
 	srv := httptest.NewServer(a)
@@ -167,7 +176,11 @@ func TestModelsAnswer(t *testing.T) {
 	}
 }
 
-// sseEvent reads lines from br up to the end of one event.
+// keepAlive is the comment the relay sends while a stream is idle.
+const keepAlive = ": keep-alive\n\n"
+
+// sseEvent reads lines from br up to the end of one event, skipping
+// keep-alive comments (the rig sends one every 200 ms of silence).
 func sseEvent(br *bufio.Reader) (string, error) {
 	var b strings.Builder
 	for {
@@ -177,6 +190,10 @@ func sseEvent(br *bufio.Reader) (string, error) {
 			return b.String(), err
 		}
 		if line == "\n" {
+			if b.String() == keepAlive {
+				b.Reset()
+				continue
+			}
 			return b.String(), nil
 		}
 	}
@@ -235,7 +252,7 @@ func TestStreamRelaysEachChunk(t *testing.T) {
 	r.finish(t, job.ID, engine.Result{Output: json.RawMessage("[" + strings.Join(chunks, ",") + "]")})
 	rest, err := io.ReadAll(br)
 	testutil.NoErr(t, err)
-	transcript.Write(rest)
+	transcript.WriteString(strings.ReplaceAll(string(rest), keepAlive, ""))
 	testutil.Golden(t, "stream_chat", []byte(transcript.String()))
 }
 
@@ -273,7 +290,7 @@ func TestErrors(t *testing.T) {
 	var tr bytes.Buffer
 	ctx := t.Context()
 	add := func(label string, rep reply, id string) {
-		body := strings.TrimSpace(string(rep.body))
+		body := strings.TrimSpace(strings.ReplaceAll(string(rep.body), keepAlive, ""))
 		if id != "" {
 			body = strings.ReplaceAll(body, id, "JOB")
 		}
@@ -352,4 +369,21 @@ func TestErrors(t *testing.T) {
 	add("vLLM's older flat ErrorResponse as output", receive(t, ch), job.ID)
 
 	testutil.GoldenText(t, "errors", tr.Bytes())
+}
+
+// TestRateLimited: the config's "*" rate limit covers the OpenAI routes:
+// over it the answer is 429 with Retry-After, in OpenAI's shape.
+func TestRateLimited(t *testing.T) {
+	r := newRigWith(t, func(c *api.Config) {
+		c.Limiter = ratelimit.New(config.RateLimits{ratelimit.Any: {PerSecond: 0.01, Burst: 1}}, nil)
+	})
+	first, err := r.send(t.Context(), http.MethodGet, "/v2/llm/openai/v1/nope", rigTopKey, "")
+	testutil.NoErr(t, err)
+	second, err := r.send(t.Context(), http.MethodGet, "/v2/llm/openai/v1/nope", rigTopKey, "")
+	testutil.NoErr(t, err)
+	var e errorBody
+	if first.code != http.StatusNotFound || second.code != http.StatusTooManyRequests || second.header.Get("Retry-After") == "" ||
+		json.Unmarshal(second.body, &e) != nil || e.Error.Code == nil || *e.Error.Code != "rate_limit_exceeded" {
+		t.Fatalf("first %d %s; second %d %v %s", first.code, first.body, second.code, second.header, second.body)
+	}
 }
