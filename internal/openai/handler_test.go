@@ -35,13 +35,18 @@ type rig struct {
 	eng *engine.Engine
 }
 
-func newRig(t *testing.T) *rig { return newRigWith(t, nil) }
+func newRig(t *testing.T) *rig { return newRigWith(t, nil, nil) }
 
-// newRigWith is newRig with tweak applied to the API's config.
-func newRigWith(t *testing.T, tweak func(*api.Config)) *rig {
+// newRigWith is newRig with tweaks applied to the engine's and the API's
+// configs (nil: none).
+func newRigWith(t *testing.T, engTweak func(*engine.Config), tweak func(*api.Config)) *rig {
 	t.Helper()
-	eng, err := engine.Open(t.Context(), engine.Config{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
-		Endpoints: []engine.EndpointSettings{{ID: "llm"}, {ID: "other"}, {ID: "tiny", MaxQueue: 1}}})
+	ecfg := engine.Config{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
+		Endpoints: []engine.EndpointSettings{{ID: "llm"}, {ID: "other"}, {ID: "tiny", MaxQueue: 1}}}
+	if engTweak != nil {
+		engTweak(&ecfg)
+	}
+	eng, err := engine.Open(t.Context(), ecfg)
 	testutil.NoErr(t, err)
 	t.Cleanup(func() { _ = eng.Close() })
 	cfg := api.Config{Engine: eng, Logger: slog.New(slog.DiscardHandler), Keys: api.Keys{
@@ -374,7 +379,7 @@ func TestErrors(t *testing.T) {
 // TestRateLimited: the config's "*" rate limit covers the OpenAI routes:
 // over it the answer is 429 with Retry-After, in OpenAI's shape.
 func TestRateLimited(t *testing.T) {
-	r := newRigWith(t, func(c *api.Config) {
+	r := newRigWith(t, nil, func(c *api.Config) {
 		c.Limiter = ratelimit.New(config.RateLimits{ratelimit.Any: {PerSecond: 0.01, Burst: 1}}, nil)
 	})
 	first, err := r.send(t.Context(), http.MethodGet, "/v2/llm/openai/v1/nope", rigTopKey, "")
@@ -386,4 +391,27 @@ func TestRateLimited(t *testing.T) {
 		json.Unmarshal(second.body, &e) != nil || e.Error.Code == nil || *e.Error.Code != "rate_limit_exceeded" {
 		t.Fatalf("first %d %s; second %d %v %s", first.code, first.body, second.code, second.header, second.body)
 	}
+}
+
+// TestStreamWorkerLost: a worker lost mid-stream sends its job back to the
+// queue, to start again from nothing; the client's stream ends with a
+// worker_lost error event instead of repeating tokens, and the job is
+// cancelled.
+func TestStreamWorkerLost(t *testing.T) {
+	r := newRigWith(t, func(c *engine.Config) {
+		c.PingInterval, c.WorkerLostAfter, c.ReaperInterval = 100*time.Millisecond, 300*time.Millisecond, 50*time.Millisecond
+	}, nil)
+	ch := r.async(t, http.MethodPost, chatPath, `{"model":"m","stream":true}`)
+	job := r.take(t)
+	r.chunk(t, job.ID, `{"n":1}`)
+	// w1 stops pinging: the reaper finds it lost and requeues the job.
+	rep := receive(t, ch)
+	data := sseData(t, strings.ReplaceAll(string(rep.body), keepAlive, ""))
+	if rep.code != http.StatusOK || len(data) != 2 || data[0] != `{"n":1}` || !strings.Contains(data[1], `"code":"worker_lost"`) {
+		t.Fatalf("HTTP %d %q", rep.code, data)
+	}
+	testutil.WaitFor(t, 20*time.Second, "the job to be CANCELLED", func() bool {
+		j, err := r.eng.Get(t.Context(), "llm", job.ID)
+		return err == nil && j.Status == engine.StatusCancelled
+	})
 }

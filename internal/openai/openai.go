@@ -169,7 +169,7 @@ func (h *Handler) abandon(r *http.Request, ep, id string) {
 		h.log.LogAttrs(ctx, slog.LevelWarn, "cancel abandoned OpenAI request", slog.String(attrEndpoint, ep), slog.String(attrJob, id), slog.Any(attrErr, err))
 		return
 	}
-	h.log.LogAttrs(ctx, slog.LevelDebug, "OpenAI client went away; job cancelled", slog.String(attrEndpoint, ep), slog.String(attrJob, id))
+	h.log.LogAttrs(ctx, slog.LevelDebug, "OpenAI request ended before its answer; job cancelled unless finished", slog.String(attrEndpoint, ep), slog.String(attrJob, id))
 }
 
 // answer waits for the job and answers with the worker's JSON body.
@@ -192,9 +192,16 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, ep, id string) 
 	if len(job.Output) == 0 || string(job.Output) == "null" || string(job.Output) == "[]" {
 		// A generator handler without return_aggregate_stream: the answer
 		// is in its stream.
-		if _, chunks, err = h.cfg.Engine.ReadStream(r.Context(), ep, id); err != nil {
-			h.engineError(w, r, "read OpenAI job "+id, err, slog.String(attrEndpoint, ep), slog.String(attrJob, id))
-			return
+		for {
+			_, more, err := h.cfg.Engine.ReadStream(r.Context(), ep, id)
+			if err != nil {
+				h.engineError(w, r, "read OpenAI job "+id, err, slog.String(attrEndpoint, ep), slog.String(attrJob, id))
+				return
+			}
+			if len(more) == 0 {
+				break // the job is over: an empty read is the end of its stream
+			}
+			chunks = append(chunks, more...)
 		}
 	}
 	body, e := answerBody(job.Output, chunks)
@@ -215,6 +222,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, ep, id string) 
 	rc := http.NewResponseController(w)
 	out := newRelay(w)
 	started, relayed := false, false
+	attempt := -1 // the job's Retries when its first chunk arrived
 	for {
 		ctx, cancel := context.WithTimeout(r.Context(), h.cfg.KeepAlive)
 		job, chunks, err := h.cfg.Engine.ReadStream(ctx, ep, id)
@@ -235,6 +243,18 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, ep, id string) 
 				return
 			}
 			out.fail(e)
+			_ = out.flush()
+			return
+		}
+		if attempt < 0 && len(chunks) > 0 {
+			attempt = job.Retries
+		}
+		if relayed && job.Retries != attempt {
+			// The worker was lost mid-answer and the job runs again from the
+			// start: its new chunks would repeat what the client has.
+			h.abandon(r, ep, id)
+			out.fail(&Error{Status: http.StatusBadGateway, Type: typeServer, Code: "worker_lost",
+				Message: "the worker running job " + id + " was lost mid-answer; send the request again"})
 			_ = out.flush()
 			return
 		}
