@@ -202,6 +202,7 @@ func (v *validator) endpoint(i int, r *rawEndpoint, f *File) Endpoint {
 	}
 	v.devices(at("gpus"), ep.GPUs)
 	v.safety(at, r, &ep)
+	v.lb(at, r, &ep)
 
 	// GPUs: endpoint pool, else the shared pool.
 	switch {
