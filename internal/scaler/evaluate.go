@@ -17,19 +17,21 @@ func (s *Supervisor) evaluate(ctx context.Context, id string) {
 	ep := s.endpoints[id]
 	ask := ep != nil && (ep.cfg.Managed() || len(ep.workers) > 0)
 	var failWith string
+	var q Queue
 	if ask {
 		failWith = s.crashLoopReason(ep)
+		q = s.queueOf(&ep.cfg)
 	}
 	s.mu.Unlock()
 	if !ask {
 		return
 	}
-	s.failQueued(ctx, id, failWith)
+	s.failQueued(ctx, q, id, failWith)
 	cctx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
-	st, err := s.cfg.Queue.QueueStats(cctx, id)
+	st, err := q.QueueStats(cctx, id)
 	var ws []engine.Worker
 	if err == nil {
-		ws, err = s.cfg.Queue.Workers(cctx, id)
+		ws, err = q.Workers(cctx, id)
 	}
 	cancel()
 

@@ -204,14 +204,18 @@ func Serve(ctx context.Context, opts Options) error {
 	// The supervisor starts the workers of endpoints with a command, with
 	// the RUNPOD_* environment pointing at this server.
 	dr := newDrains()
+	var sup *scaler.Supervisor
+	lb := newLBPool(&sup, met, log) // load-balancing endpoints (lb.go)
+	defer lb.Close()
+	lb.Update(s.file.Endpoints)
 	scfg := scaler.Config{
 		BaseURL: BaseURL(addr), Queue: lifecycleQueue{Engine: eng, d: dr}, DataDir: opts.DataDir,
-		PingInterval: s.pingInterval, LostAfter: opts.Overrides.WorkerLostAfter, Logger: log,
+		PingInterval: s.pingInterval, LostAfter: opts.Overrides.WorkerLostAfter, Logger: log, LB: lb,
 	}
 	if met != nil {
 		scfg.Observer = met
 	}
-	sup, err := scaler.New(scfg)
+	sup, err = scaler.New(scfg)
 	if err != nil {
 		return fmt.Errorf("start supervisor: %w", err)
 	}
@@ -236,10 +240,11 @@ func Serve(ctx context.Context, opts Options) error {
 	baseCtx, release := context.WithCancel(context.WithoutCancel(ctx))
 	defer release()
 	// Reloads (SIGHUP, POST /v2/admin/reload) swap cur and the API's keys.
-	rl := &reloader{opts: opts, cur: cur, eng: eng, sup: sup, guards: gd, log: log}
-	hooked := hookedEngine{Engine: eng, sup: sup, cur: cur, drains: dr, waits: newWaits()}
+	rl := &reloader{opts: opts, cur: cur, eng: eng, sup: sup, lb: lb, guards: gd, log: log}
+	hooked := hookedEngine{Engine: eng, sup: sup, cur: cur, drains: dr, waits: newWaits(), lb: lb}
 	var apiEngine api.Engine = hooked
 	ext := extensions(cur, eng, sup, rl)
+	ext.LB = lb.ServeLB
 	if met != nil {
 		apiEngine = metricsEngine{hookedEngine: hooked, m: met}
 		met.WatchGauges(metricsSources(cur, eng, sup))
