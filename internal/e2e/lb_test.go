@@ -380,3 +380,56 @@ func TestLBFastAPIWorker(t *testing.T) {
 		t.Errorf("stats: %d %s", r.code, r.body)
 	}
 }
+
+func TestLBScalesOnRequestCount(t *testing.T) {
+	t.Parallel()
+	s := lbServer(t, fmt.Sprintf(`  - id: rc
+    type: LB
+    command: [%q]
+    scalerType: REQUEST_COUNT
+    scalerValue: 1
+    workersMax: 3
+    idleTimeout: 1
+`, bins.lbworker))
+	// Three streams held open: one request per worker means three workers.
+	const n = 3
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			r, err := s.try("GET", "/lb/rc/stream", lbKey, nil)
+			if err == nil && (r.code != 200 || string(r.body) != "first\nsecond\n") {
+				err = fmt.Errorf("stream: %d %q", r.code, r.body)
+			}
+			errs <- err
+		}()
+	}
+	start := time.Now()
+	testutil.WaitFor(t, 60*time.Second, "three workers for three requests in flight", func() bool {
+		ws := s.lbWorkers(t, "rc")
+		ready := 0
+		for _, w := range ws {
+			if w.Status != "INITIALIZING" {
+				ready++
+			}
+		}
+		return ready == n
+	})
+	t.Logf("three workers ready after %s", time.Since(start))
+	r := s.do(t, "GET", "/v2/rc/health", lbKey, nil)
+	var hl struct{ Jobs struct{ InProgress, InQueue int } }
+	testutil.NoErr(t, json.Unmarshal(r.body, &hl))
+	if hl.Jobs.InProgress+hl.Jobs.InQueue != n {
+		t.Errorf("health while %d requests are open: %s", n, r.body)
+	}
+	// Release each worker's stream on the worker itself (through the
+	// proxy, /release would go to the least busy worker again and again).
+	for _, w := range s.lbWorkers(t, "rc") {
+		res, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/release", w.Port), "", nil)
+		testutil.NoErr(t, err)
+		res.Body.Close()
+	}
+	for range n {
+		testutil.NoErr(t, <-errs)
+	}
+	testutil.WaitFor(t, 30*time.Second, "back to zero workers", func() bool { return len(s.lbWorkers(t, "rc")) == 0 })
+}
