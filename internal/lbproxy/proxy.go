@@ -67,11 +67,7 @@ func (p *Pool) ServeLB(w http.ResponseWriter, r *http.Request, endpoint string) 
 
 	ctx, cancel := context.WithTimeoutCause(r.Context(), timeout, errRequestTimeout)
 	defer cancel()
-	out := r.WithContext(ctx)
-	u := *r.URL
-	u.Path, u.RawPath = workerPath(r.URL.Path, endpoint), workerPath(r.URL.RawPath, endpoint)
-	out.URL = &u
-	wk.proxy.ServeHTTP(rec, out)
+	wk.proxy.ServeHTTP(rec, r.WithContext(ctx)) // rewrite strips the path prefix
 }
 
 // workerPath is path without PathPrefix+endpoint: the path on the worker.
@@ -211,10 +207,12 @@ func (p *Pool) noWorker(w http.ResponseWriter, r *http.Request, endpoint string,
 	}
 }
 
-// rewrite sends the request to w, without the client's API key.
+// rewrite sends the request to w, without PathPrefix and the endpoint in
+// its path and without the client's API key.
 func (w *lbWorker) rewrite(pr *httputil.ProxyRequest) {
-	pr.Out.URL.Scheme = "http"
-	pr.Out.URL.Host = w.addr
+	u := pr.Out.URL // a copy of the incoming URL
+	u.Path, u.RawPath = workerPath(u.Path, w.endpoint), workerPath(u.RawPath, w.endpoint)
+	u.Scheme, u.Host = "http", w.addr
 	pr.Out.Host = ""
 	pr.Out.Header.Del("Authorization")
 	pr.SetXForwarded()
@@ -227,8 +225,11 @@ func (w *lbWorker) proxyError(rw http.ResponseWriter, r *http.Request, err error
 	ctx := r.Context()
 	switch {
 	case errors.Is(context.Cause(ctx), errRequestTimeout):
+		w.p.mu.Lock()
+		timeout := w.ep.cfg.RequestTimeoutSeconds
+		w.p.mu.Unlock()
 		writeError(rw, http.StatusGatewayTimeout, fmt.Sprintf(
-			"worker %s of endpoint %s did not answer within %d s (requestTimeoutSeconds)", w.id, w.ep.cfg.ID, w.ep.cfg.RequestTimeoutSeconds))
+			"worker %s of endpoint %s did not answer within %d s (requestTimeoutSeconds)", w.id, w.endpoint, timeout))
 	case ctx.Err() != nil:
 		return
 	default:
@@ -236,11 +237,11 @@ func (w *lbWorker) proxyError(rw http.ResponseWriter, r *http.Request, err error
 		w.p.mu.Lock()
 		why := w.exitWhy
 		w.p.mu.Unlock()
-		msg := fmt.Sprintf("worker %s of endpoint %s failed mid-request (%v)", w.id, w.ep.cfg.ID, unwrapOp(err))
+		msg := fmt.Sprintf("worker %s of endpoint %s failed mid-request (%v)", w.id, w.endpoint, unwrapOp(err))
 		if why != "" {
 			msg += ": " + why
 		}
-		writeError(rw, http.StatusBadGateway, msg+"; the request was not retried; see `sluice logs "+w.ep.cfg.ID+" --worker "+w.id+"`")
+		writeError(rw, http.StatusBadGateway, msg+"; the request was not retried; see `sluice logs "+w.endpoint+" --worker "+w.id+"`")
 	}
 }
 

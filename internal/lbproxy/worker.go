@@ -14,15 +14,16 @@ import (
 // lbWorker is one worker of a load-balancing endpoint. Fields below proxy
 // are guarded by Pool.mu.
 type lbWorker struct {
-	p       *Pool
-	ep      *lbEndpoint
-	id      string
-	addr    string // 127.0.0.1:PORT
-	pingURL string // http://127.0.0.1:PORT_HEALTH/ping
-	proxy   *httputil.ReverseProxy
-	ctx     context.Context // ends when the worker is forgotten
-	cancel  context.CancelFunc
-	recheck chan struct{} // poll /ping now
+	p        *Pool
+	ep       *lbEndpoint
+	endpoint string // ep's id
+	id       string
+	addr     string // 127.0.0.1:PORT
+	pingURL  string // http://127.0.0.1:PORT_HEALTH/ping
+	proxy    *httputil.ReverseProxy
+	ctx      context.Context // ends when the worker is forgotten
+	cancel   context.CancelFunc
+	recheck  chan struct{} // poll /ping now
 
 	requests  map[uint64]struct{} // in flight
 	healthy   bool                // the last /ping answered 200 and no request failed since
@@ -35,7 +36,7 @@ type lbWorker struct {
 
 func newWorker(p *Pool, ep *lbEndpoint, id string, port, healthPort int) *lbWorker {
 	w := &lbWorker{
-		p: p, ep: ep, id: id,
+		p: p, ep: ep, endpoint: ep.cfg.ID, id: id,
 		addr:     "127.0.0.1:" + strconv.Itoa(port),
 		pingURL:  "http://127.0.0.1:" + strconv.Itoa(healthPort) + "/ping",
 		recheck:  make(chan struct{}, 1),
@@ -90,7 +91,7 @@ func (p *Pool) poll(w *lbWorker) {
 					msg = "load-balancing worker ready"
 				}
 				w.everReady = true
-				p.log.Info(msg, attrEndpoint, w.ep.cfg.ID, attrWorker, w.id)
+				p.log.Info(msg, attrEndpoint, w.endpoint, attrWorker, w.id)
 				w.ep.wake()
 			}
 		case code == http.StatusNoContent && !w.everReady:
@@ -98,7 +99,7 @@ func (p *Pool) poll(w *lbWorker) {
 		default:
 			if w.healthy {
 				w.healthy = false
-				p.log.Warn("load-balancing worker unhealthy: out of rotation", attrEndpoint, w.ep.cfg.ID, attrWorker, w.id,
+				p.log.Warn("load-balancing worker unhealthy: out of rotation", attrEndpoint, w.endpoint, attrWorker, w.id,
 					attrStatus, code, attrErr, err)
 			}
 		}
@@ -136,7 +137,7 @@ func (p *Pool) failed(w *lbWorker, err error) {
 	if w.healthy {
 		w.healthy = false
 		p.log.Warn("load-balancing worker failed a request: out of rotation until its /ping answers 200",
-			attrEndpoint, w.ep.cfg.ID, attrWorker, w.id, attrErr, err)
+			attrEndpoint, w.endpoint, attrWorker, w.id, attrErr, err)
 	}
 	p.mu.Unlock()
 	select {
