@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,8 @@ type LBOptions struct {
 	// 127.0.0.1:$PORT answering GET /ping with 200 and any other path with
 	// a small body (`sluice bench` uses its hidden bench-lb-worker).
 	WorkerCommand []string
+	// WorkerEnv is extra environment for the worker (KEY=VALUE).
+	WorkerEnv []string
 	// Samples is the number of latency pairs (one direct call, one through
 	// the proxy). Default 2000.
 	Samples int
@@ -86,8 +89,13 @@ func LB(ctx context.Context, opts LBOptions) (*LBReport, error) {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	defer os.RemoveAll(dir)
+	env := map[string]string{}
+	for _, kv := range opts.WorkerEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
 	cfg, err := json.Marshal(map[string]any{"endpoints": []any{map[string]any{
-		"id": lbEndpoint, "type": "LB", "command": opts.WorkerCommand,
+		"id": lbEndpoint, "type": "LB", "command": opts.WorkerCommand, "env": env,
 		"workersMin": 1, "workersMax": 1, "scalerValue": 1_000_000,
 	}}})
 	if err != nil {

@@ -416,7 +416,9 @@ func TestLBScalesOnRequestCount(t *testing.T) {
 	})
 	t.Logf("three workers ready after %s", time.Since(start))
 	r := s.do(t, "GET", "/v2/rc/health", lbKey, nil)
-	var hl struct{ Jobs struct{ InProgress, InQueue int } }
+	var hl struct {
+		Jobs struct{ InProgress, InQueue int }
+	}
 	testutil.NoErr(t, json.Unmarshal(r.body, &hl))
 	if hl.Jobs.InProgress+hl.Jobs.InQueue != n {
 		t.Errorf("health while %d requests are open: %s", n, r.body)

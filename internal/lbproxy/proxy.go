@@ -76,10 +76,10 @@ func workerPath(path, endpoint string) string {
 		return ""
 	}
 	rest, ok := strings.CutPrefix(path, PathPrefix+endpoint)
-	if !ok {
+	switch {
+	case !ok || (rest != "" && rest[0] != '/'): // another endpoint's path
 		return path
-	}
-	if rest == "" {
+	case rest == "":
 		return "/"
 	}
 	return rest
