@@ -176,9 +176,17 @@ func TestLeastInFlight(t *testing.T) {
 	if rec := <-held; rec.Code != 200 || rec.Body.String() != "a" {
 		t.Fatalf("first released: %d %q", rec.Code, rec.Body)
 	}
-	// b still holds one: the next request goes to a.
-	if rec := serve(p, "GET", "/lb/ep/next"); !strings.HasPrefix(rec.Body.String(), "a ") {
-		t.Errorf("next request went to %q, want the idle worker a", rec.Body)
+	// b still holds one: the next request goes to a, and says so.
+	if rec := serve(p, "GET", "/lb/ep/next"); !strings.HasPrefix(rec.Body.String(), "a ") || rec.Header().Get(HeaderWorkerID) != "a" {
+		t.Errorf("next request went to %q (%s %q), want the idle worker a", rec.Body, HeaderWorkerID, rec.Header().Get(HeaderWorkerID))
+	}
+	// Soft affinity: a request naming b goes to b though b is busier.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/lb/ep/pinned", nil)
+	req.Header.Set(HeaderWorkerID, "b")
+	p.ServeLB(rec, req, "ep")
+	if !strings.HasPrefix(rec.Body.String(), "b ") {
+		t.Errorf("a request pinned to b went to %q", rec.Body)
 	}
 	close(b.release)
 	<-held

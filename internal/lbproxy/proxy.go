@@ -19,6 +19,11 @@ import (
 // PathPrefix + "{endpoint}/{path}" goes to a worker as "/{path}".
 const PathPrefix = "/lb/"
 
+// HeaderWorkerID names the worker that served a request, as on Runpod. A
+// request carrying the id of a ready worker goes to that worker (soft
+// affinity).
+const HeaderWorkerID = "X-Runpod-Worker-Id"
+
 // errRequestTimeout is the cause of a request's context ending at the
 // endpoint's requestTimeoutSeconds.
 var errRequestTimeout = errors.New("request timeout")
@@ -58,12 +63,13 @@ func (p *Pool) ServeLB(w http.ResponseWriter, r *http.Request, endpoint string) 
 		obs.Started()
 	}
 
-	wk, id, err := p.acquire(r.Context(), ep, endpoint)
+	wk, id, err := p.acquire(r.Context(), ep, endpoint, r.Header.Get(HeaderWorkerID))
 	if err != nil {
 		p.noWorker(rec, r, endpoint, err)
 		return
 	}
 	defer p.release(wk, id)
+	rec.Header()[HeaderWorkerID] = []string{wk.id}
 
 	ctx, cancel := context.WithTimeoutCause(r.Context(), timeout, errRequestTimeout)
 	defer cancel()
@@ -86,14 +92,15 @@ func workerPath(path, endpoint string) string {
 }
 
 // acquire picks the ready worker of ep with the fewest requests in flight
-// and counts the request on it. With none ready it waits, having woken the
-// scaler, up to the endpoint's cold start timeout.
-func (p *Pool) acquire(ctx context.Context, ep *lbEndpoint, name string) (*lbWorker, uint64, error) {
+// (or prefer, when it is a ready worker) and counts the request on it. With
+// none ready it waits, having woken the scaler, up to the endpoint's cold
+// start timeout.
+func (p *Pool) acquire(ctx context.Context, ep *lbEndpoint, name, prefer string) (*lbWorker, uint64, error) {
 	var waitID uint64
 	var timer *time.Timer
 	p.mu.Lock()
 	for {
-		if w := ep.pick(); w != nil {
+		if w := ep.pick(prefer); w != nil {
 			p.seq++
 			id := p.seq
 			w.requests[id] = struct{}{}
@@ -153,9 +160,12 @@ func (p *Pool) acquire(ctx context.Context, ep *lbEndpoint, name string) (*lbWor
 	}
 }
 
-// pick returns the ready worker with the fewest requests in flight, or nil.
-// Called with Pool.mu held.
-func (ep *lbEndpoint) pick() *lbWorker {
+// pick returns the worker prefer if it is ready, else the ready worker with
+// the fewest requests in flight, or nil. Called with Pool.mu held.
+func (ep *lbEndpoint) pick(prefer string) *lbWorker {
+	if w := ep.workers[prefer]; prefer != "" && w != nil && w.inRotation() {
+		return w
+	}
 	var best *lbWorker
 	for _, w := range ep.workers {
 		if w.inRotation() && (best == nil || len(w.requests) < len(best.requests)) {
