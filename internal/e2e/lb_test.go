@@ -201,6 +201,7 @@ func TestLBGoWorker(t *testing.T) {
 		rd := bufio.NewReader(conn)
 		res, err := http.ReadResponse(rd, nil)
 		testutil.NoErr(t, err)
+		defer res.Body.Close()
 		if res.StatusCode != http.StatusSwitchingProtocols {
 			t.Fatalf("upgrade: %d", res.StatusCode)
 		}
