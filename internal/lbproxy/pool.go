@@ -82,6 +82,7 @@ type Pool struct {
 	mu        sync.Mutex
 	endpoints map[string]*lbEndpoint
 	seq       uint64 // request ids
+	stopping  bool   // Stopping was called: requests finding no worker fail at once
 	closed    bool
 	wg        sync.WaitGroup
 }
@@ -164,6 +165,18 @@ func (p *Pool) Update(eps []config.Endpoint) {
 			p.endpoints[e.ID] = ep
 		}
 		ep.cfg = e
+	}
+}
+
+// Stopping says the server is shutting down: its workers drain, so
+// requests that find no ready worker get a 503 at once instead of waiting
+// for a cold start that will not come.
+func (p *Pool) Stopping() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopping = true
+	for _, ep := range p.endpoints {
+		ep.wake()
 	}
 }
 
@@ -338,4 +351,5 @@ func (ep *lbEndpoint) wake() {
 var (
 	errNoWorker   = errors.New("no worker became ready in time")
 	errNoCapacity = errors.New("workersMax is 0")
+	errStopping   = errors.New("sluice is shutting down")
 )

@@ -233,6 +233,11 @@ func TestNoWorkerAnswers(t *testing.T) {
 	if rec.Code != http.StatusNotFound || rec.Header().Get("Content-Type") != "application/json" {
 		t.Errorf("a queue endpoint: %d %s", rec.Code, rec.Body)
 	}
+	_, _ = p.FailQueued(context.Background(), "ep", "")
+	p.Stopping()
+	if rec := serve(p, "GET", "/lb/ep/x"); rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "shutting down") {
+		t.Errorf("while stopping: %d %s", rec.Code, rec.Body)
+	}
 	p.Update(nil)
 	if rec := serve(p, "GET", "/lb/ep/x"); rec.Code != http.StatusNotFound {
 		t.Errorf("a removed endpoint: %d %s", rec.Code, rec.Body)

@@ -123,6 +123,8 @@ func (p *Pool) acquire(ctx context.Context, ep *lbEndpoint, name, prefer string)
 			err = errors.New(ep.failWith)
 		case ep.cfg.WorkersMax == 0:
 			err = errNoCapacity
+		case p.stopping:
+			err = errStopping
 		}
 		if err != nil {
 			if waitID != 0 {

@@ -310,6 +310,7 @@ func Serve(ctx context.Context, opts Options) error {
 	log.Info("shutting down: stopping workers")
 	pr.stopping.Store(true)
 	stopHUP()
+	lb.Stopping()
 	stopWorkers()
 	release()
 	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
