@@ -162,6 +162,10 @@ type Endpoint struct {
 	// RequestTimeoutSeconds (type LB) bounds a proxied request once a worker
 	// has it, 1 to 7 days; then 504. Default 330 (5.5 min, Runpod's).
 	RequestTimeoutSeconds int `yaml:"requestTimeoutSeconds"`
+	// Host (type LB) is a host name whose requests all go to this
+	// endpoint, like Runpod's ENDPOINT_ID.api.runpod.ai: http://HOST/PATH
+	// is served as /lb/{id}/PATH. Lower case, unique. Default: none.
+	Host string `yaml:"host"`
 }
 
 // StopGrace is StopGraceSeconds as a duration (DefaultStopGraceSeconds
@@ -337,6 +341,7 @@ type rawEndpoint struct {
 	HealthPort         *string           `yaml:"healthPort"`
 	ColdStartTimeout   *int              `yaml:"coldStartTimeoutSeconds"`
 	RequestTimeout     *int              `yaml:"requestTimeoutSeconds"`
+	Host               string            `yaml:"host"`
 }
 
 // errorLine is the line of a validation error, 0 for another error.

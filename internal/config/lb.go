@@ -1,9 +1,13 @@
 package config
 
 import (
+	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
+
+var hostRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
 
 // Endpoint types.
 const (
@@ -62,6 +66,7 @@ func (v *validator) lb(at func(string) string, r *rawEndpoint, ep *Endpoint) {
 	lbOnly("healthPort", r.HealthPort != nil)
 	lbOnly("coldStartTimeoutSeconds", r.ColdStartTimeout != nil)
 	lbOnly("requestTimeoutSeconds", r.RequestTimeout != nil)
+	lbOnly("host", r.Host != "")
 	if ep.Type != TypeLB {
 		return
 	}
@@ -83,6 +88,10 @@ func (v *validator) lb(at func(string) string, r *rawEndpoint, ep *Endpoint) {
 	if ep.RequestTimeoutSeconds < 1 || ep.RequestTimeoutSeconds > maxDurationSeconds {
 		v.fail(at("requestTimeoutSeconds"), "%d is not between 1 and %d (7 days)", ep.RequestTimeoutSeconds, maxDurationSeconds)
 	}
+	ep.Host = r.Host
+	if ep.Host != "" && !hostRe.MatchString(ep.Host) {
+		v.fail(at("host"), "%q is not a lower-case host name (letters, digits, '-' and dots; no port)", ep.Host)
+	}
 	if len(ep.Command) == 0 {
 		v.fail(at("command"), "an endpoint of type LB needs a command: Sluice starts its workers and proxies requests to them")
 	}
@@ -90,5 +99,19 @@ func (v *validator) lb(at func(string) string, r *rawEndpoint, ep *Endpoint) {
 		if _, set := ep.Env[k]; set {
 			v.fail(at("env."+k), "is set by Sluice for every worker of an LB endpoint (a free loopback port each)")
 		}
+	}
+}
+
+// lbHosts checks that no two endpoints share a host name.
+func (v *validator) lbHosts(eps []Endpoint) {
+	seen := map[string]int{}
+	for i, ep := range eps {
+		if ep.Host == "" {
+			continue
+		}
+		if j, dup := seen[ep.Host]; dup {
+			v.fail(fmt.Sprintf("endpoints[%d].host", i), "%q is already the host of endpoints[%d]", ep.Host, j)
+		}
+		seen[ep.Host] = i
 	}
 }

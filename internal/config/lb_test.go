@@ -42,6 +42,9 @@ func TestParseLBErrors(t *testing.T) {
 		{"cold start", "endpoints:\n  - id: a\n    type: LB\n    command: [x]\n    coldStartTimeoutSeconds: 0\n", `f.yaml:5: endpoints[0].coldStartTimeoutSeconds: 0 is not between 1 and 3600`},
 		{"request timeout", "endpoints:\n  - id: a\n    type: LB\n    command: [x]\n    requestTimeoutSeconds: -1\n", `f.yaml:5: endpoints[0].requestTimeoutSeconds: -1 is not between 1 and`},
 		{"port env", "endpoints:\n  - id: a\n    type: LB\n    command: [x]\n    env:\n      PORT: \"80\"\n", `f.yaml:6: endpoints[0].env.PORT: is set by Sluice`},
+		{"host", "endpoints:\n  - id: a\n    type: LB\n    command: [x]\n    host: Web.Example:80\n", `f.yaml:5: endpoints[0].host: "Web.Example:80" is not a lower-case host name`},
+		{"duplicate host", "endpoints:\n  - id: a\n    type: LB\n    command: [x]\n    host: w.example\n  - id: b\n    type: LB\n    command: [x]\n    host: w.example\n",
+			`f.yaml:9: endpoints[1].host: "w.example" is already the host of endpoints[0]`},
 		{"LB field on a queue endpoint", "endpoints:\n  - id: a\n    coldStartTimeoutSeconds: 5\n", `f.yaml:3: endpoints[0].coldStartTimeoutSeconds: applies only to endpoints of type LB`},
 	}
 	for _, tt := range tests {

@@ -122,6 +122,7 @@ func (v *validator) build(raw *rawFile) *File {
 		}
 		f.Endpoints = append(f.Endpoints, ep)
 	}
+	v.lbHosts(f.Endpoints)
 	return f
 }
 

@@ -95,6 +95,7 @@ func TestLBGoWorker(t *testing.T) {
     workersMax: 2
     idleTimeout: 1
     requestTimeoutSeconds: 2
+    host: web.lb.test
     apiKeys: [lb-web-only-key]
     env:
       LB_READY_AFTER_MS: "300"
@@ -149,6 +150,37 @@ func TestLBGoWorker(t *testing.T) {
 		}
 		if r := s.do(t, "GET", "/lb/never/ping", lbEndpoint, nil); r.code != 401 {
 			t.Errorf("a key of endpoint web opened endpoint never: %d", r.code)
+		}
+	})
+
+	t.Run("host name", func(t *testing.T) {
+		// Like ENDPOINT_ID.api.runpod.ai/PATH: every path of the host goes to the endpoint.
+		for _, c := range []struct {
+			auth string
+			want int
+		}{{"", 401}, {lbKey, 200}} {
+			req, err := http.NewRequest("POST", s.url+"/echo/by-host?h=1", strings.NewReader("hi"))
+			testutil.NoErr(t, err)
+			req.Host = "web.lb.test:" + strings.Split(s.addr, ":")[1]
+			if c.auth != "" {
+				req.Header.Set("Authorization", c.auth)
+			}
+			res, err := httpClient.Do(req)
+			testutil.NoErr(t, err)
+			body, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			testutil.NoErr(t, err)
+			if res.StatusCode != c.want {
+				t.Fatalf("by host name, key %q: %d %s", c.auth, res.StatusCode, body)
+			}
+			if c.want != 200 {
+				continue
+			}
+			var e echo
+			testutil.NoErr(t, json.Unmarshal(body, &e))
+			if e.Path != "/echo/by-host" || e.Query != "h=1" || e.Body != "hi" || res.Header.Get("X-Runpod-Worker-Id") != e.Worker {
+				t.Errorf("by host name the worker saw %+v (worker header %q)", e, res.Header.Get("X-Runpod-Worker-Id"))
+			}
 		}
 	})
 

@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
@@ -79,6 +81,8 @@ type Pool struct {
 	client *http.Client // for /ping
 	bufs   bufferPool
 
+	hosts atomic.Pointer[map[string]string] // host name -> endpoint
+
 	mu        sync.Mutex
 	endpoints map[string]*lbEndpoint
 	seq       uint64 // request ids
@@ -141,11 +145,16 @@ func (p *Pool) Update(eps []config.Endpoint) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	listed := map[string]bool{}
+	hosts := map[string]string{}
 	for _, e := range eps {
 		if e.IsLB() {
 			listed[e.ID] = true
+			if e.Host != "" {
+				hosts[e.Host] = e.ID
+			}
 		}
 	}
+	p.hosts.Store(&hosts)
 	for id, ep := range p.endpoints {
 		ep.removed = !listed[id]
 		if ep.removed && len(ep.workers) == 0 {
@@ -237,6 +246,20 @@ func (p *Pool) WorkerExited(_ context.Context, endpoint, workerID, why string) e
 		delete(p.endpoints, endpoint)
 	}
 	return nil
+}
+
+// EndpointForHost returns the load-balancing endpoint whose host name is
+// host (a request's Host, with or without a port), if any.
+func (p *Pool) EndpointForHost(host string) (string, bool) {
+	m := p.hosts.Load()
+	if m == nil || len(*m) == 0 {
+		return "", false
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	id, ok := (*m)[strings.ToLower(host)]
+	return id, ok
 }
 
 // IsLB reports whether endpoint is a configured load-balancing endpoint.

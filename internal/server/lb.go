@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/lbproxy"
@@ -53,4 +54,19 @@ func lbSubmitCheck(_ context.Context, pool *lbproxy.Pool, endpoint string) error
 		return errLBEndpoint(endpoint)
 	}
 	return nil
+}
+
+// lbHosts serves the requests for a load-balancing endpoint's host name
+// (its host field) as /lb/{id}/PATH, before routing, auth and metrics.
+func lbHosts(next http.Handler, pool *lbproxy.Pool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := pool.EndpointForHost(r.Host); ok {
+			prefix := lbproxy.PathPrefix + id
+			r.URL.Path = prefix + r.URL.Path
+			if r.URL.RawPath != "" {
+				r.URL.RawPath = prefix + r.URL.RawPath
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -260,9 +260,9 @@ func Serve(ctx context.Context, opts Options) error {
 		Extensions:   ext,
 		Logger:       log,
 	})
-	var handler http.Handler = rl.api
+	var handler http.Handler = lbHosts(rl.api, lb) // LB endpoints' host names (lb.go)
 	if met != nil {
-		handler = met.Instrument(rl.api)
+		handler = met.Instrument(handler)
 	}
 	sides, err := startSides(opts, met, log)
 	if err != nil {
