@@ -260,7 +260,7 @@ func Serve(ctx context.Context, opts Options) error {
 		Extensions:   ext,
 		Logger:       log,
 	})
-	var handler http.Handler = lbHosts(rl.api, lb) // LB endpoints' host names (lb.go)
+	handler := lbHosts(rl.api, lb) // LB endpoints' host names (lb.go)
 	if met != nil {
 		handler = met.Instrument(handler)
 	}
