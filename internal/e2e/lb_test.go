@@ -468,3 +468,30 @@ func TestLBScalesOnRequestCount(t *testing.T) {
 	}
 	testutil.WaitFor(t, 30*time.Second, "back to zero workers", func() bool { return len(s.lbWorkers(t, "rc")) == 0 })
 }
+
+func TestLBUnhealthyWorkerReplaced(t *testing.T) {
+	t.Parallel()
+	s := lbServer(t, fmt.Sprintf(`  - id: sick
+    type: LB
+    command: [%q]
+    workersMin: 1
+    workersMax: 1
+`, bins.lbworker))
+	first := s.lbEcho(t, "/lb/sick/echo/one").Worker
+	if r := s.do(t, "POST", "/lb/sick/sick", lbKey, nil); r.code != 200 {
+		t.Fatalf("sick: %d %s", r.code, r.body)
+	}
+	// Its /ping now answers 500: out of rotation at the next health check,
+	// killed and replaced once no 200 came for --worker-lost-after (3 s).
+	testutil.WaitFor(t, 60*time.Second, "a replacement for the unhealthy worker", func() bool {
+		ws := s.lbWorkers(t, "sick")
+		return len(ws) == 1 && ws[0].ID != first && ws[0].Status == "IDLE"
+	})
+	if e := s.lbEcho(t, "/lb/sick/echo/two"); e.Worker == first {
+		t.Errorf("a request went to the unhealthy worker %s", first)
+	}
+	r := s.do(t, "GET", "/v2/sick/logs", lbKey, nil)
+	if !strings.Contains(string(r.body), "worker "+first+": SIGKILL (no ping for") {
+		t.Errorf("the log does not say why %s was replaced: %s", first, tail(string(r.body), 800))
+	}
+}

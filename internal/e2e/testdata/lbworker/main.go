@@ -9,6 +9,7 @@
 //	POST /release       lets the streams above finish
 //	GET  /hang          answers once the client goes away
 //	GET  /upgrade       Upgrade: echo; echoes the lines it reads back
+//	POST /sick          /ping answers 500 from now on
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,8 +37,13 @@ func main() {
 	id := os.Getenv("RUNPOD_POD_ID")
 	var mu sync.Mutex
 	release := make(chan struct{})
+	var sick atomic.Bool
 
 	ping := func(w http.ResponseWriter, _ *http.Request) {
+		if sick.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
 		if never || time.Since(start) < time.Duration(readyAfter)*time.Millisecond {
 			w.WriteHeader(http.StatusNoContent)
 			return
@@ -85,6 +92,10 @@ func main() {
 		release = make(chan struct{})
 		mu.Unlock()
 		_, _ = io.WriteString(w, `{"released": true}`)
+	})
+	mux.HandleFunc("POST /sick", func(w http.ResponseWriter, _ *http.Request) {
+		sick.Store(true)
+		_, _ = io.WriteString(w, `{"sick": true}`)
 	})
 	mux.HandleFunc("GET /hang", func(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
