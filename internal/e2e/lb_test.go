@@ -32,14 +32,24 @@ const (
 // lbServer starts `sluice serve` with the given endpoints (YAML list items)
 // and the client key lb-client-key.
 func lbServer(t *testing.T, endpoints string) *server {
+	s, _ := lbServerConfig(t, endpoints)
+	return s
+}
+
+// lbServerConfig is lbServer that also returns a function rewriting the
+// config file with other endpoints (for a reload).
+func lbServerConfig(t *testing.T, endpoints string) (*server, func(endpoints string)) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "sluice.yaml")
-	yaml := "apiKeys: [lb-client-key]\npingIntervalMs: 1000\nendpoints:\n" + endpoints
-	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
+	write := func(endpoints string) {
+		yaml := "apiKeys: [lb-client-key]\npingIntervalMs: 1000\nendpoints:\n" + endpoints
+		if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return startServer(t, "", filepath.Join(dir, "data"), []string{"SLUICE_API_KEYS="}, "--config", cfg, "--worker-lost-after", "3s")
+	write(endpoints)
+	return startServer(t, "", filepath.Join(dir, "data"), []string{"SLUICE_API_KEYS="}, "--config", cfg, "--worker-lost-after", "3s"), write
 }
 
 // lbWorkers returns GET /v2/{ep}/workers's live processes with their ports.
@@ -494,4 +504,30 @@ func TestLBUnhealthyWorkerReplaced(t *testing.T) {
 	if !strings.Contains(string(r.body), "worker "+first+": SIGKILL (no ping for") {
 		t.Errorf("the log does not say why %s was replaced: %s", first, tail(string(r.body), 800))
 	}
+}
+
+func TestLBReload(t *testing.T) {
+	t.Parallel()
+	s, write := lbServerConfig(t, "  - id: q\n")
+	if r := s.do(t, "GET", "/lb/web/echo/x", lbKey, nil); r.code != 404 {
+		t.Fatalf("before the reload: %d %s", r.code, r.body)
+	}
+	write(fmt.Sprintf("  - id: q\n  - id: web\n    type: LB\n    command: [%q]\n", bins.lbworker))
+	if r := s.do(t, "POST", "/v2/admin/reload", lbKey, nil); r.code != 200 || !strings.Contains(string(r.body), "endpoint web added") {
+		t.Fatalf("reload adding web: %d %s", r.code, r.body)
+	}
+	if e := s.lbEcho(t, "/lb/web/echo/after-reload"); e.Path != "/echo/after-reload" {
+		t.Errorf("after the reload the worker saw %+v", e)
+	}
+	write("  - id: q\n")
+	if r := s.do(t, "POST", "/v2/admin/reload", lbKey, nil); r.code != 200 {
+		t.Fatalf("reload removing web: %d %s", r.code, r.body)
+	}
+	if r := s.do(t, "GET", "/lb/web/echo/x", lbKey, nil); r.code != 404 {
+		t.Errorf("after removing web: %d %s", r.code, r.body)
+	}
+	testutil.WaitFor(t, 60*time.Second, "the removed endpoint's worker gone", func() bool {
+		r := s.do(t, "GET", "/v2/web/workers", lbKey, nil)
+		return r.code == 404 || !strings.Contains(string(r.body), `"pid"`)
+	})
 }
