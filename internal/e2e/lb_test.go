@@ -115,6 +115,7 @@ func TestLBGoWorker(t *testing.T) {
     coldStartTimeoutSeconds: 1
     env:
       LB_NEVER_READY: "1"
+      RUNPOD_INIT_TIMEOUT: "3"
   - id: q
 `, bins.lbworker, bins.lbworker))
 
@@ -273,16 +274,37 @@ func TestLBGoWorker(t *testing.T) {
 		if len(ws) != 1 || ws[0].Status != "INITIALIZING" || ws[0].Port != ws[0].HealthPort {
 			t.Errorf("the worker answering 204 is not INITIALIZING on one port: %+v", ws)
 		}
+		// Still 204 at its init timeout (RUNPOD_INIT_TIMEOUT 3 s): killed as a crash, saying why.
+		testutil.WaitFor(t, 30*time.Second, "the never-ready worker killed at its init timeout", func() bool {
+			r := s.do(t, "GET", "/v2/never/workers", lbKey, nil)
+			return strings.Contains(string(r.body), "GET /ping on its PORT_HEALTH did not answer 200 within 3s")
+		})
 	})
 
 	t.Run("health and metrics", func(t *testing.T) {
+		// A stream held open: one request in flight on a running worker.
+		ctx := testutil.Context(t, 30*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "GET", s.url+"/lb/web/stream", nil)
+		req.Header.Set("Authorization", lbKey)
+		res, err := http.DefaultClient.Do(req)
+		testutil.NoErr(t, err)
+		defer res.Body.Close()
 		r := s.do(t, "GET", "/v2/web/health", lbKey, nil)
 		var hl struct {
-			Workers struct{ Idle, Ready, Running int }
+			Jobs    struct{ InProgress int }
+			Workers struct{ Running int }
 		}
 		testutil.NoErr(t, json.Unmarshal(r.body, &hl))
-		if r.code != 200 || hl.Workers.Ready+hl.Workers.Running < 1 {
-			t.Errorf("health: %d %s", r.code, r.body)
+		if r.code != 200 || hl.Jobs.InProgress != 1 {
+			t.Errorf("health with a request in flight: %d %s", r.code, r.body)
+		}
+		testutil.WaitFor(t, 10*time.Second, "the worker shown running", func() bool {
+			r := s.do(t, "GET", "/v2/web/health", lbKey, nil)
+			testutil.NoErr(t, json.Unmarshal(r.body, &hl))
+			return hl.Workers.Running == 1
+		})
+		if r := s.do(t, "POST", "/lb/web/release", lbKey, nil); r.code != 200 {
+			t.Fatalf("release: %d %s", r.code, r.body)
 		}
 		m := s.do(t, "GET", "/metrics", lbKey, nil)
 		for _, want := range []string{`sluice_lb_requests_total{code="200",endpoint="web"}`, `sluice_lb_requests_total{code="504",endpoint="web"}`,

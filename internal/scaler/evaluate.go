@@ -97,7 +97,7 @@ func (s *Supervisor) observe(ep *endpoint, ws []engine.Worker, now time.Time) {
 			w.jobs = slices.Clone(ew.Jobs)
 			w.setStopping(ew.Stopping, now)
 		case !w.seen && now.Sub(w.started) > s.initTimeout(ep):
-			s.kill(w, fmt.Sprintf("neither took a job nor pinged within %s", s.initTimeout(ep)))
+			s.kill(w, notReadyReason(&ep.cfg, s.initTimeout(ep)))
 			continue
 		case !w.seen:
 			continue // initializing: not idle yet, so its idle time starts when it is seen

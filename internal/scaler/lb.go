@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
 )
@@ -82,4 +83,12 @@ func (s *Supervisor) lbStarted(ep *endpoint, w *worker) {
 	if ep.cfg.IsLB() && s.cfg.LB != nil {
 		s.cfg.LB.WorkerStarted(ep.cfg.ID, w.id, w.port, w.healthPort)
 	}
+}
+
+// notReadyReason says why a worker that never came up within d is killed.
+func notReadyReason(e *config.Endpoint, d time.Duration) string {
+	if e.IsLB() {
+		return fmt.Sprintf("GET /ping on its PORT_HEALTH did not answer 200 within %s", d)
+	}
+	return fmt.Sprintf("neither took a job nor pinged within %s", d)
 }
