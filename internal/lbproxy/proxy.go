@@ -71,6 +71,13 @@ func (p *Pool) ServeLB(w http.ResponseWriter, r *http.Request, endpoint string) 
 	defer p.release(wk, id)
 	rec.Header()[HeaderWorkerID] = []string{wk.id}
 
+	if r.Header.Get("Upgrade") != "" {
+		// A relayed connection (WebSocket) lasts up to the request timeout,
+		// not the server's read timeout for request bodies.
+		rc := http.NewResponseController(rec)
+		_ = rc.SetReadDeadline(time.Time{})
+		_ = rc.SetWriteDeadline(time.Time{})
+	}
 	ctx, cancel := context.WithTimeoutCause(r.Context(), timeout, errRequestTimeout)
 	defer cancel()
 	wk.proxy.ServeHTTP(rec, r.WithContext(ctx)) // rewrite strips the path prefix
