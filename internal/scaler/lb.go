@@ -72,9 +72,14 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// lifecycle is the WorkerLifecycle of ep's workers, if its queue has one.
-func (s *Supervisor) lifecycle(ep *endpoint) (WorkerLifecycle, bool) {
-	lc, ok := s.queueOf(&ep.cfg).(WorkerLifecycle)
+// lifecycle is the WorkerLifecycle that hears about w, if any: the LB pool
+// for a worker started for a load-balancing endpoint (even if the endpoint
+// has changed type since), else the queue's. Called with s.mu held.
+func (s *Supervisor) lifecycle(w *worker) (WorkerLifecycle, bool) {
+	if w.port > 0 && s.cfg.LB != nil {
+		return s.cfg.LB, true
+	}
+	lc, ok := s.cfg.Queue.(WorkerLifecycle)
 	return lc, ok
 }
 

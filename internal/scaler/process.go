@@ -196,7 +196,7 @@ func (s *Supervisor) watch(w *worker) {
 	s.mu.Lock()
 	w.exitErr = err
 	why := exitCause(w)
-	lc, ok := s.lifecycle(w.ep)
+	lc, ok := s.lifecycle(w)
 	s.mu.Unlock()
 	if ok {
 		// At once, not when its pings time out: its jobs go back to the queue.
@@ -280,7 +280,7 @@ func (s *Supervisor) terminate(w *worker) {
 	if w.exited() || !w.termAt.IsZero() {
 		return
 	}
-	if lc, ok := s.lifecycle(w.ep); ok {
+	if lc, ok := s.lifecycle(w); ok {
 		// Best effort and quick; the worker API must not give it a new job.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		if err := lc.WorkerDraining(ctx, w.ep.cfg.ID, w.id); err != nil {
