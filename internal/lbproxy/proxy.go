@@ -39,14 +39,16 @@ func (p *Pool) ServeLB(w http.ResponseWriter, r *http.Request, endpoint string) 
 	ep := p.endpoints[endpoint]
 	var obs EndpointObserver
 	var timeout time.Duration
-	if ep != nil && ep.removed {
-		ep = nil
-	}
+	removed := ep != nil && ep.removed
 	if ep != nil {
 		obs, timeout = ep.obs, ep.cfg.RequestTimeout()
 	}
 	p.mu.Unlock()
-	if ep == nil {
+	switch {
+	case removed:
+		writeError(w, http.StatusNotFound, "endpoint "+endpoint+" was removed from the config (or is no longer of type LB): it takes no new requests")
+		return
+	case ep == nil:
 		writeError(w, http.StatusNotFound, "endpoint "+endpoint+" is not a load-balancing endpoint (type LB): its API is /v2/"+endpoint+"/run, /runsync, ...")
 		return
 	}
