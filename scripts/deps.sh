@@ -47,6 +47,13 @@ if ! "$venv/bin/python" -c 'import openai, sys; sys.exit(openai.__version__ != "
   "$venv/bin/pip" install --quiet --disable-pip-version-check openai==3.51.0
 fi
 
+# issue 16: FastAPI and uvicorn from PyPI in the same venv: Runpod's load-balancing
+# worker example (a FastAPI app with /ping and /generate) in internal/e2e TestLB*.
+if ! "$venv/bin/python" -c 'import fastapi, uvicorn, sys; sys.exit(fastapi.__version__ != "0.163.2" or uvicorn.__version__ != "0.54.0")' 2>/dev/null; then
+  echo "== installing fastapi==0.163.2 uvicorn==0.54.0 into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check fastapi==0.163.2 uvicorn==0.54.0
+fi
+
 # issue 17: install and deploy tests (deploy/): Podman and runc build and run the
 # container image, systemd-analyze verifies the unit, Helm lints and renders the
 # chart, GoReleaser checks .goreleaser.yaml and builds a snapshot.

@@ -27,6 +27,10 @@ type Extensions struct {
 	// Metrics serves GET /metrics (Prometheus), to a key that opens every
 	// endpoint, like the admin routes.
 	Metrics http.Handler
+	// LB serves /lb/{endpoint}/{path...}, any method: the requests of
+	// load-balancing endpoints, behind the client API's key check and rate
+	// limit (route "lb").
+	LB func(w http.ResponseWriter, r *http.Request, endpoint string)
 }
 
 // ReloadError is a config reload the server refused: the file is invalid
@@ -67,6 +71,15 @@ func (h *Handler) extensionRoutes() {
 		}
 		ext.Logs.ServeHTTP(w, r)
 	})})
+	lb := h.clientAuth("lb", func(w http.ResponseWriter, r *http.Request, ep string) {
+		if ext.LB == nil {
+			writeError(w, http.StatusNotFound, "this server has no load-balancing endpoints")
+			return
+		}
+		ext.LB(w, r, ep)
+	})
+	h.mux.HandleFunc("/lb/{endpoint}/{path...}", lb)
+	h.mux.HandleFunc("/lb/{endpoint}", lb)
 	h.handle("/v2/admin/reload", route{http.MethodPost: h.adminAuth(h.reload)})
 	h.handle("/metrics", route{http.MethodGet: h.adminAuth(h.metrics)})
 }

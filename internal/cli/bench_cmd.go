@@ -21,6 +21,7 @@ func benchCommand(s streams) *cobra.Command {
 		serverBinary string
 	)
 	var profileDir string
+	var lb bool
 	c := &cobra.Command{
 		Use:     "bench",
 		GroupID: groupServer,
@@ -49,12 +50,16 @@ Everything runs on this machine; the figures include the clients' cost.`,
 		Example: `  sluice bench
   sluice bench --workers 8 --jobs 5000 --concurrency 64
   sluice bench --worker-concurrency 16
-  sluice bench --cold-starts 30`,
+  sluice bench --cold-starts 30
+  sluice bench --lb`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
 			if err != nil {
 				return fmt.Errorf("bench: find own binary for the workers: %w", err)
+			}
+			if lb {
+				return runLBBench(cmd, s, exe, opts, verbose, profileDir)
 			}
 			opts.WorkerCommand = []string{exe, "bench-worker"}
 			opts.ServerCommand, opts.FloorCommand = []string{exe}, []string{exe, "bench-child", "floor"}
@@ -102,6 +107,7 @@ Everything runs on this machine; the figures include the clients' cost.`,
 	c.Flags().StringVar(&serverBinary, "server-binary", "", "sluice binary whose serve is measured (e.g. an older build, for before/after pairs); default: this one")
 	c.Flags().IntVar(&opts.Backlog, "backlog", 0, "also submit this many jobs with no worker running, then drain them with the workers, then submit as many again and purge them: drain jobs/s, server memory per queued job, purge time")
 	c.Flags().IntVar(&coldStarts, "cold-starts", 0, "also measure this many cold starts (an endpoint scaled to zero; about 2 s each)")
+	c.Flags().BoolVar(&lb, "lb", false, "measure a load-balancing endpoint instead: /lb/... through the proxy next to direct calls to the same net/http worker (latency pairs, then interleaved throughput rounds with --concurrency clients)")
 	c.Flags().BoolVar(&verbose, "verbose", false, "show the server's log")
 	c.Flags().BoolVar(&opts.NoMetrics, "no-metrics", false, "run the server with its Prometheus metrics off (default: on, /metrics scraped every second)")
 	c.Flags().StringVar(&profileDir, "cpuprofile", "", "write CPU profiles to this directory: server.pprof (server, engine and clients) and worker-N.pprof")

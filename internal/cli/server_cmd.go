@@ -32,7 +32,7 @@ func (f *serverFlags) register(c *cobra.Command, addrHelp string) {
 
 func addServerCommands(root *cobra.Command, s streams) {
 	root.AddGroup(&cobra.Group{ID: groupServer, Title: "Server commands:"})
-	root.AddCommand(serveCommand(s), workerEnvCommand(s), benchCommand(s), benchWorkerCommand(), benchChildCommand())
+	root.AddCommand(serveCommand(s), workerEnvCommand(s), benchCommand(s), benchWorkerCommand(), benchChildCommand(), benchLBWorkerCommand())
 }
 
 func serveCommand(s streams) *cobra.Command {

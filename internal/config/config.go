@@ -148,6 +148,24 @@ type Endpoint struct {
 	// RateLimits override the file's rateLimits for this endpoint, route by
 	// route. Default: none.
 	RateLimits RateLimits `yaml:"rateLimits"`
+	// Type is QUEUE (jobs through /run and /runsync) or LB: a
+	// load-balancing endpoint, whose requests to /lb/{id}/{path} go straight
+	// to its workers' own HTTP servers (lb.go). Default QUEUE.
+	Type string `yaml:"type"`
+	// HealthPort (type LB) is "same": PORT_HEALTH equals PORT, as on Runpod
+	// when PORT_HEALTH is unset; or "separate": a port of its own. Default same.
+	HealthPort string `yaml:"healthPort"`
+	// ColdStartTimeoutSeconds (type LB) is how long a request waits for a
+	// ready worker (cold start included) before a 503, 1 to 3600.
+	// Default 120, Runpod's.
+	ColdStartTimeoutSeconds int `yaml:"coldStartTimeoutSeconds"`
+	// RequestTimeoutSeconds (type LB) bounds a proxied request once a worker
+	// has it, 1 to 7 days; then 504. Default 330 (5.5 min, Runpod's).
+	RequestTimeoutSeconds int `yaml:"requestTimeoutSeconds"`
+	// Host (type LB) is a host name whose requests all go to this
+	// endpoint, like Runpod's ENDPOINT_ID.api.runpod.ai: http://HOST/PATH
+	// is served as /lb/{id}/PATH. Lower case, unique. Default: none.
+	Host string `yaml:"host"`
 }
 
 // StopGrace is StopGraceSeconds as a duration (DefaultStopGraceSeconds
@@ -319,6 +337,11 @@ type rawEndpoint struct {
 	StopGraceSeconds   *int              `yaml:"stopGraceSeconds"`
 	CrashLoopFailAfter *int              `yaml:"crashLoopFailAfter"`
 	RateLimits         RateLimits        `yaml:"rateLimits"`
+	Type               *string           `yaml:"type"`
+	HealthPort         *string           `yaml:"healthPort"`
+	ColdStartTimeout   *int              `yaml:"coldStartTimeoutSeconds"`
+	RequestTimeout     *int              `yaml:"requestTimeoutSeconds"`
+	Host               string            `yaml:"host"`
 }
 
 // errorLine is the line of a validation error, 0 for another error.

@@ -28,6 +28,7 @@ func TestParseDefaults(t *testing.T) {
 		ExecutionTimeoutMs: 600000,
 		MaxQueue:           DefaultMaxQueue,
 		StopGraceSeconds:   30,
+		Type:               TypeQueue,
 	}
 	if !reflect.DeepEqual(f.Endpoints[0], want) {
 		t.Errorf("endpoint = %+v\nwant %+v", f.Endpoints[0], want)

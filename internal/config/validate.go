@@ -122,6 +122,7 @@ func (v *validator) build(raw *rawFile) *File {
 		}
 		f.Endpoints = append(f.Endpoints, ep)
 	}
+	v.lbHosts(f.Endpoints)
 	return f
 }
 
@@ -202,6 +203,7 @@ func (v *validator) endpoint(i int, r *rawEndpoint, f *File) Endpoint {
 	}
 	v.devices(at("gpus"), ep.GPUs)
 	v.safety(at, r, &ep)
+	v.lb(at, r, &ep)
 
 	// GPUs: endpoint pool, else the shared pool.
 	switch {

@@ -24,7 +24,7 @@ import (
 )
 
 // bins are the binaries built once by TestMain.
-var bins struct{ sluice, worker string }
+var bins struct{ sluice, worker, lbworker string }
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -35,11 +35,12 @@ func TestMain(m *testing.M) {
 		}
 		cleanup := func() { _ = os.RemoveAll(dir) }
 		const sluicePkg, workerPkg = "github.com/sluicehq/sluice/cmd/sluice", "github.com/sluicehq/sluice/internal/e2e/testdata/worker"
-		built, err := testutil.BuildBinaries(dir, sluicePkg, workerPkg)
+		const lbWorkerPkg = "github.com/sluicehq/sluice/internal/e2e/testdata/lbworker" // #16
+		built, err := testutil.BuildBinaries(dir, sluicePkg, workerPkg, lbWorkerPkg)
 		if err != nil {
 			return cleanup, err
 		}
-		bins.sluice, bins.worker = built[sluicePkg], built[workerPkg]
+		bins.sluice, bins.worker, bins.lbworker = built[sluicePkg], built[workerPkg], built[lbWorkerPkg]
 		return cleanup, nil
 	})
 }

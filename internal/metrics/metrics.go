@@ -87,6 +87,7 @@ type Metrics struct {
 	webhooks     *prometheus.CounterVec
 	httpRequests *prometheus.CounterVec
 	httpSeconds  *prometheus.HistogramVec
+	lb           lbMetrics // lb.go
 }
 
 var (
@@ -125,6 +126,7 @@ func New(log *slog.Logger) *Metrics {
 	m.httpRequests = counter(HTTPRequests, "HTTP requests by route pattern and status code.", labelRoute, labelCode)
 	m.httpSeconds = histogram(HTTPRequestSeconds, "HTTP request duration by route pattern (long polls included).",
 		[]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}, labelRoute)
+	m.lb = newLBMetrics(m.reg)
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

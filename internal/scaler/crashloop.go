@@ -26,8 +26,8 @@ func (s *Supervisor) crashLoopReason(ep *endpoint) string {
 }
 
 // failQueued FAILS id's queued jobs with reason, when the queue can.
-func (s *Supervisor) failQueued(ctx context.Context, id, reason string) {
-	f, ok := s.cfg.Queue.(QueueFailer)
+func (s *Supervisor) failQueued(ctx context.Context, q Queue, id, reason string) {
+	f, ok := q.(QueueFailer)
 	if !ok || reason == "" {
 		return
 	}

@@ -17,19 +17,21 @@ func (s *Supervisor) evaluate(ctx context.Context, id string) {
 	ep := s.endpoints[id]
 	ask := ep != nil && (ep.cfg.Managed() || len(ep.workers) > 0)
 	var failWith string
+	var q Queue
 	if ask {
 		failWith = s.crashLoopReason(ep)
+		q = s.queueOf(&ep.cfg)
 	}
 	s.mu.Unlock()
 	if !ask {
 		return
 	}
-	s.failQueued(ctx, id, failWith)
+	s.failQueued(ctx, q, id, failWith)
 	cctx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
-	st, err := s.cfg.Queue.QueueStats(cctx, id)
+	st, err := q.QueueStats(cctx, id)
 	var ws []engine.Worker
 	if err == nil {
-		ws, err = s.cfg.Queue.Workers(cctx, id)
+		ws, err = q.Workers(cctx, id)
 	}
 	cancel()
 
@@ -95,7 +97,7 @@ func (s *Supervisor) observe(ep *endpoint, ws []engine.Worker, now time.Time) {
 			w.jobs = slices.Clone(ew.Jobs)
 			w.setStopping(ew.Stopping, now)
 		case !w.seen && now.Sub(w.started) > s.initTimeout(ep):
-			s.kill(w, fmt.Sprintf("neither took a job nor pinged within %s", s.initTimeout(ep)))
+			s.kill(w, notReadyReason(&ep.cfg, s.initTimeout(ep)))
 			continue
 		case !w.seen:
 			continue // initializing: not idle yet, so its idle time starts when it is seen

@@ -26,6 +26,9 @@ type worker struct {
 	pid     int
 	gpus    []string
 	started time.Time
+	// port and healthPort are PORT and PORT_HEALTH of a worker of a
+	// load-balancing endpoint (lb.go); 0 otherwise.
+	port, healthPort int
 
 	seen      bool      // the engine has listed it (it took a job or pinged)
 	lastSeen  time.Time // last evaluation that found it in the engine's list
@@ -108,6 +111,8 @@ func (s *Supervisor) start(ep *endpoint, gpus []string) {
 	cmd := exec.Command(e.Command[0], e.Command[1:]...)
 	cmd.Dir = e.Dir
 	cmd.Env = s.env(ep, id, gpus)
+	port, health, portEnv, perr := lbPorts(e)
+	w.port, w.healthPort, cmd.Env = port, health, append(cmd.Env, portEnv...)
 	cmd.Stdout, cmd.Stderr = w.stdout, w.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// Output copying ends at most this long after exit, even if a grandchild
@@ -120,6 +125,9 @@ func (s *Supervisor) start(ep *endpoint, gpus []string) {
 	}
 	s.observeStart(e.ID)
 	err := checkDir(e.Dir)
+	if err == nil {
+		err = perr
+	}
 	if err == nil {
 		err = cmd.Start()
 	}
@@ -140,8 +148,12 @@ func (s *Supervisor) start(ep *endpoint, gpus []string) {
 	if len(gpus) > 0 {
 		msg += ", GPUs " + strings.Join(gpus, ",")
 	}
+	if w.port > 0 {
+		msg += fmt.Sprintf(", PORT %d, PORT_HEALTH %d", w.port, w.healthPort)
+	}
 	s.system(e.ID, id, msg)
 	s.log.Info("worker started", attrEndpoint, e.ID, attrWorker, id, attrPID, w.pid, attrGPUs, gpus)
+	s.lbStarted(ep, w)
 	s.wg.Add(1)
 	go s.watch(w)
 }
@@ -184,8 +196,9 @@ func (s *Supervisor) watch(w *worker) {
 	s.mu.Lock()
 	w.exitErr = err
 	why := exitCause(w)
+	lc, ok := s.lifecycle(w)
 	s.mu.Unlock()
-	if lc, ok := s.cfg.Queue.(WorkerLifecycle); ok {
+	if ok {
 		// At once, not when its pings time out: its jobs go back to the queue.
 		ctx, cancel := context.WithTimeout(context.Background(), DefaultCallTimeout)
 		if lerr := lc.WorkerExited(ctx, w.ep.cfg.ID, w.id, why); lerr != nil {
@@ -267,7 +280,7 @@ func (s *Supervisor) terminate(w *worker) {
 	if w.exited() || !w.termAt.IsZero() {
 		return
 	}
-	if lc, ok := s.cfg.Queue.(WorkerLifecycle); ok {
+	if lc, ok := s.lifecycle(w); ok {
 		// Best effort and quick; the worker API must not give it a new job.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		if err := lc.WorkerDraining(ctx, w.ep.cfg.ID, w.id); err != nil {

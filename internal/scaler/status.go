@@ -35,6 +35,10 @@ type WorkerInfo struct {
 	ExitedAt time.Time `json:"exitedAt,omitzero"`
 	Exit     string    `json:"exit,omitempty"`
 	LogTail  []string  `json:"logTail,omitempty"`
+	// Port and HealthPort are a load-balancing worker's PORT and
+	// PORT_HEALTH on 127.0.0.1.
+	Port       int `json:"port,omitempty"`
+	HealthPort int `json:"healthPort,omitempty"`
 }
 
 // EndpointStatus is the supervisor's view of one endpoint.
@@ -63,6 +67,7 @@ func (w *worker) info(status string) WorkerInfo {
 		ID: w.id, Endpoint: w.ep.cfg.ID, Status: status, PID: w.pid,
 		GPUs: slices.Clone(w.gpus), Jobs: slices.Clone(w.jobs), StartedAt: w.started,
 		Draining: w.drain, Stale: w.version != w.ep.version, ExitedAt: w.exitedAt,
+		Port: w.port, HealthPort: w.healthPort,
 	}
 	if w.drain || w.killed {
 		wi.Reason = w.reason

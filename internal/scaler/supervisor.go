@@ -105,6 +105,10 @@ type Config struct {
 	// Observer, when set, hears about worker starts, readiness and exits
 	// (metrics). Default: none.
 	Observer Observer
+	// LB routes the requests of load-balancing endpoints (type LB) and
+	// gives their figures (lb.go). Default: none; such endpoints then scale
+	// on the Queue's figures.
+	LB LBPool
 }
 
 // Log attribute keys.
@@ -325,7 +329,7 @@ func version(e *config.Endpoint, defKey string) string {
 		key = defKey
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%q|%q|%d|%q|%q|", e.Command, e.Dir, e.GPUCount, e.GPUs, key)
+	fmt.Fprintf(&b, "%q|%q|%d|%q|%q|%s|%s|", e.Command, e.Dir, e.GPUCount, e.GPUs, key, e.Type, e.HealthPort)
 	keys := make([]string, 0, len(e.Env))
 	for k := range e.Env {
 		keys = append(keys, k)
@@ -446,7 +450,10 @@ func (s *Supervisor) drainAll(all []*worker) bool {
 	}
 	for id, ep := range eps {
 		ctx, cancel := context.WithTimeout(context.Background(), DefaultCallTimeout)
-		ws, err := s.cfg.Queue.Workers(ctx, id)
+		s.mu.Lock()
+		q := s.queueOf(&ep.cfg)
+		s.mu.Unlock()
+		ws, err := q.Workers(ctx, id)
 		cancel()
 		s.mu.Lock()
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/lbproxy"
 	"github.com/sluicehq/sluice/internal/scaler"
 	"github.com/sluicehq/sluice/internal/wire"
 )
@@ -22,7 +23,8 @@ type hookedEngine struct {
 	sup    *scaler.Supervisor
 	cur    *atomic.Pointer[live] // nil: no endpoint is managed
 	drains *drains
-	waits  *waits // nil: waiting reasons are not cached
+	waits  *waits        // nil: waiting reasons are not cached
+	lb     *lbproxy.Pool // nil: no load-balancing endpoints
 }
 
 var (
@@ -50,6 +52,9 @@ func (h hookedEngine) retired(endpoint string) bool {
 func (h hookedEngine) Submit(ctx context.Context, endpoint string, req engine.SubmitRequest) (*engine.Job, error) {
 	if h.retired(endpoint) {
 		return nil, fmt.Errorf("submit to %s: %w", endpoint, api.ErrEndpointRemoved)
+	}
+	if err := lbSubmitCheck(ctx, h.lb, endpoint); err != nil {
+		return nil, err
 	}
 	j, err := h.Engine.Submit(ctx, endpoint, req)
 	if err == nil && h.managed(endpoint) {
@@ -98,6 +103,7 @@ func (h hookedEngine) Health(ctx context.Context, endpoint string) (engine.Healt
 		counts = addExternal(counts, ws, h.sup.Owns)
 	}
 	hl.Workers = counts
+	hl = lbHealth(h.lb, endpoint, hl)
 	if st.Unhealthy || st.FailsQueuedJobs {
 		hl.CrashLoop = &engine.CrashLoop{
 			Crashes: st.CrashStreak, LastExit: st.LastExit, LogTail: st.LastLines,

@@ -19,6 +19,7 @@ import (
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/lbproxy"
 	"github.com/sluicehq/sluice/internal/scaler"
 )
 
@@ -148,7 +149,7 @@ var restartOnly = []restartSetting{
 
 // restartFields are the endpoint fields whose change replaces the
 // endpoint's running workers (what a started process cannot pick up).
-var restartFields = map[string]bool{"command": true, "dir": true, "env": true, "gpuCount": true, "gpus": true, "workerKey": true}
+var restartFields = map[string]bool{"command": true, "dir": true, "env": true, "gpuCount": true, "gpus": true, "workerKey": true, "type": true, "healthPort": true}
 
 // changes describes, one line each, how n differs from l: endpoints added,
 // removed and changed (by field name; key values are never shown), client
@@ -253,6 +254,7 @@ type reloader struct {
 	eng    *engine.Engine
 	sup    *scaler.Supervisor
 	api    *api.Handler
+	lb     *lbproxy.Pool
 	guards *guards
 	log    *slog.Logger
 }
@@ -295,6 +297,7 @@ func (r *reloader) reload(ctx context.Context) ([]string, error) {
 	r.api.SetKeys(n.keys)
 	r.cur.Store(n)
 	r.eng.SetEndpoints(n.engineEndpoints())
+	r.lb.Update(s.file.Endpoints)
 	if err := r.sup.Update(ctx, n.supervised()); err != nil {
 		return nil, fmt.Errorf("reload %s: %w", r.opts.ConfigPath, err)
 	}

@@ -205,14 +205,18 @@ func Serve(ctx context.Context, opts Options) error {
 	// The supervisor starts the workers of endpoints with a command, with
 	// the RUNPOD_* environment pointing at this server.
 	dr := newDrains()
+	var sup *scaler.Supervisor
+	lb := newLBPool(&sup, met, log) // load-balancing endpoints (lb.go)
+	defer lb.Close()
+	lb.Update(s.file.Endpoints)
 	scfg := scaler.Config{
 		BaseURL: BaseURL(addr), Queue: lifecycleQueue{Engine: eng, d: dr}, DataDir: opts.DataDir,
-		PingInterval: s.pingInterval, LostAfter: opts.Overrides.WorkerLostAfter, Logger: log,
+		PingInterval: s.pingInterval, LostAfter: opts.Overrides.WorkerLostAfter, Logger: log, LB: lb,
 	}
 	if met != nil {
 		scfg.Observer = met
 	}
-	sup, err := scaler.New(scfg)
+	sup, err = scaler.New(scfg)
 	if err != nil {
 		return fmt.Errorf("start supervisor: %w", err)
 	}
@@ -237,10 +241,11 @@ func Serve(ctx context.Context, opts Options) error {
 	baseCtx, release := context.WithCancel(context.WithoutCancel(ctx))
 	defer release()
 	// Reloads (SIGHUP, POST /v2/admin/reload) swap cur and the API's keys.
-	rl := &reloader{opts: opts, cur: cur, eng: eng, sup: sup, guards: gd, log: log}
-	hooked := hookedEngine{Engine: eng, sup: sup, cur: cur, drains: dr, waits: newWaits()}
+	rl := &reloader{opts: opts, cur: cur, eng: eng, sup: sup, lb: lb, guards: gd, log: log}
+	hooked := hookedEngine{Engine: eng, sup: sup, cur: cur, drains: dr, waits: newWaits(), lb: lb}
 	var apiEngine api.Engine = hooked
 	ext := extensions(cur, eng, sup, rl)
+	ext.LB = lb.ServeLB
 	if met != nil {
 		apiEngine = metricsEngine{hookedEngine: hooked, m: met}
 		met.WatchGauges(metricsSources(cur, eng, sup))
@@ -258,9 +263,9 @@ func Serve(ctx context.Context, opts Options) error {
 	})
 	// issue 16: OpenAI-compatible routes (/v2/{endpoint}/openai/v1/...), on the same keys.
 	rl.api.Mount(openai.Pattern, openai.New(openai.Config{Engine: apiEngine, Check: rl.api.CheckClient, Logger: log}))
-	var handler http.Handler = rl.api
+	handler := lbHosts(rl.api, lb) // LB endpoints' host names (lb.go)
 	if met != nil {
-		handler = met.Instrument(rl.api)
+		handler = met.Instrument(handler)
 	}
 	sides, err := startSides(opts, met, log)
 	if err != nil {
@@ -308,6 +313,7 @@ func Serve(ctx context.Context, opts Options) error {
 	log.Info("shutting down: stopping workers")
 	pr.stopping.Store(true)
 	stopHUP()
+	lb.Stopping()
 	stopWorkers()
 	release()
 	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
