@@ -18,8 +18,8 @@ import (
 
 // Outcomes of an attempt besides the terminal states.
 const (
-	OutcomeRunning    = "RUNNING"     // the try is going on
-	OutcomeWorkerLost = "WORKER_LOST" // its worker stopped pinging or exited
+	OutcomeRunning    = wire.OutcomeRunning    // the try is going on
+	OutcomeWorkerLost = wire.OutcomeWorkerLost // its worker stopped pinging or exited
 )
 
 // Attempt is one try of a job.

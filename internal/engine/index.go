@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/btree"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -60,10 +62,17 @@ type listIndex struct {
 	eps     map[string]*epIndex
 	applied uint64 // last stream sequence applied
 	waiters []indexWaiter
+
+	cons jetstream.Consumer // ordered, on every record and purge mark
+	kick chan struct{}      // asks follow to drain now
 }
 
-// indexSweep is how often expired entries are dropped.
-const indexSweep = time.Minute
+// How often the index reads the stream without being asked, and drops
+// expired entries.
+const (
+	indexPoll  = time.Second
+	indexSweep = time.Minute
+)
 
 // listIndex returns the engine's index, starting it on first use.
 func (e *Engine) listIndex(ctx context.Context) (*listIndex, error) {
@@ -72,36 +81,65 @@ func (e *Engine) listIndex(ctx context.Context) (*listIndex, error) {
 	if e.index != nil {
 		return e.index, nil
 	}
-	ix := &listIndex{e: e, eps: map[string]*epIndex{}}
 	cons, err := e.jobs.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{jobsPrefix + "*.*"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("job index: %w", err)
 	}
-	cc, err := cons.Consume(ix.apply, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if !e.closed() {
-			e.log.Debug("engine: job index consumer", attrErr, err)
-		}
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("job index: %w", err)
-	}
-	e.wg.Go(func() {
-		t := time.NewTicker(indexSweep)
-		defer t.Stop()
-		for {
-			select {
-			case <-e.ctx.Done():
-				cc.Stop()
-				return
-			case <-t.C:
-				ix.sweep(time.Now())
-			}
-		}
-	})
+	ix := &listIndex{e: e, eps: map[string]*epIndex{}, cons: cons, kick: make(chan struct{}, 1)}
+	e.wg.Go(ix.follow)
 	e.index = ix
 	return ix, nil
+}
+
+// follow reads the jobs stream into the index in batches: when a List
+// needs it (kick) and every indexPoll, never per message, so a record
+// write costs the hot path nothing more while the index runs.
+func (ix *listIndex) follow() {
+	e := ix.e
+	poll := time.NewTicker(indexPoll)
+	defer poll.Stop()
+	lastSweep := time.Now()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-ix.kick:
+		case <-poll.C:
+		}
+		if err := ix.drain(); err != nil && !e.closed() {
+			e.log.Debug("engine: job index", attrErr, err)
+		}
+		if now := time.Now(); now.Sub(lastSweep) >= indexSweep {
+			ix.sweep(now)
+			lastSweep = now
+		}
+	}
+}
+
+// indexBatch is how many stream messages one fetch of the index asks for.
+const indexBatch = 8192
+
+// drain applies every message stored since the last drain.
+func (ix *listIndex) drain() error {
+	for {
+		batch, err := ix.cons.FetchNoWait(indexBatch)
+		if err != nil {
+			return fmt.Errorf("job index: fetch: %w", err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			ix.apply(m)
+			n++
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+			return fmt.Errorf("job index: fetch: %w", err)
+		}
+		if n < indexBatch {
+			return nil
+		}
+	}
 }
 
 // indexRec is the part of a record the index reads.
@@ -336,6 +374,10 @@ func (ix *listIndex) sync(ctx context.Context, ep string) error {
 	w := indexWaiter{seq: m.Sequence, done: make(chan struct{})}
 	ix.waiters = append(ix.waiters, w)
 	ix.mu.Unlock()
+	select {
+	case ix.kick <- struct{}{}:
+	default:
+	}
 	t := time.NewTimer(listSyncWait)
 	defer t.Stop()
 	select {
