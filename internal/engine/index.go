@@ -61,6 +61,7 @@ type listIndex struct {
 	mu      sync.RWMutex
 	eps     map[string]*epIndex
 	applied uint64 // last stream sequence applied
+	caught  uint64 // every message up to this stream sequence is applied (drain)
 	waiters []indexWaiter
 
 	cons jetstream.Consumer // ordered, on every record and purge mark
@@ -121,8 +122,18 @@ func (ix *listIndex) follow() {
 // indexBatch is how many stream messages one fetch of the index asks for.
 const indexBatch = 8192
 
-// drain applies every message stored since the last drain.
+// drain applies every message stored since the last drain. Messages the
+// consumer skips (leases, keys) never arrive, so the index is known to be
+// caught up with the stream's last sequence as read before a drain that
+// found nothing more.
 func (ix *listIndex) drain() error {
+	ctx, cancel := context.WithTimeout(ix.e.ctx, 30*time.Second)
+	defer cancel()
+	info, err := ix.e.jobs.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("job index: %w", err)
+	}
+	last := info.State.LastSeq
 	for {
 		batch, err := ix.cons.FetchNoWait(indexBatch)
 		if err != nil {
@@ -137,9 +148,14 @@ func (ix *listIndex) drain() error {
 			return fmt.Errorf("job index: fetch: %w", err)
 		}
 		if n < indexBatch {
-			return nil
+			break
 		}
 	}
+	ix.mu.Lock()
+	ix.caught = max(ix.caught, last)
+	ix.wake()
+	ix.mu.Unlock()
+	return nil
 }
 
 // indexRec is the part of a record the index reads.
@@ -180,6 +196,7 @@ func (ix *listIndex) apply(m jetstream.Msg) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	ix.applied = seq
+	ix.caught = max(ix.caught, seq)
 	switch {
 	case mark != nil:
 		ix.applyMark(ep, mark)
@@ -207,7 +224,7 @@ func (ix *listIndex) wake() {
 		return
 	}
 	ix.waiters = slices.DeleteFunc(ix.waiters, func(w indexWaiter) bool {
-		if w.seq <= ix.applied {
+		if w.seq <= ix.caught {
 			close(w.done)
 			return true
 		}
@@ -355,23 +372,20 @@ func (ix *listIndex) page(ep string, statuses []uint8, from *indexEntry, n int) 
 	return out[:min(n, len(out))]
 }
 
-// sync waits until the index has applied every record of ep stored before
-// the call (so a job just submitted through any replica is listed), at most
+// sync waits until the index has applied every record stored before the
+// call (so a job just submitted through any replica is listed), at most
 // listSyncWait; then the index answers as it is.
 func (ix *listIndex) sync(ctx context.Context, ep string) error {
-	m, err := ix.e.jobs.GetLastMsgForSubject(ctx, jobsPrefix+ep+".*")
-	if isNotFound(err) {
-		return nil
-	}
+	info, err := ix.e.jobs.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("list %s: %w", ep, err)
 	}
 	ix.mu.Lock()
-	if ix.applied >= m.Sequence {
+	if ix.caught >= info.State.LastSeq {
 		ix.mu.Unlock()
 		return nil
 	}
-	w := indexWaiter{seq: m.Sequence, done: make(chan struct{})}
+	w := indexWaiter{seq: info.State.LastSeq, done: make(chan struct{})}
 	ix.waiters = append(ix.waiters, w)
 	ix.mu.Unlock()
 	select {
