@@ -121,10 +121,10 @@ func (ix *listIndex) follow() {
 // indexBatch is how many stream messages one fetch of the index asks for.
 const indexBatch = 8192
 
-// drain applies every message stored since the last drain. Messages the
-// consumer skips (leases, keys) never arrive, so the index is known to be
-// caught up with the stream's last sequence as read before a drain that
-// found nothing more.
+// drain applies every message stored since the last drain. Messages
+// deleted meanwhile (an older revision, a lease) never arrive, so the index
+// is known to be caught up with the stream's last sequence as read before a
+// drain that found nothing more.
 func (ix *listIndex) drain() error {
 	ctx, cancel := context.WithTimeout(ix.e.ctx, 30*time.Second)
 	defer cancel()
@@ -165,7 +165,9 @@ func (ix *listIndex) newConsumer(ctx context.Context) error {
 	start := ix.applied + 1
 	ix.mu.RUnlock()
 	cons, err := ix.e.jobs.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		FilterSubject: jobsPrefix + "*.*",
+		// No filter: a wildcard filter makes the server look for the next
+		// match among each block's subjects, which grows with the number of
+		// jobs; apply skips leases, keys and delivery states instead.
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   start,
 		AckPolicy:     jetstream.AckNonePolicy,
