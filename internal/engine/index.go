@@ -243,8 +243,11 @@ func (ix *listIndex) apply(m jetstream.Msg, seq uint64) {
 		}
 	case strings.HasPrefix(ep, "="):
 	case !del:
-		if json.Unmarshal(m.Data(), &rec) != nil {
-			del = true
+		if !scanIndexRec(m.Data(), &rec) {
+			rec = indexRec{}
+			if json.Unmarshal(m.Data(), &rec) != nil {
+				del = true
+			}
 		}
 	}
 	ix.mu.Lock()
