@@ -1,0 +1,295 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/sluicehq/sluice/internal/testutil"
+)
+
+// browserStep bounds every browser action.
+const browserStep = 30 * time.Second
+
+// browser is one headless Chromium shared by a test's subtests, with the
+// JavaScript errors its pages raised.
+type browser struct {
+	ctx  context.Context
+	mu   sync.Mutex
+	errs []string
+}
+
+// startBrowser starts Debian's chromium headless (no sandbox: tests run as
+// root) with a fresh profile, and records every uncaught exception,
+// console.error or console.warn call and error entry of the browser log.
+func startBrowser(t *testing.T) *browser {
+	t.Helper()
+	path := testutil.NeedBinary(t, "chromium", "/usr/bin/chromium")
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	b := &browser{ctx: ctx}
+	// The first action starts the browser: no deadline on it (it would end
+	// the browser), but the test's own timeout bounds it.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		cancel()
+		cancelAlloc()
+		t.Fatalf("start chromium: %v", err)
+	}
+	messages := chromedp.Console(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			switch m.Type {
+			case chromedp.ConsoleError, chromedp.ConsoleWarning, chromedp.ConsoleException:
+				b.mu.Lock()
+				b.errs = append(b.errs, fmt.Sprintf("%s (%s:%d)", m, m.URL, m.Line+1))
+				b.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+		<-done
+	})
+	return b
+}
+
+// run runs actions with a deadline, failing the test on error.
+func (b *browser) run(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserStep)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		hctx, hcancel := context.WithTimeout(b.ctx, 5*time.Second)
+		html, _ := chromedp.Run(hctx, chromedp.OuterHTML(chromedp.CSS("main")))
+		hcancel()
+		t.Fatalf("browser: %v\npage main: %s", err, tail(html, 3000))
+	}
+}
+
+// value runs one action that returns a value, with a deadline.
+func value[T any](t *testing.T, b *browser, a chromedp.Action[T]) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserStep)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	return v
+}
+
+// noErrors fails t if the pages raised any JavaScript error so far.
+func (b *browser) noErrors(t *testing.T) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.errs {
+		t.Errorf("JavaScript error in the console: %s", e)
+	}
+	b.errs = nil
+}
+
+// shots saves a full-page screenshot of the current page at 1280 and 390
+// px wide into the test's artifact directory (go test -artifacts keeps it).
+func (b *browser) shots(t *testing.T, name string) {
+	t.Helper()
+	dir := t.ArtifactDir()
+	for _, w := range []int64{1280, 390} {
+		b.run(t, chromedp.EmulateViewport(w, 900))
+		png := value(t, b, chromedp.FullScreenshot(100))
+		if len(png) == 0 {
+			t.Fatalf("empty screenshot of %s at %d px", name, w)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d.png", name, w)), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.run(t, chromedp.EmulateViewport(1280, 900))
+}
+
+// text is the text of the first visible node matching the CSS selector sel.
+func (b *browser) text(t *testing.T, sel string) string {
+	t.Helper()
+	return value(t, b, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible))
+}
+
+// visible waits until a node matching each CSS selector is visible.
+func visible(sels ...string) chromedp.Action[chromedp.Void] {
+	steps := make([]chromedp.Action[chromedp.Void], 0, len(sels))
+	for _, s := range sels {
+		steps = append(steps, chromedp.WaitVisible(chromedp.CSS(s)))
+	}
+	return chromedp.Steps(steps...)
+}
+
+func click(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible)
+}
+
+// consoleServer is `sluice serve` with a managed endpoint "ep" (one worker
+// always up) and an endpoint "idle" with no worker; extra is added to the
+// config.
+func consoleServer(t *testing.T, extra string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sluice.yaml")
+	yaml := fmt.Sprintf("%sendpoints:\n  - id: ep\n    command: [%q]\n    workersMin: 1\n    workersMax: 2\n  - id: idle\n", extra, bins.worker)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return startServer(t, "", filepath.Join(dir, "data"), []string{"SLUICE_API_KEYS="}, "--config", cfg)
+}
+
+// TestConsoleBrowser drives the web console in a real headless Chromium
+// against a real `sluice serve` with real worker processes: the overview,
+// a job sent from the form reaching COMPLETED live, its detail page,
+// cancelling a running job, retrying a failed one, the FAILED filter, and
+// no JavaScript error on any page; screenshots of each page at 1280 and
+// 390 px.
+func TestConsoleBrowser(t *testing.T) {
+	s := consoleServer(t, "")
+	b := startBrowser(t)
+	var sentID string
+
+	t.Run("overview", func(t *testing.T) {
+		b.run(t, chromedp.Navigate(s.url+"/"),
+			visible(`section[data-endpoint="ep"] .stats`),
+			visible(`section[data-endpoint="idle"]`),
+			visible(`section[data-endpoint="ep"] .charts svg`))
+		if got := b.text(t, `section[data-endpoint="ep"] h2`); got != "ep" {
+			t.Errorf("endpoint card heading %q, want ep", got)
+		}
+		// The managed endpoint's worker comes up live (workersMin 1).
+		b.run(t, visible(`section[data-endpoint="ep"] li[data-stat="idle"] .v:not(:empty)`))
+		b.shots(t, "overview")
+		b.noErrors(t)
+	})
+
+	t.Run("send", func(t *testing.T) {
+		b.run(t, chromedp.Navigate(s.url+"/endpoints/ep/send"), visible(`#body`))
+		// Invalid JSON disables Send and says why.
+		// (SetValue cannot set an empty value in chromedp v0.23.1: it sends "undefined".)
+		value(t, b, chromedp.Evaluate[string](`document.getElementById("body").value = ""`))
+		b.run(t, chromedp.SendKeys(chromedp.CSS(`#body`), `{"input": `),
+			visible(`#send[disabled]`))
+		if msg := b.text(t, `#body-error`); !strings.Contains(msg, "JSON") {
+			t.Errorf("validation message %q does not mention JSON", msg)
+		}
+		b.run(t, chromedp.SendKeys(chromedp.CSS(`#body`), `{"echo": "from-the-form", "sleep_ms": 1500}}`),
+			visible(`#send:not([disabled])`),
+			click(`#send`),
+			// The status is seen while the job runs, then live at the end.
+			visible(`#send-status .badge.IN_PROGRESS, #send-status .badge.IN_QUEUE`),
+			visible(`#send-status .badge.COMPLETED`))
+		if out := b.text(t, `#send-output`); !strings.Contains(out, "from-the-form") {
+			t.Errorf("output shown %q, want the echo", out)
+		}
+		sentID = b.text(t, `#result a`)
+		if !uuidRE.MatchString(sentID) {
+			t.Fatalf("job link %q is not a job id", sentID)
+		}
+		b.shots(t, "send")
+		b.noErrors(t)
+	})
+
+	t.Run("job detail", func(t *testing.T) {
+		b.run(t, click(`#result a`),
+			visible(`#job-status .badge.COMPLETED`),
+			visible(`#output-pre`),
+			visible(`#attempts-table`))
+		if out := b.text(t, `#output-pre`); !strings.Contains(out, "from-the-form") {
+			t.Errorf("output %q, want the echo", out)
+		}
+		if in := b.text(t, `#input-pre`); !strings.Contains(in, `"sleep_ms": 1500`) {
+			t.Errorf("input %q, want the input sent", in)
+		}
+		if got := b.text(t, `#attempts-table tbody tr td:nth-child(5)`); got != "COMPLETED" {
+			t.Errorf("attempt outcome %q, want COMPLETED", got)
+		}
+		b.run(t, click(`#copy-curl`), visible(`#curl`))
+		if c := b.text(t, `#curl`); !strings.Contains(c, "/v2/ep/run") || !strings.Contains(c, "from-the-form") {
+			t.Errorf("curl command %q", c)
+		}
+		loc := value(t, b, chromedp.Location())
+		if want := s.url + "/endpoints/ep/jobs/" + sentID; loc != want {
+			t.Errorf("job page URL %s, want %s", loc, want)
+		}
+		b.shots(t, "job")
+		b.noErrors(t)
+	})
+
+	t.Run("cancel running", func(t *testing.T) {
+		id := s.submit(t, "ep", `{"sleep_ms": 60000}`)
+		s.waitStatus(t, "", "ep", id, 30*time.Second, "IN_PROGRESS")
+		b.run(t, chromedp.Navigate(s.url+"/endpoints/ep/jobs/"+id),
+			visible(`#job-status .badge.IN_PROGRESS`),
+			visible(`#cancel:not([disabled])`),
+			click(`#cancel`),
+			visible(`#job-status .badge.CANCELLED`),
+			visible(`#cancel[disabled]`))
+		if st := s.waitStatus(t, "", "ep", id, 5*time.Second, "CANCELLED"); st["status"] != "CANCELLED" {
+			t.Errorf("API status %v after Cancel", st["status"])
+		}
+		b.noErrors(t)
+	})
+
+	var failedID string
+	t.Run("retry failed", func(t *testing.T) {
+		failedID = s.submit(t, "ep", `{"fail": "boom from the test"}`)
+		s.waitStatus(t, "", "ep", failedID, 30*time.Second, "FAILED")
+		b.run(t, chromedp.Navigate(s.url+"/endpoints/ep/jobs/"+failedID),
+			visible(`#job-status .badge.FAILED`),
+			visible(`#error-pre`))
+		if e := b.text(t, `#error-pre`); !strings.Contains(e, "boom from the test") {
+			t.Errorf("error shown %q", e)
+		}
+		b.shots(t, "job-failed")
+		b.run(t, click(`#retry`),
+			visible(`#attempts-table tbody tr:nth-child(2)`),
+			visible(`#job-status .badge.FAILED`))
+		if r := b.text(t, `#action-result`); !strings.Contains(r, "Retried") {
+			t.Errorf("action result %q", r)
+		}
+		b.noErrors(t)
+	})
+
+	t.Run("filter failed", func(t *testing.T) {
+		b.run(t, chromedp.Navigate(s.url+"/endpoints/ep"),
+			visible(`#jobs-table tr[data-job="`+sentID+`"]`),
+			visible(`#workers-table td`),
+			chromedp.SetValue(chromedp.CSS(`#status-filter`), "FAILED"))
+		value(t, b, chromedp.Evaluate[bool](`document.getElementById("status-filter").dispatchEvent(new Event("change"))`))
+		b.run(t, visible(`#jobs-table tr[data-job="`+failedID+`"]`))
+		statuses := value(t, b, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#jobs-table tbody tr")].map(r => r.dataset.status)`))
+		if len(statuses) == 0 {
+			t.Fatal("no job listed under FAILED")
+		}
+		for _, st := range statuses {
+			if st != "FAILED" {
+				t.Errorf("job with status %s listed under FAILED", st)
+			}
+		}
+		loc := value(t, b, chromedp.Location())
+		if !strings.HasSuffix(loc, "/endpoints/ep?status=FAILED") {
+			t.Errorf("filtered page URL %s does not keep the filter", loc)
+		}
+		b.shots(t, "endpoint")
+		b.noErrors(t)
+	})
+}
