@@ -16,6 +16,7 @@
 //	POST     /v2/{endpoint}/purge-queue
 //	GET      /v2/{endpoint}/health
 //	GET      /v2/endpoints, /v2/{endpoint}/workers, /v2/{endpoint}/logs   (Sluice extensions)
+//	GET      /v2/{endpoint}/jobs, /jobs/{id}, /jobs/{id}/input           (Sluice extensions, jobs.go)
 //	POST     /v2/admin/reload                   re-read the config file (a key opening every endpoint)
 //	GET      /metrics                           Prometheus metrics (a key opening every endpoint)
 //
@@ -234,6 +235,7 @@ func (h *Handler) routes() {
 	h.handle("/v2/{endpoint}/ping/{worker}", route{http.MethodGet: worker(h.ping)})
 
 	h.extensionRoutes()
+	h.jobRoutes()
 
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path+

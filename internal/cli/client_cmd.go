@@ -126,6 +126,7 @@ func addClientCommands(root *cobra.Command, s streams) {
 	for _, cmd := range []*cobra.Command{
 		runCmd(s), runsyncCmd(s), statusCmd(s), waitCmd(s), streamCmd(s), cancelCmd(s), retryCmd(s),
 		healthCmd(s), purgeCmd(s), logsCmd(s), workersCmd(s), endpointsCmd(s),
+		jobsCmd(s), jobCmd(s), // jobs_cmd.go
 	} {
 		cmd.GroupID = groupClient
 		root.AddCommand(cmd)

@@ -411,7 +411,7 @@ func TestHelpReadsWell(t *testing.T) {
 			t.Errorf("sluice --help lacks %q", want)
 		}
 	}
-	for _, cmd := range []string{"run", "runsync", "status", "wait", "stream", "cancel", "retry", "health", "purge", "logs", "workers", "endpoints"} {
+	for _, cmd := range []string{"run", "runsync", "status", "wait", "stream", "cancel", "retry", "health", "purge", "logs", "workers", "endpoints", "jobs", "job"} {
 		r := runSluice(context.Background(), "", cmd, "--help")
 		if r.code != 0 || !strings.Contains(r.out, "Examples:") || !strings.Contains(r.out, "--url") || !strings.Contains(r.out, "--json") {
 			t.Errorf("sluice %s --help: exit %d, missing examples or connection flags:\n%s", cmd, r.code, r.out)

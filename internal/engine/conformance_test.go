@@ -61,6 +61,9 @@ func runConformance(t *testing.T, mk func(t *testing.T) *backend) {
 		{"TwoReplicas", testTwoReplicas},
 		{"Restart", testRestart},
 		{"Idempotency", testIdempotency},
+		{"Listing", testListing},
+		{"ListingExpiry", testListingExpiry},
+		{"ListingReplicas", testListingReplicas},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, mk(t)) })

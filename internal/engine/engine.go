@@ -101,6 +101,9 @@ type Engine struct {
 	reapMu  sync.Mutex
 	checked map[string]time.Time // lease key -> last look at its job (under reapMu)
 
+	indexMu sync.Mutex
+	index   *listIndex // the job listing index, started by the first List (index.go)
+
 	// inputGrace: a stored input younger than this is never removed as orphaned.
 	inputGrace time.Duration
 

@@ -211,6 +211,7 @@ func (e *Engine) Retry(ctx context.Context, endpoint, id string) (*Job, error) {
 			return fmt.Errorf("retry job %s in state %s: %w", id, r.Status, ErrConflict)
 		}
 		oldOut = r.OutputRef
+		closeAttempt(r, string(r.Status), "", time.Now().UTC())
 		r.Status = StatusInQueue
 		r.Output, r.OutputRef, r.Error = nil, nil, nil
 		r.StartedAt, r.FinishedAt, r.Deadline = time.Time{}, time.Time{}, time.Time{}

@@ -59,13 +59,16 @@ func (e *Engine) lose(ctx context.Context, r0 *record, why string) error {
 		if r.Status != StatusInProgress || r.Epoch != r0.Epoch || r.Owner != r0.Owner {
 			return errStale
 		}
+		lostMsg := fmt.Sprintf("worker %s %s", r0.Owner, why)
 		if r.Retries >= e.cfg.MaxRetries {
 			requeued = false
 			e.terminate(r, StatusFailed, time.Now().UTC())
 			r.Error = errorValue(fmt.Sprintf("worker lost (after %d retries): worker %s %s", r.Retries, r0.Owner, why))
+			closeAttempt(r, OutcomeWorkerLost, lostMsg, r.FinishedAt)
 			return nil
 		}
 		requeued = true
+		closeAttempt(r, OutcomeWorkerLost, lostMsg, time.Now().UTC())
 		r.Retries++
 		r.Status = StatusInQueue
 		r.Owner, r.WorkerID = "", ""

@@ -33,6 +33,8 @@ type record struct {
 	ExpireAt time.Time `json:"expireAt"`
 	// Retention, when set, overrides the configured retention for this job.
 	Retention time.Duration `json:"retention,omitempty"`
+	// Attempts are the job's past tries (attempts.go).
+	Attempts []Attempt `json:"attempts,omitempty"`
 }
 
 // blobRef points to a value stored in parts in the blob stream.

@@ -87,9 +87,10 @@ type Delivery struct {
 	// Try is 1 the first time the delivery is handed out.
 	Try int
 
-	body json.RawMessage
-	msg  jetstream.Msg
-	e    *Engine
+	body    json.RawMessage
+	msg     jetstream.Msg
+	e       *Engine
+	lastErr string // SetError (deliverystate.go)
 }
 
 // Body is the JSON body to POST: the stored one, or one rebuilt from the
@@ -113,13 +114,16 @@ func (d *Delivery) Body(ctx context.Context) ([]byte, error) {
 }
 
 // Done settles a delivered webhook.
-func (d *Delivery) Done() error { return d.msg.Ack() }
+func (d *Delivery) Done() error { d.note(WebhookDelivered); return d.msg.Ack() }
 
 // Retry hands the delivery out again after delay.
-func (d *Delivery) Retry(delay time.Duration) error { return d.msg.NakWithDelay(delay) }
+func (d *Delivery) Retry(delay time.Duration) error {
+	d.note(WebhookPending)
+	return d.msg.NakWithDelay(delay)
+}
 
 // Drop gives the delivery up for good.
-func (d *Delivery) Drop() error { return d.msg.Term() }
+func (d *Delivery) Drop() error { d.note(WebhookFailed); return d.msg.Term() }
 
 // Release puts the delivery back at once (its sender is stopping).
 func (d *Delivery) Release() error { return d.msg.Nak() }

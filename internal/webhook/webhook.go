@@ -152,6 +152,7 @@ func (s *Sender) deliver(d *engine.Delivery) {
 	if err != nil {
 		s.cfg.Logger.Warn("webhook dropped", attrEndpoint, d.Endpoint, attrJob, d.JobID, attrErr, err)
 		s.observe(d, Dropped)
+		d.SetError(err)
 		_ = d.Drop()
 		return
 	}
@@ -164,6 +165,7 @@ func (s *Sender) deliver(d *engine.Delivery) {
 		_ = d.Release()
 	default:
 		s.cfg.Logger.Warn("webhook failed", attrEndpoint, d.Endpoint, attrJob, d.JobID, attrTry, d.Try, attrErr, err)
+		d.SetError(err)
 		if d.Try > s.cfg.Retries {
 			s.observe(d, Failed)
 			_ = d.Drop()

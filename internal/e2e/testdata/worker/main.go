@@ -5,6 +5,7 @@
 //	{"sleep_ms": n}        sleep n ms first (returns early when the job is stopped)
 //	{"exit": true}         exit the process mid-job (a lost worker)
 //	{"fail": "msg"}        fail with msg
+//	{"fail_until": "path"} fail until path exists (a job that works once retried)
 //	{"chunks": n}          stream n chunks 0..n-1 (a streaming job), with "stream": true
 //	{"progress": n}        send n progress updates {"step": i}, sleep_ms between
 //	{"out_bytes": n}       output a string of n bytes
@@ -36,6 +37,7 @@ type input struct {
 	SleepMS  int    `json:"sleep_ms"`
 	Exit     bool   `json:"exit"`
 	Fail     string `json:"fail"`
+	FailTill string `json:"fail_until"`
 	Chunks   int    `json:"chunks"`
 	Stream   bool   `json:"stream"`
 	Progress int    `json:"progress"`
@@ -88,6 +90,9 @@ func handle(ctx context.Context, job *serverless.Job) (any, error) {
 	}
 	if in.Fail != "" {
 		return nil, errors.New(in.Fail)
+	}
+	if _, err := os.Stat(in.FailTill); in.FailTill != "" && err != nil {
+		return nil, fmt.Errorf("not yet: %s is missing", filepath.Base(in.FailTill))
 	}
 	if in.OutBytes > 0 {
 		return strings.Repeat("o", in.OutBytes), nil

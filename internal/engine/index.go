@@ -1,0 +1,352 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/btree"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The listing index (listing.go): per endpoint, the retained jobs by id and,
+// per status, in a B-tree ordered newest first.
+
+// indexEntry is one job in the index.
+type indexEntry struct {
+	id     string
+	at     int64  // CreatedAt, Unix ns
+	expire int64  // ExpireAt, Unix ns (0: unknown)
+	seq    uint64 // revision of the record last applied
+	status uint8  // index in ListStatuses
+}
+
+// newerFirst orders entries newest submission first, then by id.
+func newerFirst(a, b *indexEntry) bool {
+	if a.at != b.at {
+		return a.at > b.at
+	}
+	return a.id > b.id
+}
+
+type epIndex struct {
+	byID map[string]*indexEntry
+	by   []*btree.BTreeG[*indexEntry] // per status
+}
+
+func newEpIndex() *epIndex {
+	x := &epIndex{byID: map[string]*indexEntry{}}
+	for range ListStatuses {
+		x.by = append(x.by, btree.NewG(32, newerFirst))
+	}
+	return x
+}
+
+// indexWaiter waits until the index applied the stream up to seq.
+type indexWaiter struct {
+	seq  uint64
+	done chan struct{}
+}
+
+type listIndex struct {
+	e *Engine
+
+	mu      sync.RWMutex
+	eps     map[string]*epIndex
+	applied uint64 // last stream sequence applied
+	waiters []indexWaiter
+}
+
+// indexSweep is how often expired entries are dropped.
+const indexSweep = time.Minute
+
+// listIndex returns the engine's index, starting it on first use.
+func (e *Engine) listIndex(ctx context.Context) (*listIndex, error) {
+	e.indexMu.Lock()
+	defer e.indexMu.Unlock()
+	if e.index != nil {
+		return e.index, nil
+	}
+	ix := &listIndex{e: e, eps: map[string]*epIndex{}}
+	cons, err := e.jobs.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{jobsPrefix + "*.*"},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("job index: %w", err)
+	}
+	cc, err := cons.Consume(ix.apply, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if !e.closed() {
+			e.log.Debug("engine: job index consumer", attrErr, err)
+		}
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("job index: %w", err)
+	}
+	e.wg.Go(func() {
+		t := time.NewTicker(indexSweep)
+		defer t.Stop()
+		for {
+			select {
+			case <-e.ctx.Done():
+				cc.Stop()
+				return
+			case <-t.C:
+				ix.sweep(time.Now())
+			}
+		}
+	})
+	e.index = ix
+	return ix, nil
+}
+
+// indexRec is the part of a record the index reads.
+type indexRec struct {
+	ID        string    `json:"id"`
+	Status    Status    `json:"status"`
+	CreatedAt time.Time `json:"createdAt"`
+	ExpireAt  time.Time `json:"expireAt"`
+}
+
+// apply takes one message of the jobs stream into the index.
+func (ix *listIndex) apply(m jetstream.Msg) {
+	meta, err := m.Metadata()
+	if err != nil {
+		return
+	}
+	seq := meta.Sequence.Stream
+	key := strings.TrimPrefix(m.Subject(), jobsPrefix)
+	ep, id, _ := strings.Cut(key, ".")
+	var rec indexRec
+	var mark *purgeMark
+	del := len(m.Data()) == 0 || m.Headers().Get("KV-Operation") != ""
+	switch {
+	case ep == "=purge":
+		ep, id = id, ""
+		mark = new(purgeMark)
+		if json.Unmarshal(m.Data(), mark) != nil {
+			mark = nil
+		} else {
+			mark.Seq = seq
+		}
+	case strings.HasPrefix(ep, "="):
+	case !del:
+		if json.Unmarshal(m.Data(), &rec) != nil {
+			del = true
+		}
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.applied = seq
+	switch {
+	case mark != nil:
+		ix.applyMark(ep, mark)
+	case strings.HasPrefix(ep, "="):
+	case del:
+		ix.drop(ep, id)
+	default:
+		st := slices.Index(ListStatuses, rec.Status)
+		if st < 0 || rec.ID != id {
+			break
+		}
+		exp := rec.ExpireAt.UnixNano()
+		if !rec.ExpireAt.IsZero() && exp <= time.Now().UnixNano() {
+			ix.drop(ep, id)
+			break
+		}
+		ix.put(ep, &indexEntry{id: id, at: rec.CreatedAt.UnixNano(), expire: exp, seq: seq, status: uint8(st)})
+	}
+	ix.wake()
+}
+
+// wake releases the waiters the applied sequence satisfies (under mu).
+func (ix *listIndex) wake() {
+	if len(ix.waiters) == 0 {
+		return
+	}
+	ix.waiters = slices.DeleteFunc(ix.waiters, func(w indexWaiter) bool {
+		if w.seq <= ix.applied {
+			close(w.done)
+			return true
+		}
+		return false
+	})
+}
+
+// put stores ne, or updates the entry it replaces (under mu).
+func (ix *listIndex) put(ep string, ne *indexEntry) {
+	x := ix.eps[ep]
+	if x == nil {
+		x = newEpIndex()
+		ix.eps[ep] = x
+	}
+	old := x.byID[ne.id]
+	if old == nil {
+		x.byID[ne.id] = ne
+		x.by[ne.status].ReplaceOrInsert(ne)
+		return
+	}
+	if ne.seq < old.seq {
+		return
+	}
+	if old.status != ne.status || old.at != ne.at {
+		x.by[old.status].Delete(old)
+		old.status, old.at = ne.status, ne.at
+		x.by[old.status].ReplaceOrInsert(old)
+	}
+	old.seq, old.expire = ne.seq, ne.expire
+}
+
+// drop removes a job (under mu).
+func (ix *listIndex) drop(ep, id string) {
+	x := ix.eps[ep]
+	if x == nil {
+		return
+	}
+	if old := x.byID[id]; old != nil {
+		x.by[old.status].Delete(old)
+		delete(x.byID, id)
+	}
+}
+
+// applyMark ends the endpoint's IN_QUEUE entries a purge mark covers, as
+// purgedView does for a record (under mu).
+func (ix *listIndex) applyMark(ep string, m *purgeMark) {
+	x := ix.eps[ep]
+	if x == nil {
+		return
+	}
+	q := x.by[slices.Index(ListStatuses, StatusInQueue)]
+	var ended []*indexEntry
+	q.Ascend(func(en *indexEntry) bool {
+		if en.seq <= m.Seq {
+			ended = append(ended, en)
+		}
+		return true
+	})
+	for _, en := range ended {
+		st := cmp.Or(m.Status, StatusCancelled)
+		for _, p := range m.Prev { // oldest first
+			if en.seq <= p.Seq {
+				st = cmp.Or(p.Status, StatusCancelled)
+				break
+			}
+		}
+		q.Delete(en)
+		en.status = uint8(slices.Index(ListStatuses, st))
+		x.by[en.status].ReplaceOrInsert(en)
+	}
+}
+
+// sweep drops entries whose record expired by now.
+func (ix *listIndex) sweep(now time.Time) {
+	ns := now.UnixNano()
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, x := range ix.eps {
+		for id, en := range x.byID {
+			if en.expire != 0 && en.expire <= ns {
+				x.by[en.status].Delete(en)
+				delete(x.byID, id)
+			}
+		}
+	}
+}
+
+// remove drops a job whose record a page found gone.
+func (ix *listIndex) remove(ep, id string) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.drop(ep, id)
+}
+
+// correct moves a job to the status its record showed at revision rev,
+// unless the index already applied a later one.
+func (ix *listIndex) correct(ep, id string, status uint8, rev uint64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	x := ix.eps[ep]
+	if x == nil {
+		return
+	}
+	if en := x.byID[id]; en != nil && en.seq <= rev && en.status != status {
+		x.by[en.status].Delete(en)
+		en.status = status
+		x.by[en.status].ReplaceOrInsert(en)
+	}
+}
+
+// page returns up to n entries of ep in the given statuses after from (nil:
+// from the newest), newest first. The entries are copies.
+func (ix *listIndex) page(ep string, statuses []uint8, from *indexEntry, n int) []indexEntry {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	x := ix.eps[ep]
+	if x == nil {
+		return nil
+	}
+	var out []indexEntry
+	for _, st := range statuses {
+		k := 0
+		visit := func(en *indexEntry) bool {
+			if from != nil && en.at == from.at && en.id == from.id {
+				return true // the cursor's own job
+			}
+			out = append(out, *en)
+			k++
+			return k < n
+		}
+		if from == nil {
+			x.by[st].Ascend(visit)
+		} else {
+			x.by[st].AscendGreaterOrEqual(from, visit)
+		}
+	}
+	if len(statuses) > 1 {
+		slices.SortFunc(out, func(a, b indexEntry) int {
+			if newerFirst(&a, &b) {
+				return -1
+			}
+			return 1
+		})
+	}
+	return out[:min(n, len(out))]
+}
+
+// sync waits until the index has applied every record of ep stored before
+// the call (so a job just submitted through any replica is listed), at most
+// listSyncWait; then the index answers as it is.
+func (ix *listIndex) sync(ctx context.Context, ep string) error {
+	m, err := ix.e.jobs.GetLastMsgForSubject(ctx, jobsPrefix+ep+".*")
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list %s: %w", ep, err)
+	}
+	ix.mu.Lock()
+	if ix.applied >= m.Sequence {
+		ix.mu.Unlock()
+		return nil
+	}
+	w := indexWaiter{seq: m.Sequence, done: make(chan struct{})}
+	ix.waiters = append(ix.waiters, w)
+	ix.mu.Unlock()
+	t := time.NewTimer(listSyncWait)
+	defer t.Stop()
+	select {
+	case <-w.done:
+		return nil
+	case <-t.C:
+		ix.e.log.Warn("engine: job index behind the jobs stream; listing what it has", attrEndpoint, ep)
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("list %s: %w", ep, ctx.Err())
+	case <-ix.e.ctx.Done():
+		return ErrClosed
+	}
+}
