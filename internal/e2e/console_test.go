@@ -143,13 +143,13 @@ func click(sel string) chromedp.Action[chromedp.Void] {
 }
 
 // consoleServer is `sluice serve` with a managed endpoint "ep" (one worker
-// always up) and an endpoint "idle" with no worker; extra is added to the
-// config.
-func consoleServer(t *testing.T, extra string) *server {
+// always up) and an endpoint "idle" with no worker; top is added to the
+// top of the config and epExtra to ep's entry.
+func consoleServer(t *testing.T, top, epExtra string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "sluice.yaml")
-	yaml := fmt.Sprintf("%sendpoints:\n  - id: ep\n    command: [%q]\n    workersMin: 1\n    workersMax: 2\n  - id: idle\n", extra, bins.worker)
+	yaml := fmt.Sprintf("%sendpoints:\n  - id: ep\n    command: [%q]\n    workersMin: 1\n    workersMax: 2\n%s  - id: idle\n", top, bins.worker, epExtra)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func consoleServer(t *testing.T, extra string) *server {
 // no JavaScript error on any page; screenshots of each page at 1280 and
 // 390 px.
 func TestConsoleBrowser(t *testing.T) {
-	s := consoleServer(t, "")
+	s := consoleServer(t, "", "")
 	b := startBrowser(t)
 	var sentID string
 
@@ -292,4 +292,57 @@ func TestConsoleBrowser(t *testing.T) {
 		b.shots(t, "endpoint")
 		b.noErrors(t)
 	})
+}
+
+// TestConsoleBrowserLogin: with apiKeys set the console asks for a key,
+// refuses a wrong one, shows a per-endpoint key only its endpoint, keeps
+// the key out of URLs and JavaScript's reach (an HttpOnly cookie holding
+// an opaque token), and logs out.
+func TestConsoleBrowserLogin(t *testing.T) {
+	const topKey, epKey = "console-top-key-1234", "console-ep-key-5678"
+	s := consoleServer(t, "apiKeys: ["+topKey+"]\n", "    apiKeys: ["+epKey+"]\n")
+	b := startBrowser(t)
+
+	// Any page sends an unauthenticated browser to the login form.
+	b.run(t, chromedp.Navigate(s.url+"/endpoints/ep"), visible(`#login-form #key`))
+	if loc := value(t, b, chromedp.Location()); !strings.Contains(loc, "/login?next=%2Fendpoints%2Fep") {
+		t.Errorf("login URL %s does not carry the page to return to", loc)
+	}
+	b.shots(t, "login")
+
+	b.run(t, chromedp.SendKeys(chromedp.CSS(`#key`), "wrong-key-0000"), click(`#login-submit`), visible(`#login-error`))
+	if msg := b.text(t, `#login-error`); !strings.Contains(msg, "opens no endpoint") {
+		t.Errorf("wrong-key message %q", msg)
+	}
+	loc := value(t, b, chromedp.Location())
+	if strings.Contains(loc, "wrong-key") {
+		t.Errorf("the key is in the URL: %s", loc)
+	}
+	if got := value(t, b, chromedp.Evaluate[string](`document.cookie`)); got != "" {
+		t.Errorf("document.cookie = %q after a refused login, want none", got)
+	}
+
+	// The per-endpoint key opens ep only, and lands on the page asked for.
+	b.run(t, chromedp.SendKeys(chromedp.CSS(`#key`), epKey), click(`#login-submit`),
+		visible(`#jobs-table`, `#logout`))
+	if loc := value(t, b, chromedp.Location()); loc != s.url+"/endpoints/ep" {
+		t.Errorf("after login at %s, want %s/endpoints/ep", loc, s.url)
+	}
+	if got := value(t, b, chromedp.Evaluate[string](`document.cookie`)); got != "" {
+		t.Errorf("document.cookie = %q: the session cookie must be HttpOnly", got)
+	}
+	b.run(t, chromedp.Navigate(s.url+"/"), visible(`section[data-endpoint="ep"] .stats`))
+	if note := b.text(t, `#overview-note`); !strings.HasPrefix(note, "1 endpoint") {
+		t.Errorf("overview with a key for ep only says %q, want 1 endpoint", note)
+	}
+	if n := value(t, b, chromedp.Evaluate[int](`document.querySelectorAll('[data-endpoint="idle"]').length`)); n != 0 {
+		t.Errorf("the overview shows endpoint idle to a key that opens only ep")
+	}
+	// A job sent from the form with the session (the CSRF token travels in a header).
+	b.run(t, chromedp.Navigate(s.url+"/endpoints/ep/send"), visible(`#send:not([disabled])`), click(`#send`),
+		visible(`#send-status .badge.COMPLETED`))
+
+	b.run(t, click(`#logout`), visible(`#login-form #key`))
+	b.run(t, chromedp.Navigate(s.url+"/"), visible(`#login-form`))
+	b.noErrors(t)
 }

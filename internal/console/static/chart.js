@@ -2,7 +2,7 @@
 import { el } from "./util.js";
 
 const NS = "http://www.w3.org/2000/svg";
-const W = 300, H = 110, L = 34, R = 6, T = 8, B = 16;
+const W = 300, H = 110, L = 44, R = 6, T = 8, B = 16;
 
 function svg(tag, attrs) {
   const e = document.createElementNS(NS, tag);
@@ -32,14 +32,20 @@ export function lineChart(title, lines, fmt) {
   lbl(L, H - 3, "-60 min", "start");
   lbl(W - R, H - 3, "now", "end");
   lines.forEach((l, k) => {
+    const cls = "s" + (l.cls ?? k);
     let pts = [];
     const flush = () => {
-      if (pts.length === 1) pts.push(pts[0]);
-      if (pts.length) s.append(svg("polyline", { class: "s" + (l.cls ?? k), points: pts.join(" ") }));
+      if (pts.length === 1) {
+        // A lone minute: a dot, as a line needs two.
+        const [cx, cy] = pts[0];
+        s.append(svg("circle", { class: cls + " dot", cx, cy, r: 2 }));
+      } else if (pts.length) {
+        s.append(svg("polyline", { class: cls, points: pts.map((p) => p.join(",")).join(" ") }));
+      }
       pts = [];
     };
     l.values.forEach((v, i) => {
-      if (typeof v === "number") pts.push(x(i).toFixed(1) + "," + y(v).toFixed(1));
+      if (typeof v === "number") pts.push([x(i).toFixed(1), y(v).toFixed(1)]);
       else flush();
     });
     flush();
