@@ -31,8 +31,8 @@ type sessions struct {
 	m   map[string]session
 }
 
-func newSessions(ttl time.Duration, max int) *sessions {
-	return &sessions{ttl: ttl, max: max, m: map[string]session{}}
+func newSessions(ttl time.Duration, limit int) *sessions {
+	return &sessions{ttl: ttl, max: limit, m: map[string]session{}}
 }
 
 // token is 32 random bytes, base64url.

@@ -1,7 +1,9 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeAPI stands in for the /v2 API with its key rules: keyAll opens
@@ -127,10 +130,24 @@ func (tc *testConsole) client() *http.Client {
 	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-// do sends a request; hdr are header name, value pairs.
-func (tc *testConsole) do(t *testing.T, method, path, body string, hdr ...string) *http.Response {
+// requestTimeout bounds every test request.
+const requestTimeout = 20 * time.Second
+
+// answer is a response, read whole.
+type answer struct {
+	code    int
+	hdr     http.Header
+	body    []byte
+	cookies []*http.Cookie
+}
+
+// open sends a request and returns the response for the caller to read
+// and close; hdr are header name, value pairs.
+func (tc *testConsole) open(t *testing.T, method, path, body string, hdr ...string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, tc.srv.URL+path, strings.NewReader(body))
+	ctx, cancel := context.WithTimeout(t.Context(), requestTimeout)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, method, tc.srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,8 +158,19 @@ func (tc *testConsole) do(t *testing.T, method, path, body string, hdr ...string
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { res.Body.Close() })
 	return res
+}
+
+// do sends a request and reads the whole answer.
+func (tc *testConsole) do(t *testing.T, method, path, body string, hdr ...string) answer {
+	t.Helper()
+	res := tc.open(t, method, path, body, hdr...)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return answer{code: res.StatusCode, hdr: res.Header, body: b, cookies: res.Cookies()}
 }
 
 // login posts key and returns the session cookie ("" when refused) and
@@ -151,22 +179,22 @@ func (tc *testConsole) login(t *testing.T, key, next string) (*http.Cookie, stri
 	t.Helper()
 	form := url.Values{"key": {key}, "next": {next}}.Encode()
 	res := tc.do(t, "POST", "/console/login", form, "Content-Type", "application/x-www-form-urlencoded", "Origin", tc.srv.URL)
-	if res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("login answered %d, want 303", res.StatusCode)
+	if res.code != http.StatusSeeOther {
+		t.Fatalf("login answered %d, want 303", res.code)
 	}
-	for _, c := range res.Cookies() {
+	for _, c := range res.cookies {
 		if c.Name == cookieName && c.Value != "" {
-			return c, res.Header.Get("Location")
+			return c, res.hdr.Get("Location")
 		}
 	}
-	return nil, res.Header.Get("Location")
+	return nil, res.hdr.Get("Location")
 }
 
-func decode[T any](t *testing.T, res *http.Response) T {
+func decode[T any](t *testing.T, res answer) T {
 	t.Helper()
 	var v T
-	if err := json.NewDecoder(res.Body).Decode(&v); err != nil {
-		t.Fatalf("decode %s: %v", res.Request.URL.Path, err)
+	if err := json.Unmarshal(res.body, &v); err != nil {
+		t.Fatalf("decode %q: %v", res.body, err)
 	}
 	return v
 }
