@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/sluicehq/sluice/internal/testutil"
@@ -138,6 +140,12 @@ func visible(sels ...string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(steps...)
 }
 
+// until waits until the JavaScript expression js is true.
+func (b *browser) until(t *testing.T, js string) {
+	t.Helper()
+	value(t, b, chromedp.Poll[bool](js))
+}
+
 func click(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible)
 }
@@ -177,6 +185,11 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 		// The managed endpoint's worker comes up live (workersMin 1).
 		b.run(t, visible(`section[data-endpoint="ep"] li[data-stat="idle"] .v:not(:empty)`))
+		// A job finished through the API shows up live, without a reload.
+		id := s.submit(t, "ep", `{"echo": "overview"}`)
+		s.waitStatus(t, "", "ep", id, 30*time.Second, "COMPLETED")
+		b.until(t, `document.querySelector('section[data-endpoint="ep"] li[data-stat="completed"] .v').textContent === "1"`)
+		b.until(t, `document.querySelector('section[data-endpoint="ep"] .charts svg').getAttribute("aria-label").includes("completed 1")`)
 		b.shots(t, "overview")
 		b.noErrors(t)
 	})
@@ -221,6 +234,27 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 		if got := b.text(t, `#attempts-table tbody tr td:nth-child(5)`); got != "COMPLETED" {
 			t.Errorf("attempt outcome %q, want COMPLETED", got)
+		}
+		// That job's own log lines, from the worker's output.
+		b.until(t, `document.getElementById("job-log").textContent.includes("Finished.")`)
+		// Download input as test_input.json: the browser saves {"input": ...}.
+		dl := t.TempDir()
+		if _, err := chromedp.CallBrowser(b.ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+			Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dl}); err != nil {
+			t.Fatalf("allow downloads: %v", err)
+		}
+		b.run(t, click(`#download-input`))
+		var saved []byte
+		testutil.WaitFor(t, 30*time.Second, "test_input.json to be saved", func() bool {
+			var err error
+			saved, err = os.ReadFile(filepath.Join(dl, "test_input.json"))
+			return err == nil && len(saved) > 0
+		})
+		var in struct {
+			Input map[string]any `json:"input"`
+		}
+		if err := json.Unmarshal(saved, &in); err != nil || in.Input["echo"] != "from-the-form" {
+			t.Errorf("test_input.json = %s (%v), want the job's input under \"input\"", saved, err)
 		}
 		b.run(t, click(`#copy-curl`), visible(`#curl`))
 		if c := b.text(t, `#curl`); !strings.Contains(c, "/v2/ep/run") || !strings.Contains(c, "from-the-form") {
@@ -276,6 +310,10 @@ func TestConsoleBrowser(t *testing.T) {
 			chromedp.SetValue(chromedp.CSS(`#status-filter`), "FAILED"))
 		value(t, b, chromedp.Evaluate[bool](`document.getElementById("status-filter").dispatchEvent(new Event("change"))`))
 		b.run(t, visible(`#jobs-table tr[data-job="`+failedID+`"]`))
+		if pid := b.text(t, `#workers-table tbody tr td:nth-child(4)`); strings.Trim(pid, "0123456789") != "" || pid == "" {
+			t.Errorf("worker pid shown as %q", pid)
+		}
+		b.until(t, `document.getElementById("log").textContent.includes("Starting Serverless Worker")`)
 		statuses := value(t, b, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#jobs-table tbody tr")].map(r => r.dataset.status)`))
 		if len(statuses) == 0 {
 			t.Fatal("no job listed under FAILED")
@@ -339,8 +377,11 @@ func TestConsoleBrowserLogin(t *testing.T) {
 		t.Errorf("the overview shows endpoint idle to a key that opens only ep")
 	}
 	// A job sent from the form with the session (the CSRF token travels in a header).
-	b.run(t, chromedp.Navigate(s.url+"/endpoints/ep/send"), visible(`#send:not([disabled])`), click(`#send`),
+	b.run(t, chromedp.Navigate(s.url+"/endpoints/ep/send"), visible(`#send:not([disabled])`), click(`#mode-runsync`), click(`#send`),
 		visible(`#send-status .badge.COMPLETED`))
+	if out := b.text(t, `#send-output`); !strings.Contains(out, `"worker"`) {
+		t.Errorf("runsync output %q", out)
+	}
 
 	b.run(t, click(`#logout`), visible(`#login-form #key`))
 	b.run(t, chromedp.Navigate(s.url+"/"), visible(`#login-form`))
