@@ -190,6 +190,9 @@ func TestConsoleBrowser(t *testing.T) {
 		s.waitStatus(t, "", "ep", id, 30*time.Second, "COMPLETED")
 		b.until(t, `document.querySelector('section[data-endpoint="ep"] li[data-stat="completed"] .v').textContent === "1"`)
 		b.until(t, `document.querySelector('section[data-endpoint="ep"] .charts svg').getAttribute("aria-label").includes("completed 1")`)
+		// A job on the endpoint without workers waits, and the card says why.
+		s.submit(t, "idle", `{"echo": "waits"}`)
+		b.run(t, visible(`section[data-endpoint="idle"] .waiting[data-reason="NO_WORKERS"]`))
 		b.shots(t, "overview")
 		b.noErrors(t)
 	})
@@ -328,7 +331,24 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Errorf("filtered page URL %s does not keep the filter", loc)
 		}
 		b.shots(t, "endpoint")
+		// Find a job by its id.
+		b.run(t, chromedp.SendKeys(chromedp.CSS(`#job-search`), sentID), click(`#jobs-form button[type=submit]`),
+			visible(`#jobs-table tr[data-job="`+sentID+`"]`))
+		if n := value(t, b, chromedp.Evaluate[int](`document.querySelectorAll("#jobs-table tbody tr").length`)); n != 1 {
+			t.Errorf("search by id lists %d jobs, want 1", n)
+		}
 		b.noErrors(t)
+	})
+
+	// The server stops promptly and cleanly (exit 0) with a page holding
+	// event streams (the endpoint page: events and the log tail).
+	t.Run("shutdown with pages open", func(t *testing.T) {
+		b.run(t, chromedp.Navigate(s.url+"/endpoints/ep"), visible(`#workers-table td`))
+		start := time.Now()
+		s.stop()
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("sluice serve took %v to stop with console streams open", d)
+		}
 	})
 }
 
