@@ -9,6 +9,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -18,8 +19,8 @@ import (
 
 // Outcomes of an attempt besides the terminal states.
 const (
-	OutcomeRunning    = "RUNNING"     // the try is going on
-	OutcomeWorkerLost = "WORKER_LOST" // its worker stopped pinging or exited
+	OutcomeRunning    = wire.OutcomeRunning    // the try is going on
+	OutcomeWorkerLost = wire.OutcomeWorkerLost // its worker stopped pinging or exited
 )
 
 // Attempt is one try of a job.
@@ -49,8 +50,22 @@ func closeAttempt(r *record, outcome, errMsg string, now time.Time) {
 	if end.IsZero() {
 		end = now
 	}
-	r.Attempts = append(r.Attempts, Attempt{Attempt: len(r.Attempts) + 1, WorkerID: r.WorkerID,
+	r.Attempts = append(r.Attempts, Attempt{Attempt: nextAttempt(r.Attempts), WorkerID: r.WorkerID,
 		StartedAt: r.StartedAt, FinishedAt: end, Outcome: outcome, Error: wire.ErrorSummary(errMsg)})
+	if n := len(r.Attempts); n > maxAttempts {
+		r.Attempts = slices.Delete(r.Attempts, 0, n-maxAttempts) // a record stays small however often it is retried
+	}
+}
+
+// maxAttempts is how many past tries a record keeps (the latest).
+const maxAttempts = 32
+
+// nextAttempt is the number of the try after past.
+func nextAttempt(past []Attempt) int {
+	if len(past) == 0 {
+		return 1
+	}
+	return past[len(past)-1].Attempt + 1
 }
 
 // attempts returns r's tries, the current one last.
@@ -62,7 +77,7 @@ func attempts(r *record) []Attempt {
 	if n := len(out); n > 0 && out[n-1].StartedAt.Equal(r.StartedAt) {
 		return out // the current try ended as recorded (a lost worker's last try)
 	}
-	a := Attempt{Attempt: len(out) + 1, WorkerID: r.WorkerID, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+	a := Attempt{Attempt: nextAttempt(out), WorkerID: r.WorkerID, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 		Outcome: string(r.Status)}
 	if r.Status == StatusInProgress {
 		a.Outcome = OutcomeRunning

@@ -52,6 +52,11 @@
 //   - Stop signals: stream sluice_stops, sluice.stop.<endpoint>.<worker>; the
 //     replica that deletes a signal delivers it, so each is delivered once.
 //   - Counters for /health: stream sluice_events with max age = Retention.
+//   - Job listing (listing.go, index.go): an in-memory index per endpoint and
+//     status, in submission order, read in batches from the jobs stream
+//     (records and purge marks); attempts are kept in the record
+//     (attempts.go); webhook delivery states at
+//     $KV.sluice_jobs.=hook.<endpoint>.<id> (deliverystate.go).
 //   - Webhook deliveries: work-queue stream sluice_hooks,
 //     sluice.hook.<endpoint>.<id>, stored at the terminal transition and
 //     handed by every replica from one shared consumer (Deliveries,

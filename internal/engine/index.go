@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/btree"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -59,11 +61,19 @@ type listIndex struct {
 	mu      sync.RWMutex
 	eps     map[string]*epIndex
 	applied uint64 // last stream sequence applied
+	caught  uint64 // every message up to this stream sequence is applied (drain)
 	waiters []indexWaiter
+
+	cons jetstream.Consumer // ordered, on every record and purge mark
+	kick chan struct{}      // asks follow to drain now
 }
 
-// indexSweep is how often expired entries are dropped.
-const indexSweep = time.Minute
+// How often the index reads the stream without being asked, and drops
+// expired entries.
+const (
+	indexPoll  = time.Second
+	indexSweep = time.Minute
+)
 
 // listIndex returns the engine's index, starting it on first use.
 func (e *Engine) listIndex(ctx context.Context) (*listIndex, error) {
@@ -72,36 +82,80 @@ func (e *Engine) listIndex(ctx context.Context) (*listIndex, error) {
 	if e.index != nil {
 		return e.index, nil
 	}
-	ix := &listIndex{e: e, eps: map[string]*epIndex{}}
 	cons, err := e.jobs.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{jobsPrefix + "*.*"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("job index: %w", err)
 	}
-	cc, err := cons.Consume(ix.apply, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if !e.closed() {
-			e.log.Debug("engine: job index consumer", attrErr, err)
-		}
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("job index: %w", err)
-	}
-	e.wg.Go(func() {
-		t := time.NewTicker(indexSweep)
-		defer t.Stop()
-		for {
-			select {
-			case <-e.ctx.Done():
-				cc.Stop()
-				return
-			case <-t.C:
-				ix.sweep(time.Now())
-			}
-		}
-	})
+	ix := &listIndex{e: e, eps: map[string]*epIndex{}, cons: cons, kick: make(chan struct{}, 1)}
+	e.wg.Go(ix.follow)
 	e.index = ix
 	return ix, nil
+}
+
+// follow reads the jobs stream into the index in batches: when a List
+// needs it (kick) and every indexPoll, never per message, so a record
+// write costs the hot path nothing more while the index runs.
+func (ix *listIndex) follow() {
+	e := ix.e
+	poll := time.NewTicker(indexPoll)
+	defer poll.Stop()
+	lastSweep := time.Now()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-ix.kick:
+		case <-poll.C:
+		}
+		if err := ix.drain(); err != nil && !e.closed() {
+			e.log.Debug("engine: job index", attrErr, err)
+		}
+		if now := time.Now(); now.Sub(lastSweep) >= indexSweep {
+			ix.sweep(now)
+			lastSweep = now
+		}
+	}
+}
+
+// indexBatch is how many stream messages one fetch of the index asks for.
+const indexBatch = 8192
+
+// drain applies every message stored since the last drain. Messages the
+// consumer skips (leases, keys) never arrive, so the index is known to be
+// caught up with the stream's last sequence as read before a drain that
+// found nothing more.
+func (ix *listIndex) drain() error {
+	ctx, cancel := context.WithTimeout(ix.e.ctx, 30*time.Second)
+	defer cancel()
+	info, err := ix.e.jobs.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("job index: %w", err)
+	}
+	last := info.State.LastSeq
+	for {
+		batch, err := ix.cons.FetchNoWait(indexBatch)
+		if err != nil {
+			return fmt.Errorf("job index: fetch: %w", err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			ix.apply(m)
+			n++
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+			return fmt.Errorf("job index: fetch: %w", err)
+		}
+		if n < indexBatch {
+			break
+		}
+	}
+	ix.mu.Lock()
+	ix.caught = max(ix.caught, last)
+	ix.wake()
+	ix.mu.Unlock()
+	return nil
 }
 
 // indexRec is the part of a record the index reads.
@@ -142,6 +196,7 @@ func (ix *listIndex) apply(m jetstream.Msg) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	ix.applied = seq
+	ix.caught = max(ix.caught, seq)
 	switch {
 	case mark != nil:
 		ix.applyMark(ep, mark)
@@ -169,7 +224,7 @@ func (ix *listIndex) wake() {
 		return
 	}
 	ix.waiters = slices.DeleteFunc(ix.waiters, func(w indexWaiter) bool {
-		if w.seq <= ix.applied {
+		if w.seq <= ix.caught {
 			close(w.done)
 			return true
 		}
@@ -317,25 +372,26 @@ func (ix *listIndex) page(ep string, statuses []uint8, from *indexEntry, n int) 
 	return out[:min(n, len(out))]
 }
 
-// sync waits until the index has applied every record of ep stored before
-// the call (so a job just submitted through any replica is listed), at most
+// sync waits until the index has applied every record stored before the
+// call (so a job just submitted through any replica is listed), at most
 // listSyncWait; then the index answers as it is.
 func (ix *listIndex) sync(ctx context.Context, ep string) error {
-	m, err := ix.e.jobs.GetLastMsgForSubject(ctx, jobsPrefix+ep+".*")
-	if isNotFound(err) {
-		return nil
-	}
+	info, err := ix.e.jobs.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("list %s: %w", ep, err)
 	}
 	ix.mu.Lock()
-	if ix.applied >= m.Sequence {
+	if ix.caught >= info.State.LastSeq {
 		ix.mu.Unlock()
 		return nil
 	}
-	w := indexWaiter{seq: m.Sequence, done: make(chan struct{})}
+	w := indexWaiter{seq: info.State.LastSeq, done: make(chan struct{})}
 	ix.waiters = append(ix.waiters, w)
 	ix.mu.Unlock()
+	select {
+	case ix.kick <- struct{}{}:
+	default:
+	}
 	t := time.NewTimer(listSyncWait)
 	defer t.Stop()
 	select {

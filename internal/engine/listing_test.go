@@ -359,3 +359,21 @@ func FuzzParseListCursor(f *testing.F) {
 		}
 	})
 }
+
+// TestAttemptsBounded: a record keeps its latest maxAttempts tries, numbered on.
+func TestAttemptsBounded(t *testing.T) {
+	r := &record{}
+	t0 := time.Now()
+	for i := range maxAttempts + 5 {
+		r.WorkerID, r.StartedAt, r.FinishedAt = fmt.Sprint("w", i), t0.Add(time.Duration(i)*time.Second), time.Time{}
+		r.Status = StatusFailed
+		closeAttempt(r, "FAILED", "", t0.Add(time.Duration(i)*time.Second+time.Millisecond))
+		closeAttempt(r, "FAILED", "", t0) // the same try again: not recorded twice
+	}
+	r.StartedAt, r.WorkerID, r.Status = t0.Add(time.Hour), "last", StatusInProgress
+	a := attempts(r)
+	if len(a) != maxAttempts+1 || a[0].Attempt != 6 || a[len(a)-2].Attempt != maxAttempts+5 || a[len(a)-1].Attempt != maxAttempts+6 ||
+		a[len(a)-1].Outcome != OutcomeRunning || a[0].WorkerID != "w5" {
+		t.Fatalf("attempts: %d, first %+v, last %+v", len(a), a[0], a[len(a)-1])
+	}
+}
