@@ -296,6 +296,7 @@ func Serve(ctx context.Context, opts Options) error {
 		}
 		fmt.Fprintf(opts.Hints, "\nSluice is serving endpoint(s) %s on http://%s. Send a job:\n\n  curl -s -X POST http://%s/v2/%s/runsync%s -d '{\"input\": {\"hello\": \"world\"}}'\n\n",
 			strings.Join(ids, ", "), addr, addr, ids[0], auth)
+		fmt.Fprintf(opts.Hints, "The web console is at http://%s/\n\n", addr)
 	}
 	if opts.Ready != nil {
 		opts.Ready(addr)
