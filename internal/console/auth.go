@@ -167,6 +167,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	next := safeNext(r.PostForm.Get("next"))
 	key := strings.TrimSpace(r.PostForm.Get("key"))
 	fail := func(reason string) {
+		c.log.Info("console login refused", attrRemote, r.RemoteAddr, attrReason, reason)
 		http.Redirect(w, r, "/login?"+url.Values{"error": {reason}, "next": {next}}.Encode(), http.StatusSeeOther)
 	}
 	if key == "" || len(key) > maxKeyLength {
@@ -186,6 +187,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, _ := c.sessions.open(key, time.Now())
+	c.log.Info("console login", attrRemote, r.RemoteAddr)
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName, Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: r.TLS != nil, MaxAge: int(c.cfg.SessionTTL.Seconds()),

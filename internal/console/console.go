@@ -23,8 +23,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/sluicehq/sluice/internal/logkey"
 )
 
 //go:embed static
@@ -39,8 +37,8 @@ const (
 	cookieName         = "sluice_session"
 	headerCSRF         = "X-Sluice-Csrf"
 	apiPrefix          = "/console/api"
-	attrErr            = logkey.Err
-	attrEndpoint       = logkey.Endpoint
+	attrRemote         = "remote"
+	attrReason         = "reason"
 )
 
 // Config configures New. API is required.
