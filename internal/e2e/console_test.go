@@ -407,3 +407,37 @@ func TestConsoleBrowserLogin(t *testing.T) {
 	b.run(t, chromedp.Navigate(s.url+"/"), visible(`#login-form`))
 	b.noErrors(t)
 }
+
+// TestConsoleRoutes: on a real server the console answers its pages at
+// their URLs while the API, the probes and /metrics keep theirs, and any
+// other path gets the API's JSON 404.
+func TestConsoleRoutes(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, "", dir, []string{"SLUICE_API_KEYS="}, "--endpoint", "ep")
+	for _, c := range []struct {
+		path, ctype string
+		code        int
+	}{
+		{"/", "text/html", 200},
+		{"/endpoints/ep", "text/html", 200},
+		{"/endpoints/ep/jobs/some-id", "text/html", 200},
+		{"/endpoints/ep/send", "text/html", 200},
+		{"/login", "text/html", 200},
+		{"/console/static/app.js", "text/javascript", 200},
+		{"/console/session", "application/json", 200},
+		{"/console/api/v2/ep/health", "application/json", 200},
+		{"/v2/ep/health", "application/json", 200},
+		{"/v2/ep/jobs", "application/json", 200},
+		{"/healthz", "application/json", 200},
+		{"/readyz", "application/json", 200},
+		{"/metrics", "text/plain", 200},
+		{"/nothing", "application/json", 404},
+		{"/endpoints/ep/extra/path/x", "application/json", 404},
+		{"/console/nothing", "application/json", 404},
+	} {
+		r := s.do(t, "GET", c.path, "", nil)
+		if r.code != c.code || !strings.HasPrefix(r.hdr.Get("Content-Type"), c.ctype) {
+			t.Errorf("GET %s: %d %q, want %d %s", c.path, r.code, r.hdr.Get("Content-Type"), c.code, c.ctype)
+		}
+	}
+}
