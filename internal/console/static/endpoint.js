@@ -101,8 +101,12 @@ export function endpointPage(ep) {
   let paged = false; // more than the first page shown: no live refresh
   let searching = "";
   let loading = false;
+  let again = false; // a reload asked for while one runs
   async function loadJobs(append) {
-    if (loading) return;
+    if (loading) {
+      if (!append) again = true;
+      return;
+    }
     loading = true;
     jobsBox.setAttribute("aria-busy", "true");
     try {
@@ -131,6 +135,10 @@ export function endpointPage(ep) {
     } finally {
       loading = false;
       jobsBox.setAttribute("aria-busy", "false");
+      if (again) {
+        again = false;
+        loadJobs(false);
+      }
     }
   }
   const q0 = new URLSearchParams(location.search);

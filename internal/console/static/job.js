@@ -32,6 +32,7 @@ export function jobPage(ep, id) {
     el("details", { class: "card" }, el("summary", { text: "curl command to send this input again" }), curlPre),
     section("log-card", "Log lines of this job", logPre));
   let job = null;
+  let shown = "";
 
   async function fullInput() {
     if (!job) return undefined;
@@ -76,6 +77,12 @@ export function jobPage(ep, id) {
       ["Stream chunks", j.streamChunks ?? 0],
     ];
     replace(facts, f.map(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+    // The rest is drawn again only when it changed (not for the running
+    // clock), so that scrolling and selections in it survive updates.
+    const { executionTime, delayTime, ...rest } = j;
+    const key = JSON.stringify(rest);
+    if (key === shown) return;
+    shown = key;
     curlPre.textContent = j.inputTruncated ? "(the input is large: Copy as curl fetches it whole)" : curlFor(ep, j.input);
     const parts = [];
     parts.push(j.inputTruncated
