@@ -118,3 +118,23 @@ func listJobs(t *testing.T, s *server, query string) wire.JobList {
 	}
 	return l
 }
+
+// TestJobListingReplicas: two `sluice serve` replicas on one NATS list the
+// same jobs: a job submitted to A is listed by B at once, and its state
+// changes made through B show in A's listing.
+func TestJobListingReplicas(t *testing.T) {
+	a, b, _ := twoReplicas(t)
+	if l := listJobs(t, b, ""); len(l.Jobs) != 0 { // B's index runs before A submits
+		t.Fatalf("B lists %+v before any submit", l)
+	}
+	id := a.do(t, "POST", "/v2/ep/run", ck, []byte(`{"input":{"echo":1}}`)).json(t)["id"].(string)
+	if l := listJobs(t, b, "?status=IN_QUEUE"); len(l.Jobs) != 1 || l.Jobs[0].ID != id {
+		t.Fatalf("B lists %+v, want %s IN_QUEUE", l, id)
+	}
+	if r := b.do(t, "POST", "/v2/ep/cancel/"+id, ck, nil); r.code != 200 {
+		t.Fatalf("cancel on B: %d %s", r.code, r.body)
+	}
+	if l := listJobs(t, a, "?status=CANCELLED"); len(l.Jobs) != 1 || l.Jobs[0].ID != id {
+		t.Fatalf("A lists %+v, want %s CANCELLED", l, id)
+	}
+}

@@ -62,6 +62,7 @@ type listIndex struct {
 	eps     map[string]*epIndex
 	applied uint64 // last stream sequence applied
 	caught  uint64 // every message up to this stream sequence is applied (drain)
+	built   bool   // a drain reached the end of the stream once
 	waiters []indexWaiter
 
 	cons jetstream.Consumer // ordered, on every record and purge mark
@@ -153,6 +154,7 @@ func (ix *listIndex) drain() error {
 	}
 	ix.mu.Lock()
 	ix.caught = max(ix.caught, last)
+	ix.built = true
 	ix.wake()
 	ix.mu.Unlock()
 	return nil
@@ -387,12 +389,16 @@ func (ix *listIndex) sync(ctx context.Context, ep string) error {
 	}
 	w := indexWaiter{seq: info.State.LastSeq, done: make(chan struct{})}
 	ix.waiters = append(ix.waiters, w)
+	wait := listSyncWait
+	if !ix.built {
+		wait = listBuildWait // a partial index would miss the newest jobs
+	}
 	ix.mu.Unlock()
 	select {
 	case ix.kick <- struct{}{}:
 	default:
 	}
-	t := time.NewTimer(listSyncWait)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-w.done:

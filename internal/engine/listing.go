@@ -38,8 +38,10 @@ const (
 	DefaultListLimit = 50
 	MaxListLimit     = 500
 	// listSyncWait bounds how long List waits for its index to catch up with
-	// the jobs stream before answering from what it has.
-	listSyncWait = 5 * time.Second
+	// the jobs stream before answering from what it has; listBuildWait is
+	// the same for the first build (about 5 s for a million jobs).
+	listSyncWait  = 5 * time.Second
+	listBuildWait = 2 * time.Minute
 )
 
 // ListQuery selects a page of an endpoint's jobs.
