@@ -274,7 +274,10 @@ func TestConsoleBrowser(t *testing.T) {
 	t.Run("cancel running", func(t *testing.T) {
 		id := s.submit(t, "ep", `{"sleep_ms": 60000}`)
 		s.waitStatus(t, "", "ep", id, 30*time.Second, "IN_PROGRESS")
-		b.run(t, chromedp.Navigate(s.url+"/endpoints/ep/jobs/"+id),
+		// The endpoint page shows it as the current job of its worker, and links to it.
+		b.run(t, chromedp.Navigate(s.url+"/endpoints/ep"),
+			visible(`#workers-table a[href="/endpoints/ep/jobs/`+id+`"]`),
+			click(`#workers-table a[href="/endpoints/ep/jobs/`+id+`"]`),
 			visible(`#job-status .badge.IN_PROGRESS`),
 			visible(`#cancel:not([disabled])`),
 			click(`#cancel`),
