@@ -107,6 +107,27 @@ func (b *browser) noErrors(t *testing.T) {
 	b.errs = nil
 }
 
+// labelled checks that the page's form controls, buttons, links and
+// charts have a name a screen reader can read, and that it has one h1.
+func (b *browser) labelled(t *testing.T) {
+	t.Helper()
+	bad := value(t, b, chromedp.Evaluate[[]string](`(() => {
+		const bad = [];
+		const name = (e) => (e.getAttribute("aria-label") || e.textContent || "").trim();
+		for (const e of document.querySelectorAll("input:not([type=hidden]), select, textarea"))
+			if (!e.labels || !e.labels.length) bad.push("control without a label: " + (e.id || e.name || e.outerHTML.slice(0, 80)));
+		for (const e of document.querySelectorAll("button, a[href]"))
+			if (!name(e)) bad.push("unnamed " + e.tagName.toLowerCase() + ": " + e.outerHTML.slice(0, 80));
+		for (const e of document.querySelectorAll("svg"))
+			if (e.getAttribute("role") !== "img" || !e.getAttribute("aria-label")) bad.push("chart without role=img and aria-label");
+		if (document.querySelectorAll("h1").length !== 1) bad.push(document.querySelectorAll("h1").length + " h1 headings");
+		return bad;
+	})()`))
+	for _, m := range bad {
+		t.Errorf("accessibility: %s", m)
+	}
+}
+
 // shots saves a full-page screenshot of the current page at 1280 and 390
 // px wide into the test's artifact directory (go test -artifacts keeps it).
 func (b *browser) shots(t *testing.T, name string) {
@@ -194,6 +215,7 @@ func TestConsoleBrowser(t *testing.T) {
 		s.submit(t, "idle", `{"echo": "waits"}`)
 		b.run(t, visible(`section[data-endpoint="idle"] .waiting[data-reason="NO_WORKERS"]`))
 		b.shots(t, "overview")
+		b.labelled(t)
 		b.noErrors(t)
 	})
 
@@ -221,6 +243,7 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Fatalf("job link %q is not a job id", sentID)
 		}
 		b.shots(t, "send")
+		b.labelled(t)
 		b.noErrors(t)
 	})
 
@@ -268,6 +291,18 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Errorf("job page URL %s, want %s", loc, want)
 		}
 		b.shots(t, "job")
+		b.labelled(t)
+		b.noErrors(t)
+	})
+
+	t.Run("progress", func(t *testing.T) {
+		id := s.submit(t, "ep", `{"progress": 3, "sleep_ms": 700}`)
+		b.run(t, chromedp.Navigate(s.url+"/endpoints/ep/jobs/"+id),
+			visible(`#job-status .badge.IN_PROGRESS`, `#progress-pre`))
+		if p := b.text(t, `#progress-pre`); !strings.Contains(p, `"step"`) {
+			t.Errorf("progress shown %q, want a {\"step\": n} update", p)
+		}
+		b.run(t, visible(`#job-status .badge.COMPLETED`))
 		b.noErrors(t)
 	})
 
@@ -334,6 +369,7 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Errorf("filtered page URL %s does not keep the filter", loc)
 		}
 		b.shots(t, "endpoint")
+		b.labelled(t)
 		// Find a job by its id.
 		b.run(t, chromedp.SendKeys(chromedp.CSS(`#job-search`), sentID), click(`#jobs-form button[type=submit]`),
 			visible(`#jobs-table tr[data-job="`+sentID+`"]`))
@@ -370,6 +406,7 @@ func TestConsoleBrowserLogin(t *testing.T) {
 		t.Errorf("login URL %s does not carry the page to return to", loc)
 	}
 	b.shots(t, "login")
+	b.labelled(t)
 
 	b.run(t, chromedp.SendKeys(chromedp.CSS(`#key`), "wrong-key-0000"), click(`#login-submit`), visible(`#login-error`))
 	if msg := b.text(t, `#login-error`); !strings.Contains(msg, "opens no endpoint") {
