@@ -17,6 +17,10 @@
 // /runsync, /status/{id}, /status-sync/{id}, /stream/{id}, /cancel/{id},
 // /retry/{id}, /health and /purge-queue.
 //
+// Sluice's own additions (a Runpod endpoint answers them 404) are
+// [Client.Endpoints], [Endpoint.Workers], [Endpoint.Logs] and the job
+// listing: [Endpoint.ListJobs], [Endpoint.Job] and [Endpoint.JobInput].
+//
 // # Errors
 //
 // A response with an error status becomes an [*APIError]. The sentinels

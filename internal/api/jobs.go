@@ -179,7 +179,7 @@ func jobDetailOf(d *engine.JobDetail) wire.JobDetail {
 	} else {
 		v.Output = d.Output
 	}
-	v.Error, v.Traceback = wire.ErrorText(d.Job.Error)
+	v.Error, v.Traceback = wire.ErrorText(d.Error)
 	for _, a := range d.Attempts {
 		v.Attempts = append(v.Attempts, wire.JobAttempt{Attempt: a.Attempt, WorkerID: a.WorkerID,
 			StartedAt: wire.Millis(a.StartedAt), FinishedAt: wire.Millis(a.FinishedAt), Outcome: a.Outcome, Error: a.Error})

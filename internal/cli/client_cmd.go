@@ -37,7 +37,7 @@ Connection (every client command):
   --json                      print the server's JSON response as is, for scripts
 
 Commands about one job name its endpoint too: sluice status ENDPOINT JOB_ID
-(likewise wait, stream, cancel, retry), as in the /v2/ENDPOINT/status/JOB_ID path.
+(likewise wait, stream, cancel, retry, job), as in the /v2/ENDPOINT/status/JOB_ID path.
 
 Job input (run, runsync) is a JSON argument, @file, or - for stdin. A JSON
 object with an "input" key is sent as the whole request body (so "webhook",

@@ -65,8 +65,9 @@ type listIndex struct {
 	built   bool   // a drain reached the end of the stream once
 	waiters []indexWaiter
 
-	cons jetstream.Consumer // ordered, on every record and purge mark
-	kick chan struct{}      // asks follow to drain now
+	cons    jetstream.Consumer // on every record and purge mark (follow's goroutine only)
+	consSeq uint64             // consumer sequence of the last message fetched
+	kick    chan struct{}      // asks follow to drain now
 }
 
 // How often the index reads the stream without being asked, and drops
@@ -83,13 +84,10 @@ func (e *Engine) listIndex(ctx context.Context) (*listIndex, error) {
 	if e.index != nil {
 		return e.index, nil
 	}
-	cons, err := e.jobs.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{jobsPrefix + "*.*"},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("job index: %w", err)
+	ix := &listIndex{e: e, eps: map[string]*epIndex{}, kick: make(chan struct{}, 1)}
+	if err := ix.newConsumer(ctx); err != nil {
+		return nil, err
 	}
-	ix := &listIndex{e: e, eps: map[string]*epIndex{}, cons: cons, kick: make(chan struct{}, 1)}
 	e.wg.Go(ix.follow)
 	e.index = ix
 	return ix, nil
@@ -123,10 +121,10 @@ func (ix *listIndex) follow() {
 // indexBatch is how many stream messages one fetch of the index asks for.
 const indexBatch = 8192
 
-// drain applies every message stored since the last drain. Messages the
-// consumer skips (leases, keys) never arrive, so the index is known to be
-// caught up with the stream's last sequence as read before a drain that
-// found nothing more.
+// drain applies every message stored since the last drain. Messages
+// deleted meanwhile (an older revision, a lease) never arrive, so the index
+// is known to be caught up with the stream's last sequence as read before a
+// drain that found nothing more.
 func (ix *listIndex) drain() error {
 	ctx, cancel := context.WithTimeout(ix.e.ctx, 30*time.Second)
 	defer cancel()
@@ -135,20 +133,18 @@ func (ix *listIndex) drain() error {
 		return fmt.Errorf("job index: %w", err)
 	}
 	last := info.State.LastSeq
+	if ix.cons == nil {
+		if err := ix.newConsumer(ctx); err != nil {
+			return err
+		}
+	}
 	for {
-		batch, err := ix.cons.FetchNoWait(indexBatch)
+		n, err := ix.fetch()
 		if err != nil {
-			return fmt.Errorf("job index: fetch: %w", err)
+			ix.cons = nil // made again, from the last message applied, at the next drain
+			return err
 		}
-		n := 0
-		for m := range batch.Messages() {
-			ix.apply(m)
-			n++
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
-			return fmt.Errorf("job index: fetch: %w", err)
-		}
-		if n < indexBatch {
+		if n == 0 { // a short batch is not the end: the server sends what it has at hand
 			break
 		}
 	}
@@ -160,6 +156,67 @@ func (ix *listIndex) drain() error {
 	return nil
 }
 
+// newConsumer creates the index's consumer: ephemeral, unacknowledged,
+// starting after the last message applied. Its creation counts the
+// messages it will deliver (a scan of the stream), so it is made once and
+// fetched from, not made again per batch.
+func (ix *listIndex) newConsumer(ctx context.Context) error {
+	ix.mu.RLock()
+	start := ix.applied + 1
+	ix.mu.RUnlock()
+	cons, err := ix.e.jobs.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		// No filter: with one on $KV.sluice_jobs.*.* the build of a
+		// million records was several times slower (BenchmarkListFirstPage);
+		// apply skips leases, keys and delivery states instead.
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   start,
+		AckPolicy:     jetstream.AckNonePolicy,
+		// follow fetches every indexPoll; a consumer left by a closed
+		// engine goes away by itself.
+		InactiveThreshold: time.Minute,
+		MemoryStorage:     true,
+		Replicas:          1,
+	})
+	if err != nil {
+		return fmt.Errorf("job index: consumer: %w", err)
+	}
+	ix.cons, ix.consSeq = cons, 0
+	return nil
+}
+
+// fetch applies the messages one fetch returns and says how many.
+func (ix *listIndex) fetch() (int, error) {
+	batch, err := ix.cons.FetchNoWait(indexBatch)
+	if err != nil {
+		return 0, fmt.Errorf("job index: fetch: %w", err)
+	}
+	n := 0
+	for m := range batch.Messages() {
+		meta, err := m.Metadata()
+		if err != nil || meta.Sequence.Consumer != ix.consSeq+1 {
+			// A gap (or a message that cannot be placed): start again
+			// from the last message applied.
+			for range batch.Messages() {
+			}
+			return n, fmt.Errorf("job index: consumer sequence %d after %d", metaSeq(meta), ix.consSeq)
+		}
+		ix.consSeq = meta.Sequence.Consumer
+		ix.apply(m, meta.Sequence.Stream)
+		n++
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+		return n, fmt.Errorf("job index: fetch: %w", err)
+	}
+	return n, nil
+}
+
+func metaSeq(meta *jetstream.MsgMetadata) uint64 {
+	if meta == nil {
+		return 0
+	}
+	return meta.Sequence.Consumer
+}
+
 // indexRec is the part of a record the index reads.
 type indexRec struct {
 	ID        string    `json:"id"`
@@ -168,13 +225,8 @@ type indexRec struct {
 	ExpireAt  time.Time `json:"expireAt"`
 }
 
-// apply takes one message of the jobs stream into the index.
-func (ix *listIndex) apply(m jetstream.Msg) {
-	meta, err := m.Metadata()
-	if err != nil {
-		return
-	}
-	seq := meta.Sequence.Stream
+// apply takes one message of the jobs stream, at sequence seq, into the index.
+func (ix *listIndex) apply(m jetstream.Msg, seq uint64) {
 	key := strings.TrimPrefix(m.Subject(), jobsPrefix)
 	ep, id, _ := strings.Cut(key, ".")
 	var rec indexRec
@@ -191,8 +243,11 @@ func (ix *listIndex) apply(m jetstream.Msg) {
 		}
 	case strings.HasPrefix(ep, "="):
 	case !del:
-		if json.Unmarshal(m.Data(), &rec) != nil {
-			del = true
+		if !scanIndexRec(m.Data(), &rec) {
+			rec = indexRec{}
+			if json.Unmarshal(m.Data(), &rec) != nil {
+				del = true
+			}
 		}
 	}
 	ix.mu.Lock()

@@ -4,15 +4,15 @@ package engine
 // by status, a page at a time, without reading every record.
 //
 // The index lives in each engine's memory (index.go) and is fed from the
-// jobs stream itself: an ordered consumer on $KV.sluice_jobs.*.* reads every
-// job record write (and the purge marks, =purge.<ep>), whichever replica
-// made it, and nothing else (leases, idempotency keys and delivery states
-// have three tokens). It reads in batches, when a List needs it and every
-// second, never per message, so the submit/take/finish path does no more
-// work while the index runs. Replicas on one NATS list the same jobs, and a
-// restarted engine rebuilds its index by reading the stream, which holds the
-// latest revision of each retained record. The index starts with the first
-// List, so an engine nobody lists from keeps nothing.
+// jobs stream itself: an ephemeral consumer reads every message of the
+// stream (job records and the purge marks, =purge.<ep>; leases, idempotency
+// keys and delivery states are skipped), whichever replica wrote it. It
+// reads in batches, when a List needs it and every second, never per
+// message, so the submit/take/finish path does no more work while the
+// index runs. Replicas on one NATS list the same jobs, and a restarted
+// engine rebuilds its index by reading the stream, which holds the latest
+// revision of each retained record. The index starts with the first List,
+// so an engine nobody lists from keeps nothing.
 //
 // Entries are ordered by submission time (the record's CreatedAt, then the
 // id), one B-tree per endpoint and status. A page walks the trees from the

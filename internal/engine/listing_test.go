@@ -377,3 +377,29 @@ func TestAttemptsBounded(t *testing.T) {
 		t.Fatalf("attempts: %d, first %+v, last %+v", len(a), a[0], a[len(a)-1])
 	}
 }
+
+// FuzzScanIndexRec: what scanIndexRec accepts from valid JSON, it reads as
+// json.Unmarshal does.
+func FuzzScanIndexRec(f *testing.F) {
+	r := &record{Job: Job{ID: "a-1", Endpoint: "ep", Status: StatusFailed, Input: json.RawMessage(`{"id":"x","s":["}",{"a":"\""}]}`),
+		Error: errorValue("boom \"x\""), CreatedAt: time.Unix(1, 2).UTC()}, ExpireAt: time.Unix(3, 0).UTC(),
+		Attempts: []Attempt{{Attempt: 1, Outcome: "FAILED"}}}
+	b, _ := json.Marshal(r)
+	f.Add(b)
+	f.Add([]byte(`{"ID":"x","id":"y"}`))
+	f.Add([]byte(`{"id":null,"status":"IN_QUEUE","createdAt":"2026-12-06T19:51:44.123456789Z","n":-1.5e3,"t":true}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got indexRec
+		if !scanIndexRec(b, &got) || !json.Valid(b) {
+			return
+		}
+		var want indexRec
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Skip("not an object of these fields") // e.g. a number where a string is
+		}
+		if got.ID != want.ID || got.Status != want.Status || !got.CreatedAt.Equal(want.CreatedAt) || !got.ExpireAt.Equal(want.ExpireAt) {
+			t.Fatalf("%s: scanned %+v, json.Unmarshal %+v", b, got, want)
+		}
+	})
+}
