@@ -76,3 +76,7 @@ fi
 
 # issue 12: jq reads a Go worker's --test_input result (examples TestExampleTestInputPipesToJq).
 need_apt jq
+
+# issue 13: the web console's browser tests (internal/e2e TestConsoleBrowser*)
+# drive Debian's chromium headless through chromedp.
+need_apt chromium

@@ -24,6 +24,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/openai"
@@ -150,10 +151,11 @@ func Serve(ctx context.Context, opts Options) error {
 		return errors.New("a metrics address was given with metrics turned off")
 	}
 	var met *metrics.Metrics
-	var observer engine.Observer
+	series := console.NewSeries(nil) // the console's charts
+	observer := observers{series}
 	if !opts.NoMetrics {
 		met = metrics.New(log)
-		observer = met
+		observer = append(observer, met)
 	}
 
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
@@ -267,6 +269,8 @@ func Serve(ctx context.Context, opts Options) error {
 	if met != nil {
 		handler = met.Instrument(handler)
 	}
+	// The web console at / (every path it does not serve goes to the API).
+	handler = newConsole(cur, handler, rl.api, series, opts)
 	sides, err := startSides(opts, met, log)
 	if err != nil {
 		return err
@@ -300,6 +304,7 @@ func Serve(ctx context.Context, opts Options) error {
 		}
 		fmt.Fprintf(opts.Hints, "\nSluice is serving endpoint(s) %s on http://%s. Send a job:\n\n  curl -s -X POST http://%s/v2/%s/runsync%s -d '{\"input\": {\"hello\": \"world\"}}'\n\n",
 			strings.Join(ids, ", "), addr, addr, ids[0], auth)
+		fmt.Fprintf(opts.Hints, "The web console is at http://%s/\n\n", addr)
 	}
 	if opts.Ready != nil {
 		opts.Ready(addr)
