@@ -148,6 +148,8 @@ type Endpoint struct {
 	// RateLimits override the file's rateLimits for this endpoint, route by
 	// route. Default: none.
 	RateLimits RateLimits `yaml:"rateLimits"`
+	// Container: image workers (image, runtime, volumes, ...; container.go).
+	Container `yaml:",inline"`
 }
 
 // StopGrace is StopGraceSeconds as a duration (DefaultStopGraceSeconds
@@ -170,7 +172,7 @@ func (e *Endpoint) IdleTimeoutDuration() time.Duration {
 }
 
 // Managed reports whether Sluice starts this endpoint's workers itself.
-func (e *Endpoint) Managed() bool { return len(e.Command) > 0 }
+func (e *Endpoint) Managed() bool { return len(e.Command) > 0 || e.IsImage() }
 
 // Endpoint returns the endpoint with the given id, or nil.
 func (f *File) Endpoint(id string) *Endpoint {
@@ -236,11 +238,16 @@ func Load(path string) (*File, error) {
 // Parse parses and validates a config file's content. name is used in error
 // messages and its directory is the base of relative endpoint dirs.
 func Parse(data []byte, name string) (*File, error) {
+	return ParseWith(data, name, Options{})
+}
+
+// ParseWith is Parse with options.
+func ParseWith(data []byte, name string, opts Options) (*File, error) {
 	var raw rawFile
 	if err := decode(data, &raw); err != nil {
 		return nil, yamlError(name, data, err)
 	}
-	v := validator{name: name, src: data}
+	v := validator{name: name, src: data, opts: opts}
 	f := v.build(&raw)
 	if len(v.errs) > 0 {
 		slices.SortStableFunc(v.errs, func(a, b error) int {
@@ -290,7 +297,7 @@ type rawFile struct {
 	APIKeys        []string      `yaml:"apiKeys"`
 	WorkerKey      string        `yaml:"workerKey"`
 	Endpoints      []rawEndpoint `yaml:"endpoints"`
-	GPUs           []string      `yaml:"gpus"`
+	GPUs           any           `yaml:"gpus"`
 	PingIntervalMs *int          `yaml:"pingIntervalMs"`
 	MaxRetries     *int          `yaml:"maxRetries"`
 	Retention      any           `yaml:"retention"`
@@ -312,13 +319,14 @@ type rawEndpoint struct {
 	ScalerValue        *int              `yaml:"scalerValue"`
 	ExecutionTimeoutMs *int              `yaml:"executionTimeoutMs"`
 	GPUCount           *int              `yaml:"gpuCount"`
-	GPUs               []string          `yaml:"gpus"`
+	GPUs               any               `yaml:"gpus"`
 	APIKeys            []string          `yaml:"apiKeys"`
 	WorkerKey          string            `yaml:"workerKey"`
 	MaxQueue           *int              `yaml:"maxQueue"`
 	StopGraceSeconds   *int              `yaml:"stopGraceSeconds"`
 	CrashLoopFailAfter *int              `yaml:"crashLoopFailAfter"`
 	RateLimits         RateLimits        `yaml:"rateLimits"`
+	RawContainer       `yaml:",inline"`
 }
 
 // errorLine is the line of a validation error, 0 for another error.
