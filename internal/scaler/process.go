@@ -50,6 +50,7 @@ type worker struct {
 	exitedAt   time.Time
 	stdout     *logs.LineWriter
 	stderr     *logs.LineWriter
+	ctr        *container // an image worker's container (container.go)
 }
 
 // newWorkerID returns a unique RUNPOD_POD_ID.
@@ -105,9 +106,14 @@ func (s *Supervisor) start(ep *endpoint, gpus []string) {
 	w := &worker{id: id, ep: ep, version: ep.version, gpus: gpus, started: now, done: make(chan struct{}), oomAtStart: oomKills()}
 	w.stdout = s.logs.Writer(e.ID, id, logs.StreamStdout)
 	w.stderr = s.logs.Writer(e.ID, id, logs.StreamStderr)
-	cmd := exec.Command(e.Command[0], e.Command[1:]...)
-	cmd.Dir = e.Dir
-	cmd.Env = s.env(ep, id, gpus)
+	var cmd *exec.Cmd
+	if e.IsImage() {
+		cmd = s.containerCmd(w)
+	} else {
+		cmd = exec.Command(e.Command[0], e.Command[1:]...)
+		cmd.Dir = e.Dir
+		cmd.Env = s.env(ep, id, gpus)
+	}
 	cmd.Stdout, cmd.Stderr = w.stdout, w.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// Output copying ends at most this long after exit, even if a grandchild
@@ -119,7 +125,7 @@ func (s *Supervisor) start(ep *endpoint, gpus []string) {
 		s.gpus[g] = id
 	}
 	s.observeStart(e.ID)
-	err := checkDir(e.Dir)
+	err := checkDir(cmd.Dir)
 	if err == nil {
 		err = cmd.Start()
 	}
@@ -127,7 +133,7 @@ func (s *Supervisor) start(ep *endpoint, gpus []string) {
 		for _, g := range gpus {
 			delete(s.gpus, g)
 		}
-		w.exitErr, w.exitedAt = fmt.Errorf("start %q in %s: %w", e.Command[0], e.Dir, err), now
+		w.exitErr, w.exitedAt = fmt.Errorf("start %q in %s: %w", cmd.Args[0], e.Dir, err), now
 		close(w.done)
 		s.system(e.ID, id, fmt.Sprintf("worker %s failed to start: %v", id, w.exitErr))
 		s.crashed(ep, w, nil)
@@ -137,6 +143,9 @@ func (s *Supervisor) start(ep *endpoint, gpus []string) {
 	w.pid = cmd.Process.Pid
 	ep.workers[id] = w
 	msg := fmt.Sprintf("worker %s started (pid %d)", id, w.pid)
+	if w.ctr != nil {
+		msg += fmt.Sprintf(", container %s of %s", w.ctr.name, e.Image)
+	}
 	if len(gpus) > 0 {
 		msg += ", GPUs " + strings.Join(gpus, ",")
 	}
@@ -170,6 +179,9 @@ func (s *Supervisor) watch(w *worker) {
 	// no orphan keeps taking jobs or holding GPUs.
 	if kerr := syscall.Kill(-w.pid, syscall.SIGKILL); kerr == nil {
 		s.log.Info("killed processes left behind by a worker", attrEndpoint, w.ep.cfg.ID, attrWorker, w.id)
+	}
+	if w.ctr != nil {
+		s.removeContainer(w)
 	}
 	w.stdout.Close()
 	w.stderr.Close()
@@ -245,6 +257,9 @@ func (s *Supervisor) crashed(ep *endpoint, w *worker, tail []string) {
 		exit = describeExit(w.exitErr, w.oomAtStart)
 	}
 	if why := fitnessFailure(tail); why != "" {
+		exit += ": " + why
+	}
+	if why := runtimeFailure(w, tail); why != "" {
 		exit += ": " + why
 	}
 	if w.reason != "" && w.killed {

@@ -105,6 +105,11 @@ type Config struct {
 	// Observer, when set, hears about worker starts, readiness and exits
 	// (metrics). Default: none.
 	Observer Observer
+	// ServerID labels the containers of image workers (sluice.server), so
+	// that a restarted server finds and removes those it left behind. Keep
+	// it stable across restarts and distinct between servers sharing a
+	// container runtime. Default: a random id (nothing left behind is found).
+	ServerID string
 }
 
 // Log attribute keys.
@@ -140,6 +145,7 @@ type Supervisor struct {
 	stopping  bool                 // Run is shutting down
 	wake      chan struct{}
 	wg        sync.WaitGroup // exit watchers
+	rts       runtimes       // container runtimes found (container.go)
 }
 
 // endpoint is the supervisor's state of one endpoint.
@@ -186,6 +192,9 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	if cfg.Env == nil {
 		cfg.Env = os.Environ()
+	}
+	if cfg.ServerID == "" {
+		cfg.ServerID = newWorkerID("server")
 	}
 	s := &Supervisor{
 		cfg:       cfg,
@@ -277,6 +286,10 @@ func (s *Supervisor) Update(ctx context.Context, endpoints []config.Endpoint) er
 		}
 		seen[e.ID] = true
 	}
+	endpoints, err := s.resolveRuntimes(ctx, endpoints)
+	if err != nil {
+		return fmt.Errorf("scaler: update: %w", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range endpoints {
@@ -325,7 +338,7 @@ func version(e *config.Endpoint, defKey string) string {
 		key = defKey
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%q|%q|%d|%q|%q|", e.Command, e.Dir, e.GPUCount, e.GPUs, key)
+	fmt.Fprintf(&b, "%q|%q|%d|%q|%q|%#v|", e.Command, e.Dir, e.GPUCount, e.GPUs, key, e.Container)
 	keys := make([]string, 0, len(e.Env))
 	for k := range e.Env {
 		keys = append(keys, k)
@@ -344,6 +357,7 @@ func version(e *config.Endpoint, defKey string) string {
 func (s *Supervisor) Run(ctx context.Context) error {
 	tick := time.NewTicker(s.cfg.Tick)
 	defer tick.Stop()
+	s.removeLeftovers(ctx)
 	s.evaluateAll(ctx)
 	for {
 		select {

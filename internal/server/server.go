@@ -204,9 +204,13 @@ func Serve(ctx context.Context, opts Options) error {
 	// The supervisor starts the workers of endpoints with a command, with
 	// the RUNPOD_* environment pointing at this server.
 	dr := newDrains()
+	sid, err := serverID(opts.DataDir)
+	if err != nil {
+		return err
+	}
 	scfg := scaler.Config{
 		BaseURL: BaseURL(addr), Queue: lifecycleQueue{Engine: eng, d: dr}, DataDir: opts.DataDir,
-		PingInterval: s.pingInterval, LostAfter: opts.Overrides.WorkerLostAfter, Logger: log,
+		PingInterval: s.pingInterval, LostAfter: opts.Overrides.WorkerLostAfter, Logger: log, ServerID: sid,
 	}
 	if met != nil {
 		scfg.Observer = met
