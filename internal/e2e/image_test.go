@@ -1,0 +1,255 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
+)
+
+// The tests of issue #15: endpoints whose workers are container images,
+// run by a real `sluice serve` with rootful Podman. Podman here needs runc,
+// the cgroupfs manager and no default ulimits (crun fails on setrlimit):
+// the test's own containers.conf (CONTAINERS_CONF) and the endpoint's
+// runtimeArgs set them, nothing global. Images are built locally FROM
+// scratch with the static test worker; nothing is pulled.
+
+// podmanRuntimeArgs are the endpoint's runtimeArgs on this machine.
+var podmanRuntimeArgs = []string{"--runtime", "runc", "--cgroup-manager", "cgroupfs"}
+
+// pod is a test's Podman: its containers.conf and the image it built.
+type pod struct {
+	t     *testing.T
+	bin   string
+	env   []string // CONTAINERS_CONF=...
+	image string
+}
+
+// newPod builds a FROM scratch image holding the static test worker, under
+// a unique name removed when the test ends.
+func newPod(t *testing.T) *pod {
+	t.Helper()
+	bin := testutil.NeedBinary(t, "podman")
+	testutil.NeedBinary(t, "runc", "/usr/sbin/runc")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "containers.conf")
+	if err := os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var r [6]byte
+	_, _ = rand.Read(r[:])
+	p := &pod{t: t, bin: bin, env: []string{"CONTAINERS_CONF=" + conf}, image: "localhost/sluice-e2e-" + hex.EncodeToString(r[:]) + ":1"}
+	ctx := filepath.Join(dir, "image")
+	if err := os.MkdirAll(ctx, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(ctx, "worker"), "./testdata/worker")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the static worker: %v\n%s", err, out)
+	}
+	cf := "FROM scratch\nCOPY worker /worker\nENTRYPOINT [\"/worker\"]\n"
+	if err := os.WriteFile(filepath.Join(ctx, "Containerfile"), []byte(cf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.run("build", "--quiet", "--tag", p.image, ctx)
+	t.Cleanup(func() { p.run("rmi", "--force", p.image) })
+	return p
+}
+
+// run runs podman with the test's runtime flags and returns its stdout.
+func (p *pod) run(args ...string) string {
+	p.t.Helper()
+	cmd := exec.Command(p.bin, append(slices.Clone(podmanRuntimeArgs), args...)...)
+	cmd.Env = append(os.Environ(), p.env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		p.t.Fatalf("podman %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out)
+}
+
+// containers lists the names of the containers (running or not) with
+// every given label (key=value), sorted.
+func (p *pod) containers(labels ...string) []string {
+	p.t.Helper()
+	args := []string{"ps", "--all", "--format", "{{.Names}}"}
+	for _, l := range labels {
+		args = append(args, "--filter", "label="+l)
+	}
+	names := strings.Fields(p.run(args...))
+	slices.Sort(names)
+	return names
+}
+
+// serverID is the id of the server using dataDir (the sluice.server label).
+func serverID(t *testing.T, dataDir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dataDir, "server-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// imageServer starts `sluice serve` with one endpoint "img" running p's
+// image; endpoint holds more of its settings, indented by four spaces.
+func imageServer(t *testing.T, p *pod, endpoint string) (*server, string) {
+	t.Helper()
+	dir := t.TempDir()
+	yaml := fmt.Sprintf("pingIntervalMs: 1000\nendpoints:\n  - id: img\n    image: %s\n    runtime: podman\n    runtimeArgs: [%s]\n    pull: never\n%s",
+		p.image, strings.Join(podmanRuntimeArgs, ", "), endpoint)
+	cfg := filepath.Join(dir, "sluice.yaml")
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	// SLUICE_E2E_HOST_ONLY is in the server's environment, not the workers'.
+	s := startServer(t, "", data, append([]string{"SLUICE_API_KEYS=", "SLUICE_E2E_HOST_ONLY=1"}, p.env...), "--config", cfg)
+	sid := serverID(t, data)
+	t.Cleanup(func() {
+		// Runs after the server stopped (cleanups run last-in first-out).
+		if left := p.containers("sluice.server=" + sid); len(left) > 0 {
+			t.Errorf("containers left after sluice serve stopped: %v", left)
+			p.run(append([]string{"rm", "--force", "--time", "0"}, left...)...)
+		}
+	})
+	return s, sid
+}
+
+// TestImageWorkers runs an image endpoint through its life: scale 0 -> 2
+// -> 0, logs per job, the worker environment (RUNPOD_*, nothing of the
+// server's own, volumes and the network volume), a refresh, a crash
+// mid-job, a kill -9 of sluice serve and its restart (the containers it
+// left are removed, never doubled), and a stop that leaves none.
+func TestImageWorkers(t *testing.T) {
+	p := newPod(t)
+	vol, netVol := t.TempDir(), t.TempDir()
+	s, sid := imageServer(t, p, fmt.Sprintf(
+		"    workersMax: 2\n    idleTimeout: 1\n    scalerType: REQUEST_COUNT\n    scalerValue: 1\n"+
+			"    volumes: [\"%s:/envdir\"]\n    networkVolume: %s\n    env: {E2E_ENV_DIR: /envdir, E2E_MARK: set-by-endpoint}\n", vol, netVol))
+	mine := "sluice.server=" + sid
+	if got := p.containers(mine); len(got) != 0 {
+		t.Fatalf("containers before any job: %v", got)
+	}
+
+	// 0 -> 2: two slow jobs, two containers.
+	a := s.submit(t, "img", `{"sleep_ms": 1500, "echo": "a"}`)
+	b := s.submit(t, "img", `{"sleep_ms": 1500, "echo": "b"}`)
+	testutil.WaitFor(t, 60*time.Second, "two worker containers", func() bool { return len(p.containers(mine, "sluice.endpoint=img")) == 2 })
+	workers := map[string]bool{}
+	for _, id := range []string{a, b} {
+		st := s.waitStatus(t, "", "img", id, 60*time.Second, "COMPLETED")
+		w, _ := st["workerId"].(string)
+		workers[w] = true
+		// Logs per job: the worker's own lines about this job, from the container's stdout.
+		r := s.do(t, "GET", "/v2/img/logs?job="+id, "", nil)
+		if r.code != 200 || !strings.Contains(string(r.body), id) || !strings.Contains(string(r.body), w) {
+			t.Errorf("logs of job %s: %d %s", id, r.code, tail(string(r.body), 500))
+		}
+	}
+	if len(workers) != 2 {
+		t.Errorf("the two jobs ran on workers %v, want two", workers)
+	}
+	for w := range workers {
+		if got := p.containers("sluice.worker=" + w); !slices.Equal(got, []string{"sluice-" + w}) {
+			t.Errorf("container of worker %s: %v", w, got)
+		}
+		env, err := os.ReadFile(filepath.Join(vol, w+".env"))
+		if err != nil {
+			t.Fatalf("worker %s wrote no env through the volume: %v", w, err)
+		}
+		for _, want := range []string{"RUNPOD_POD_ID=" + w, "RUNPOD_ENDPOINT_ID=img", "RUNPOD_WEBHOOK_GET_JOB=" + s.url, "E2E_MARK=set-by-endpoint", "PYTHONUNBUFFERED=1"} {
+			if !strings.Contains(string(env), want) {
+				t.Errorf("worker %s env lacks %s:\n%s", w, want, env)
+			}
+		}
+		if strings.Contains(string(env), "SLUICE_E2E_HOST_ONLY") || strings.Contains(string(env), "CONTAINERS_CONF") {
+			t.Errorf("worker %s got the server's own environment:\n%s", w, env)
+		}
+	}
+	// 2 -> 0 after idleTimeout: containers gone, not just stopped.
+	testutil.WaitFor(t, 60*time.Second, "no worker container after the idle timeout", func() bool { return len(p.containers(mine)) == 0 })
+
+	// The network volume is at /runpod-volume.
+	nv := s.submit(t, "img", `{"started": "/runpod-volume/probe"}`)
+	s.waitStatus(t, "", "img", nv, 60*time.Second, "COMPLETED")
+	if _, err := os.Stat(filepath.Join(netVol, "probe")); err != nil {
+		t.Errorf("the worker's /runpod-volume/probe is not in the network volume: %v", err)
+	}
+
+	// Refresh: the worker asks for a fresh one; its container goes.
+	r1 := s.submit(t, "img", `{"refresh": true, "echo": "r"}`)
+	st := s.waitStatus(t, "", "img", r1, 60*time.Second, "COMPLETED")
+	refreshed, _ := st["workerId"].(string)
+	testutil.WaitFor(t, 60*time.Second, "the refreshed worker's container to go", func() bool {
+		return len(p.containers("sluice.worker="+refreshed)) == 0
+	})
+
+	// A crash mid-job: the container exits, the job runs again elsewhere.
+	c := s.submit(t, "img", `{"exit": true, "echo": "crash"}`)
+	testutil.WaitFor(t, 60*time.Second, "the crashing job to be taken", func() bool {
+		w, _ := s.do(t, "GET", "/v2/img/status/"+c, "", nil).json(t)["workerId"].(string)
+		return w != ""
+	})
+	crashed, _ := s.do(t, "GET", "/v2/img/status/"+c, "", nil).json(t)["workerId"].(string)
+	testutil.WaitFor(t, 60*time.Second, "the crashed worker's container to go", func() bool {
+		return len(p.containers("sluice.worker="+crashed)) == 0
+	})
+	testutil.WaitFor(t, 30*time.Second, "the crashed worker's log to say how it ended", func() bool {
+		logs := s.do(t, "GET", "/v2/img/logs?worker="+crashed, "", nil)
+		return strings.Contains(string(logs.body), "crashed: exited with status 3")
+	})
+
+	// kill -9 of sluice serve with two busy containers, then a restart.
+	k1 := s.submit(t, "img", `{"sleep_ms": 8000, "echo": "k1"}`)
+	k2 := s.submit(t, "img", `{"sleep_ms": 8000, "echo": "k2"}`)
+	for _, id := range []string{k1, k2} {
+		s.waitStatus(t, "", "img", id, 60*time.Second, "IN_PROGRESS")
+	}
+	before := p.containers(mine)
+	if len(before) != 2 {
+		t.Fatalf("containers running the two long jobs: %v", before)
+	}
+	s.kill9()
+	if after := p.containers(mine); !slices.Equal(after, before) {
+		t.Fatalf("containers right after kill -9: %v, want %v still there", after, before)
+	}
+	s.start()
+	// Never doubled: at no point more than workersMax containers; the old
+	// ones go, and the two jobs run again (at-least-once) and complete.
+	testutil.WaitFor(t, 60*time.Second, "the containers of the killed server to be removed", func() bool {
+		now := p.containers(mine)
+		if len(now) > 2 {
+			t.Fatalf("%d containers after the restart (%v), workersMax is 2", len(now), now)
+		}
+		return !slices.ContainsFunc(now, func(n string) bool { return slices.Contains(before, n) })
+	})
+	// The jobs were held by workers now gone: they are re-queued once the
+	// engine finds them lost, then run on new containers.
+	for _, id := range []string{k1, k2} {
+		st := s.waitStatus(t, "", "img", id, 120*time.Second, "COMPLETED", "FAILED")
+		if st["status"] != "COMPLETED" {
+			t.Errorf("job %s after the restart: %v", id, st)
+		}
+		if n := len(p.containers(mine)); n > 2 {
+			t.Fatalf("%d containers, workersMax is 2", n)
+		}
+	}
+
+	// sluice serve stopping leaves no container (checked by imageServer's cleanup too).
+	s.stop()
+	if left := p.containers(mine); len(left) != 0 {
+		t.Errorf("containers after sluice serve stopped: %v", left)
+	}
+}
