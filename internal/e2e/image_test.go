@@ -107,7 +107,7 @@ func serverID(t *testing.T, dataDir string) string {
 func imageServer(t *testing.T, p *pod, endpoint string) (*server, string) {
 	t.Helper()
 	dir := t.TempDir()
-	yaml := fmt.Sprintf("pingIntervalMs: 1000\nendpoints:\n  - id: img\n    image: %s\n    runtime: podman\n    runtimeArgs: [%s]\n    pull: never\n%s",
+	yaml := fmt.Sprintf("pingIntervalMs: 1000\nendpoints:\n  - id: img\n    image: %s\n    runtime: podman\n    runtimeArgs: [%s]\n%s",
 		p.image, strings.Join(podmanRuntimeArgs, ", "), endpoint)
 	cfg := filepath.Join(dir, "sluice.yaml")
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
@@ -136,7 +136,7 @@ func TestImageWorkers(t *testing.T) {
 	p := newPod(t)
 	vol, netVol := t.TempDir(), t.TempDir()
 	s, sid := imageServer(t, p, fmt.Sprintf(
-		"    workersMax: 2\n    idleTimeout: 1\n    scalerType: REQUEST_COUNT\n    scalerValue: 1\n"+
+		"    pull: never\n    workersMax: 2\n    idleTimeout: 1\n    scalerType: REQUEST_COUNT\n    scalerValue: 1\n"+
 			"    volumes: [\"%s:/envdir\"]\n    networkVolume: %s\n    env: {E2E_ENV_DIR: /envdir, E2E_MARK: set-by-endpoint}\n", vol, netVol))
 	mine := "sluice.server=" + sid
 	if got := p.containers(mine); len(got) != 0 {
@@ -251,5 +251,49 @@ func TestImageWorkers(t *testing.T) {
 	s.stop()
 	if left := p.containers(mine); len(left) != 0 {
 		t.Errorf("containers after sluice serve stopped: %v", left)
+	}
+}
+
+// TestImagePullFailure: an image that cannot be pulled (no registry is
+// reachable) is each worker's exit reason, shown as the endpoint's waiting
+// reason with the runtime's error; the pull attempt is in the worker's log.
+func TestImagePullFailure(t *testing.T) {
+	p := newPod(t)
+	p.image = "127.0.0.1:1/sluice-e2e-missing:1" // nothing listens on port 1
+	s, _ := imageServer(t, p, "    workersMax: 1\n    pull: always\n")
+	id := s.submit(t, "img", `{"echo": 1}`)
+	w := s.waitingOf(t, "img", id, "CRASH_LOOP")
+	msg, _ := w["message"].(string)
+	t.Logf("waiting message: %s", msg)
+	if !strings.Contains(msg, "exited with status 125: podman run failed (image 127.0.0.1:1/sluice-e2e-missing:1): ") ||
+		!strings.Contains(msg, "127.0.0.1:1") {
+		t.Errorf("waiting message %q does not give the failed pull", msg)
+	}
+	_, crashed, err := s.procs("img")
+	if err != nil || len(crashed) == 0 {
+		t.Fatalf("no crash record: %v", err)
+	}
+	logs := string(s.do(t, "GET", "/v2/img/logs?worker="+crashed[0].ID, "", nil).body)
+	if !strings.Contains(logs, "Trying to pull 127.0.0.1:1/sluice-e2e-missing:1") {
+		t.Errorf("the worker's log has no pull progress: %s", tail(logs, 800))
+	}
+}
+
+// TestImageGPUsWithoutGPU: gpus: auto on a machine without an NVIDIA GPU
+// (no nvidia-smi on PATH) and an endpoint wanting one: sluice serve
+// refuses to start and says why, with the line.
+func TestImageGPUsWithoutGPU(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sluice.yaml")
+	yaml := "gpus: auto\nendpoints:\n  - id: img\n    image: localhost/w:1\n    gpuCount: 1\n    workersMax: 1\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bins.sluice, "serve", "--config", cfg, "--addr", freeAddr(t), "--data-dir", filepath.Join(dir, "data"))
+	cmd.Env = append(os.Environ(), "PATH="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	want := cfg + `:5: endpoints[0].gpuCount: 1 GPUs per worker, but gpus: auto found no GPU on this machine: no NVIDIA GPU found: nvidia-smi -L: exec: "nvidia-smi": executable file not found in $PATH`
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Errorf("sluice serve: %v\n%s\nwant it to fail with %s", err, out, want)
 	}
 }
