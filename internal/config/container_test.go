@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -116,5 +117,38 @@ func TestParseGPUsAuto(t *testing.T) {
 	f, err = Parse([]byte("gpus: [0, 1]\nendpoints:\n  - id: a\n    gpuCount: 1\n    workersMax: 2\n"), "f.yaml")
 	if err != nil || !reflect.DeepEqual(f.Endpoints[0].GPUs, []string{"0", "1"}) {
 		t.Errorf("numeric ids: %v %+v", err, f)
+	}
+}
+
+// readmeYAML returns the last yaml block of README.md containing marker.
+func readmeYAML(t *testing.T, marker string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block string
+	for part := range strings.SplitSeq(string(b), "```yaml\n") {
+		if y, _, ok := strings.Cut(part, "```"); ok && strings.Contains(y, marker) {
+			block = y
+		}
+	}
+	if block == "" {
+		t.Fatalf("no yaml block with %s in README.md", marker)
+	}
+	return block
+}
+
+// TestReadmeImageExample parses the README's image endpoint on a machine
+// with four GPUs, so it stays valid.
+func TestReadmeImageExample(t *testing.T) {
+	four := func(context.Context) ([]string, error) { return []string{"0", "1", "2", "3"}, nil }
+	f, err := ParseWith([]byte(readmeYAML(t, "networkVolume:")), "README.md", Options{DiscoverGPUs: four})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := f.Endpoint("sd")
+	if e == nil || !e.IsImage() || e.NetworkVolume != "/srv/sd-vol" || e.ShmSize != 8<<30 || len(e.GPUs) != 4 {
+		t.Errorf("parsed %+v", e)
 	}
 }
