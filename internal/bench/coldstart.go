@@ -212,13 +212,17 @@ func ColdStart(ctx context.Context, opts ColdOptions) (*ColdReport, error) {
 	samples := make([]coldSample, 0, opts.Samples)
 	var baseSamples []coldSample
 	for i := range opts.Samples {
-		s, err := c.sample(ctx)
+		var others []*coldClient
+		if base != nil {
+			others = append(others, base)
+		}
+		s, err := c.sample(ctx, others...)
 		if err != nil {
 			return nil, fmt.Errorf("bench: cold start %d: %w", i+1, err)
 		}
 		samples = append(samples, s)
 		if base != nil {
-			s, err := base.sample(ctx)
+			s, err := base.sample(ctx, c)
 			if err != nil {
 				return nil, fmt.Errorf("bench: baseline cold start %d: %w", i+1, err)
 			}
@@ -303,9 +307,23 @@ func poll(ctx context.Context, what string, cond func() (bool, error)) error {
 	}
 }
 
-// sample waits for zero workers and measures one cold start.
-func (c *coldClient) sample(ctx context.Context) (coldSample, error) {
-	err := poll(ctx, "the endpoint to have no worker", func() (bool, error) {
+// sample waits for zero workers (on c's endpoint and on others, so that
+// no worker stops during the sample) and measures one cold start.
+func (c *coldClient) sample(ctx context.Context, others ...*coldClient) (coldSample, error) {
+	for _, o := range others {
+		if err := o.noWorker(ctx); err != nil {
+			return coldSample{}, err
+		}
+	}
+	if err := c.noWorker(ctx); err != nil {
+		return coldSample{}, err
+	}
+	return c.coldStart(ctx)
+}
+
+// noWorker waits until c's endpoint has no worker.
+func (c *coldClient) noWorker(ctx context.Context) error {
+	return poll(ctx, "the endpoint to have no worker", func() (bool, error) {
 		var h coldHealth
 		var ws struct{ Workers []coldWorker }
 		if err := c.get(ctx, "/health", &h); err != nil {
@@ -317,9 +335,10 @@ func (c *coldClient) sample(ctx context.Context) (coldSample, error) {
 		w := h.Workers
 		return w.Idle+w.Running+w.Initializing+w.Unhealthy == 0 && len(ws.Workers) == 0, nil
 	})
-	if err != nil {
-		return coldSample{}, err
-	}
+}
+
+// coldStart measures one cold start of an endpoint with no worker.
+func (c *coldClient) coldStart(ctx context.Context) (coldSample, error) {
 	t0 := time.Now()
 	var sub struct{ ID string }
 	if err := c.call(ctx, http.MethodPost, "/run", strings.NewReader(string(noopBody)), &sub); err != nil {
@@ -332,7 +351,7 @@ func (c *coldClient) sample(ctx context.Context) (coldSample, error) {
 			StartedNs int64 `json:"started_ns"`
 		} `json:"output"`
 	}
-	err = poll(ctx, "job "+sub.ID+" to complete", func() (bool, error) {
+	err := poll(ctx, "job "+sub.ID+" to complete", func() (bool, error) {
 		if err := c.get(ctx, "/status-sync/"+sub.ID+"?wait=60000", &job); err != nil {
 			return false, err
 		}

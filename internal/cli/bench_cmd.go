@@ -68,6 +68,13 @@ Everything runs on this machine; the figures include the clients' cost.`,
 				if coldStarts <= 0 {
 					return fmt.Errorf("bench: --image measures cold starts: give --cold-starts N")
 				}
+				if profileDir != "" { // server.pprof: the server and the client, in this process
+					stop, err := startProfiles(profileDir, &opts)
+					if err != nil {
+						return err
+					}
+					defer stop()
+				}
 				cold, err := bench.ColdStart(cmd.Context(), bench.ColdOptions{Samples: coldStarts, Image: image, WorkerCommand: opts.WorkerCommand, Logger: coldLogger(verbose, s)})
 				if err != nil {
 					return err
