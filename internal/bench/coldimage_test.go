@@ -2,11 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,45 +14,16 @@ import (
 // bench-worker), each in turn with a process worker's: every part is
 // measured and both tables print.
 func TestColdStartImage(t *testing.T) {
-	podman := testutil.NeedBinary(t, "podman")
-	testutil.NeedBinary(t, "runc", "/usr/sbin/runc")
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "containers.conf")
-	if err := os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = []\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("CONTAINERS_CONF", conf) // the workers' runtime reads the server's env
-	globals := []string{"--runtime", "runc", "--cgroup-manager", "cgroupfs"}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "sluice"), "./cmd/sluice")
-	build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build a static sluice: %v\n%s", err, out)
-	}
-	cf := "FROM scratch\nCOPY sluice /sluice\nENTRYPOINT [\"/sluice\", \"bench-worker\"]\n"
-	if err := os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(cf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var r [6]byte
-	_, _ = rand.Read(r[:])
-	image := "localhost/sluice-bench-test-" + hex.EncodeToString(r[:]) + ":1"
-	pod := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(podman, append(globals, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("podman %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	pod("build", "--quiet", "--tag", image, dir)
-	t.Cleanup(func() { pod("rmi", "--force", image) })
+	pod := testutil.NeedPodman(t)
+	k, v, _ := strings.Cut(pod.Env[0], "=")
+	t.Setenv(k, v) // the workers' runtime reads the server's environment
+	image := pod.BuildScratch("../..", "./cmd/sluice", "bench-worker")
 
 	opts := workerOptions(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rep, err := ColdStart(ctx, ColdOptions{Samples: 2, WorkerCommand: opts.WorkerCommand, WorkerEnv: opts.WorkerEnv,
-		Image: ImageWorker{Image: image, Runtime: "podman", RuntimeArgs: globals}})
+		Image: ImageWorker{Image: image, Runtime: "podman", RuntimeArgs: pod.Globals}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/sluicehq/sluice/internal/gpu"
 )
 
-// GPUsAuto, as the value of a gpus field, lists the machine's GPUs when
+// GPUsAuto is the value of a gpus field that lists the machine's GPUs when
 // the file is read (nvidia-smi -L).
 const GPUsAuto = "auto"
 

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,78 +14,32 @@ import (
 )
 
 // The tests of issue #15: endpoints whose workers are container images,
-// run by a real `sluice serve` with rootful Podman. Podman here needs runc,
-// the cgroupfs manager and no default ulimits (crun fails on setrlimit):
-// the test's own containers.conf (CONTAINERS_CONF) and the endpoint's
-// runtimeArgs set them, nothing global. Images are built locally FROM
-// scratch with the static test worker; nothing is pulled.
+// run by a real `sluice serve` with rootful Podman, set up for this machine
+// by the test's own containers.conf and the endpoint's runtimeArgs
+// (testutil.NeedPodman). Images are built locally FROM scratch with the
+// static test worker; nothing is pulled.
 
-// podmanRuntimeArgs are the endpoint's runtimeArgs on this machine.
-var podmanRuntimeArgs = []string{"--runtime", "runc", "--cgroup-manager", "cgroupfs"}
-
-// pod is a test's Podman: its containers.conf and the image it built.
+// pod is a test's Podman and the image it built.
 type pod struct {
-	t     *testing.T
-	bin   string
-	env   []string // CONTAINERS_CONF=...
+	*testutil.Podman
 	image string
 }
 
-// newPod builds a FROM scratch image holding the static test worker, under
-// a unique name removed when the test ends.
+// newPod builds a FROM scratch image holding the static test worker.
 func newPod(t *testing.T) *pod {
 	t.Helper()
-	bin := testutil.NeedBinary(t, "podman")
-	testutil.NeedBinary(t, "runc", "/usr/sbin/runc")
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "containers.conf")
-	if err := os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = []\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var r [6]byte
-	_, _ = rand.Read(r[:])
-	p := &pod{t: t, bin: bin, env: []string{"CONTAINERS_CONF=" + conf}, image: "localhost/sluice-e2e-" + hex.EncodeToString(r[:]) + ":1"}
-	ctx := filepath.Join(dir, "image")
-	if err := os.MkdirAll(ctx, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(ctx, "worker"), "./testdata/worker")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the static worker: %v\n%s", err, out)
-	}
-	cf := "FROM scratch\nCOPY worker /worker\nENTRYPOINT [\"/worker\"]\n"
-	if err := os.WriteFile(filepath.Join(ctx, "Containerfile"), []byte(cf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p.run("build", "--quiet", "--tag", p.image, ctx)
-	t.Cleanup(func() { p.run("rmi", "--force", p.image) })
-	return p
-}
-
-// run runs podman with the test's runtime flags and returns its stdout.
-func (p *pod) run(args ...string) string {
-	p.t.Helper()
-	cmd := exec.Command(p.bin, append(slices.Clone(podmanRuntimeArgs), args...)...)
-	cmd.Env = append(os.Environ(), p.env...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		p.t.Fatalf("podman %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return string(out)
+	p := testutil.NeedPodman(t)
+	return &pod{Podman: p, image: p.BuildScratch(".", "./testdata/worker")}
 }
 
 // containers lists the names of the containers (running or not) with
 // every given label (key=value), sorted.
 func (p *pod) containers(labels ...string) []string {
-	p.t.Helper()
 	args := []string{"ps", "--all", "--format", "{{.Names}}"}
 	for _, l := range labels {
 		args = append(args, "--filter", "label="+l)
 	}
-	names := strings.Fields(p.run(args...))
+	names := strings.Fields(p.Run(args...))
 	slices.Sort(names)
 	return names
 }
@@ -108,20 +60,20 @@ func imageServer(t *testing.T, p *pod, endpoint string) (*server, string) {
 	t.Helper()
 	dir := t.TempDir()
 	yaml := fmt.Sprintf("pingIntervalMs: 1000\nendpoints:\n  - id: img\n    image: %s\n    runtime: podman\n    runtimeArgs: [%s]\n%s",
-		p.image, strings.Join(podmanRuntimeArgs, ", "), endpoint)
+		p.image, strings.Join(p.Globals, ", "), endpoint)
 	cfg := filepath.Join(dir, "sluice.yaml")
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
 	// SLUICE_E2E_HOST_ONLY is in the server's environment, not the workers'.
-	s := startServer(t, "", data, append([]string{"SLUICE_API_KEYS=", "SLUICE_E2E_HOST_ONLY=1"}, p.env...), "--config", cfg)
+	s := startServer(t, "", data, append([]string{"SLUICE_API_KEYS=", "SLUICE_E2E_HOST_ONLY=1"}, p.Env...), "--config", cfg)
 	sid := serverID(t, data)
 	t.Cleanup(func() {
 		// Runs after the server stopped (cleanups run last-in first-out).
 		if left := p.containers("sluice.server=" + sid); len(left) > 0 {
 			t.Errorf("containers left after sluice serve stopped: %v", left)
-			p.run(append([]string{"rm", "--force", "--time", "0"}, left...)...)
+			p.Run(append([]string{"rm", "--force", "--time", "0"}, left...)...)
 		}
 	})
 	return s, sid
@@ -258,8 +210,7 @@ func TestImageWorkers(t *testing.T) {
 // reachable) is each worker's exit reason, shown as the endpoint's waiting
 // reason with the runtime's error; the pull attempt is in the worker's log.
 func TestImagePullFailure(t *testing.T) {
-	p := newPod(t)
-	p.image = "127.0.0.1:1/sluice-e2e-missing:1" // nothing listens on port 1
+	p := &pod{Podman: testutil.NeedPodman(t), image: "127.0.0.1:1/sluice-e2e-missing:1"} // nothing listens on port 1
 	s, _ := imageServer(t, p, "    workersMax: 1\n    pull: always\n")
 	id := s.submit(t, "img", `{"echo": 1}`)
 	w := s.waitingOf(t, "img", id, "CRASH_LOOP")

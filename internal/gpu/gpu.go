@@ -49,9 +49,9 @@ func Discover(ctx context.Context) ([]Device, error) {
 			msg = strings.TrimSpace(string(out))
 		}
 		if msg != "" {
-			return nil, fmt.Errorf("%w: nvidia-smi -L: %v: %s", ErrNoGPU, err, firstLine(msg))
+			return nil, fmt.Errorf("%w: nvidia-smi -L: %w: %s", ErrNoGPU, err, firstLine(msg))
 		}
-		return nil, fmt.Errorf("%w: nvidia-smi -L: %v", ErrNoGPU, err)
+		return nil, fmt.Errorf("%w: nvidia-smi -L: %w", ErrNoGPU, err)
 	}
 	devs, err := ParseList(out)
 	if err != nil {

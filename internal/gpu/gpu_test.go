@@ -54,12 +54,7 @@ func TestParseListErrors(t *testing.T) {
 // that fails as it does on a machine whose driver is not loaded, then with
 // none at all: both are ErrNoGPU with nvidia-smi's words.
 func TestDiscoverWithoutGPU(t *testing.T) {
-	dir := t.TempDir()
-	script := "#!/bin/sh\necho 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.' >&2\nexit 9\n"
-	if err := os.WriteFile(filepath.Join(dir, "nvidia-smi"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", dir)
+	fakeSMI(t, "echo 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.' >&2\nexit 9")
 	_, err := Discover(context.Background())
 	if !errors.Is(err, ErrNoGPU) || !strings.Contains(err.Error(), "could not communicate with the NVIDIA driver") {
 		t.Errorf("failing nvidia-smi: %v", err)
@@ -72,12 +67,7 @@ func TestDiscoverWithoutGPU(t *testing.T) {
 
 // TestDiscoverFake runs Discover against a stand-in nvidia-smi printing two GPUs.
 func TestDiscoverFake(t *testing.T) {
-	dir := t.TempDir()
-	script := "#!/bin/sh\n[ \"$1\" = -L ] || exit 2\necho 'GPU 0: NVIDIA L4 (UUID: GPU-a)'\necho 'GPU 1: NVIDIA L4 (UUID: GPU-b)'\n"
-	if err := os.WriteFile(filepath.Join(dir, "nvidia-smi"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", dir)
+	fakeSMI(t, "[ \"$1\" = -L ] || exit 2\necho 'GPU 0: NVIDIA L4 (UUID: GPU-a)'\necho 'GPU 1: NVIDIA L4 (UUID: GPU-b)'")
 	devs, err := Discover(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +75,16 @@ func TestDiscoverFake(t *testing.T) {
 	if got := strings.Join(IDs(devs), ","); got != "0,1" {
 		t.Errorf("ids %s", got)
 	}
+}
+
+// fakeSMI puts an nvidia-smi running the shell script body alone on PATH.
+func fakeSMI(t *testing.T, body string) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "nvidia-smi"), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
 }
 
 func FuzzParseList(f *testing.F) {
