@@ -66,16 +66,21 @@ func imageServer(t *testing.T, p *pod, endpoint string) (*server, string) {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	// SLUICE_E2E_HOST_ONLY is in the server's environment, not the workers'.
-	s := startServer(t, "", data, append([]string{"SLUICE_API_KEYS=", "SLUICE_E2E_HOST_ONLY=1"}, p.Env...), "--config", cfg)
-	sid := serverID(t, data)
+	var sid string
+	// Registered before the server's own cleanup, so it runs after the
+	// server stopped (cleanups run last-in first-out).
 	t.Cleanup(func() {
-		// Runs after the server stopped (cleanups run last-in first-out).
+		if sid == "" {
+			return
+		}
 		if left := p.containers("sluice.server=" + sid); len(left) > 0 {
 			t.Errorf("containers left after sluice serve stopped: %v", left)
 			p.Run(append([]string{"rm", "--force", "--time", "0"}, left...)...)
 		}
 	})
+	// SLUICE_E2E_HOST_ONLY is in the server's environment, not the workers'.
+	s := startServer(t, "", data, append([]string{"SLUICE_API_KEYS=", "SLUICE_E2E_HOST_ONLY=1"}, p.Env...), "--config", cfg)
+	sid = serverID(t, data)
 	return s, sid
 }
 
@@ -246,5 +251,32 @@ func TestImageGPUsWithoutGPU(t *testing.T) {
 	want := cfg + `:5: endpoints[0].gpuCount: 1 GPUs per worker, but gpus: auto found no GPU on this machine: no NVIDIA GPU found: nvidia-smi -L: exec: "nvidia-smi": executable file not found in $PATH`
 	if err == nil || !strings.Contains(string(out), want) {
 		t.Errorf("sluice serve: %v\n%s\nwant it to fail with %s", err, out, want)
+	}
+}
+
+// TestImageWedgedKilled: a container worker that ignores a cancel and
+// SIGTERM is stopped the hard way after stopGraceSeconds (SIGTERM, then
+// SIGKILL of the runtime's CLI), and its container really goes.
+func TestImageWedgedKilled(t *testing.T) {
+	p := newPod(t)
+	s, sid := imageServer(t, p, "    pull: never\n    workersMax: 1\n    idleTimeout: 60\n    stopGraceSeconds: 2\n")
+	a := s.submit(t, "img", `{"wedge": true, "sleep_ms": 600000}`)
+	st := s.waitStatus(t, "", "img", a, 60*time.Second, "IN_PROGRESS")
+	wedged, _ := st["workerId"].(string)
+	if r := s.do(t, "POST", "/v2/img/cancel/"+a, "", nil); r.code != 200 {
+		t.Fatalf("cancel: %d %s", r.code, r.body)
+	}
+	testutil.WaitFor(t, 60*time.Second, "the wedged worker's container to go", func() bool {
+		return len(p.containers("sluice.worker="+wedged)) == 0
+	})
+	logs := string(s.do(t, "GET", "/v2/img/logs?worker="+wedged, "", nil).body)
+	if !strings.Contains(logs, "SIGTERM") || !strings.Contains(logs, "SIGKILL") {
+		t.Errorf("the wedged worker was not stopped with SIGTERM then SIGKILL: %s", tail(logs, 1500))
+	}
+	// Its replacement serves the next job; never more than one container.
+	b := s.submit(t, "img", `{"echo": "b"}`)
+	s.waitStatus(t, "", "img", b, 60*time.Second, "COMPLETED")
+	if n := len(p.containers("sluice.server=" + sid)); n > 1 {
+		t.Errorf("%d containers, workersMax is 1", n)
 	}
 }

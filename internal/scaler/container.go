@@ -206,14 +206,20 @@ func runtimeCall(ctx context.Context, rt []string, env []string, args ...string)
 	return out.String(), err
 }
 
-// removeLeftovers removes the containers labelled with this server's id,
-// left by an earlier run of it that could not stop them (kill -9), for
-// every runtime the image endpoints use. Their jobs are re-run once the
-// engine finds their workers lost.
-func (s *Supervisor) removeLeftovers(ctx context.Context) {
+// sweep removes this server's containers (by the sluice.server label) that
+// belong to no live worker, for every runtime the image endpoints use: at
+// start, those a killed earlier run of the server left; at shutdown, any
+// whose removal after its worker's exit failed. The workers of containers
+// removed at start are gone; their jobs are re-run once the engine finds
+// them lost.
+func (s *Supervisor) sweep(ctx context.Context, why string) {
 	s.mu.Lock()
 	var rts []*container
+	live := map[string]bool{}
 	for _, ep := range s.endpoints {
+		for id := range ep.workers {
+			live[containerName(id)] = true
+		}
 		e := &ep.cfg
 		if !e.IsImage() {
 			continue
@@ -226,20 +232,24 @@ func (s *Supervisor) removeLeftovers(ctx context.Context) {
 	s.mu.Unlock()
 	for _, c := range rts {
 		ctx, cancel := context.WithTimeout(ctx, runtimeRemoveTimeout)
-		out, err := runtimeCall(ctx, c.runtime, s.cfg.Env, "ps", "--all", "--quiet", "--filter", "label="+LabelServer+"="+s.cfg.ServerID)
-		if err == nil {
-			if ids := strings.Fields(out); len(ids) > 0 {
-				err = c.remove(ctx, ids...)
-				if err == nil {
-					s.log.Info("removed containers an earlier run of this server left", attrCount, len(ids), attrServer, s.cfg.ServerID)
-				}
-			}
-		} else {
+		out, err := runtimeCall(ctx, c.runtime, s.cfg.Env, "ps", "--all", "--filter", "label="+LabelServer+"="+s.cfg.ServerID, "--format", "{{.ID}} {{.Names}}")
+		if err != nil {
 			err = fmt.Errorf("%s ps: %w: %s", c.runtime[0], err, strings.TrimSpace(out))
+		}
+		var stale []string
+		for line := range strings.Lines(out) {
+			if id, name, ok := strings.Cut(strings.TrimSpace(line), " "); ok && err == nil && !live[name] {
+				stale = append(stale, id)
+			}
+		}
+		if len(stale) > 0 {
+			if err = c.remove(ctx, stale...); err == nil {
+				s.log.Info("removed worker containers "+why, attrCount, len(stale), attrServer, s.cfg.ServerID)
+			}
 		}
 		cancel()
 		if err != nil {
-			s.log.Warn("remove leftover worker containers", attrServer, s.cfg.ServerID, attrErr, err)
+			s.log.Warn("remove worker containers "+why, attrServer, s.cfg.ServerID, attrErr, err)
 		}
 	}
 }

@@ -357,7 +357,7 @@ func version(e *config.Endpoint, defKey string) string {
 func (s *Supervisor) Run(ctx context.Context) error {
 	tick := time.NewTicker(s.cfg.Tick)
 	defer tick.Stop()
-	s.removeLeftovers(ctx)
+	s.sweep(ctx, "left by an earlier run of this server")
 	s.evaluateAll(ctx)
 	for {
 		select {
@@ -438,6 +438,7 @@ func (s *Supervisor) shutdown() {
 		<-w.done
 	}
 	s.wg.Wait()
+	s.sweep(context.Background(), "still there after their worker exited")
 	if s.ownLogs {
 		s.logs.Close()
 	}

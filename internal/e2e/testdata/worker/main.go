@@ -11,6 +11,7 @@
 //	{"started": "path"}    create path when the handler starts (to observe the start)
 //	{"stopped": "path"}    create path if the job's context ends before sleep_ms passed
 //	{"refresh": true}      ask for a fresh worker after this job (refresh_worker)
+//	{"wedge": true}        ignore SIGTERM and the job's end, sleep sleep_ms (a wedged worker)
 //
 // Its environment adds:
 //
@@ -24,8 +25,10 @@ import (
 	"fmt"
 	"iter"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sluicehq/sluice/serverless"
@@ -43,6 +46,7 @@ type input struct {
 	Started  string `json:"started"`
 	Stopped  string `json:"stopped"`
 	Refresh  bool   `json:"refresh"`
+	Wedge    bool   `json:"wedge"`
 }
 
 func touch(path string) {
@@ -72,6 +76,10 @@ func handle(ctx context.Context, job *serverless.Job) (any, error) {
 	touch(in.Started)
 	if in.Exit {
 		os.Exit(3)
+	}
+	if in.Wedge {
+		signal.Ignore(syscall.SIGTERM)
+		time.Sleep(time.Duration(in.SleepMS) * time.Millisecond)
 	}
 	for i := range in.Progress {
 		if err := serverless.ProgressUpdate(ctx, job, map[string]int{"step": i}); err != nil {
