@@ -97,8 +97,9 @@ type Endpoint struct {
 	// digits, '-' or '_', starting with a letter or digit. Required, unique.
 	ID string `yaml:"id"`
 	// Command is the worker program and its arguments. Empty: Sluice starts no
-	// workers for this endpoint; they come from elsewhere (e.g. Kubernetes)
-	// and connect to the worker API with the worker key.
+	// workers for this endpoint (unless it has an image); they come from
+	// elsewhere (e.g. Kubernetes) and connect to the worker API with the
+	// worker key. With an image, it replaces the image's entrypoint.
 	Command []string `yaml:"command"`
 	// Dir is the workers' working directory. A relative dir is relative to
 	// the config file's directory; after Parse it is absolute when the file

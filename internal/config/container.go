@@ -41,8 +41,9 @@ type Container struct {
 	// [--runtime, runc, --cgroup-manager, cgroupfs]. Default: none.
 	RuntimeArgs []string `yaml:"runtimeArgs"`
 	// RunArgs are extra flags for `run`, put before the image. Setting
-	// --network (or --net) there replaces the default host networking.
-	// Default: none.
+	// --network (or --net) there replaces the default host networking; the
+	// workers must then still reach the worker API at the address Sluice
+	// gives them (RUNPOD_WEBHOOK_*). Default: none.
 	RunArgs []string `yaml:"runArgs"`
 	// Pull is "always", "missing" or "never". Default "missing".
 	Pull string `yaml:"pull"`
