@@ -41,9 +41,10 @@ type Container struct {
 	// [--runtime, runc, --cgroup-manager, cgroupfs]. Default: none.
 	RuntimeArgs []string `yaml:"runtimeArgs"`
 	// RunArgs are extra flags for `run`, put before the image. Setting
-	// --network (or --net) there replaces the default host networking; the
-	// workers must then still reach the worker API at the address Sluice
-	// gives them (RUNPOD_WEBHOOK_*). Default: none.
+	// --network (or --net) there replaces the default host networking: the
+	// workers then reach the worker API at the runtime's name for the host
+	// (host.containers.internal, host.docker.internal), so sluice serve must
+	// listen on an address that network reaches. Default: none.
 	RunArgs []string `yaml:"runArgs"`
 	// Pull is "always", "missing" or "never". Default "missing".
 	Pull string `yaml:"pull"`

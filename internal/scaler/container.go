@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -84,6 +86,9 @@ func (r runSpec) args() []string {
 		for _, p := range e.Ports {
 			a = append(a, "--publish", strconv.Itoa(p)+":"+strconv.Itoa(p))
 		}
+		if e.Runtime == config.RuntimeDocker { // Podman adds its name itself
+			a = append(a, "--add-host", hostGateway[config.RuntimeDocker]+":host-gateway")
+		}
 	} else {
 		// Host networking: the worker API is where it is for the host.
 		a = append(a, "--network", "host")
@@ -129,6 +134,34 @@ func setsNetwork(args []string) bool {
 	})
 }
 
+// hostGateway is the name of the host in a container on another network
+// than the host's, by runtime.
+var hostGateway = map[string]string{config.RuntimeDocker: "host.docker.internal", config.RuntimePodman: "host.containers.internal"}
+
+// onHostGateway rewrites the worker API URLs in env (KEY=value) for a
+// container on its own network: the host of base (the address the server
+// gives workers on the host) becomes the runtime's name for the host.
+func onHostGateway(env []string, base, runtime string) []string {
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return env
+	}
+	to := *u
+	to.Host = hostGateway[runtime]
+	if p := u.Port(); p != "" {
+		to.Host = net.JoinHostPort(to.Host, p)
+	}
+	out := make([]string, len(env))
+	for i, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		if rest, ok := strings.CutPrefix(v, base+"/"); ok {
+			kv = k + "=" + to.String() + "/" + rest
+		}
+		out[i] = kv
+	}
+	return out
+}
+
 // gpuEnv is the GPU environment of a container given host devices gpus:
 // NVIDIA_VISIBLE_DEVICES names them as the host does, CUDA_VISIBLE_DEVICES
 // as the container sees them (renumbered from 0, unless they are UUIDs).
@@ -158,6 +191,9 @@ func (s *Supervisor) containerCmd(w *worker) *exec.Cmd {
 		own = append(own, "PYTHONUNBUFFERED=1")
 	}
 	own = append(own, gpuEnv(w.gpus)...)
+	if setsNetwork(e.RunArgs) {
+		own = onHostGateway(own, s.cfg.BaseURL, e.Runtime)
+	}
 	var names []string
 	for _, kv := range own {
 		if n, _, _ := strings.Cut(kv, "="); !slices.Contains(names, n) {

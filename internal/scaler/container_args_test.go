@@ -31,6 +31,28 @@ func TestContainerRunArgs(t *testing.T) {
 		RunArgs: []string{"--network=bridge"}, Ports: []int{8000, 8001}}}
 	spec := runSpec{Endpoint: e, Worker: "echo-1", Server: "s", Env: []string{"RUNPOD_POD_ID"}}
 	testutil.GoldenText(t, "container/podman-plain", []byte(strings.Join(spec.args(), "\n")))
+	// Docker on its own network gets the host's name for the worker API.
+	e.Runtime = config.RuntimeDocker
+	testutil.GoldenText(t, "container/docker-network", []byte(strings.Join(spec.args(), "\n")))
+}
+
+// TestOnHostGateway: on a network of its own, a container reaches the
+// worker API at the runtime's name for the host; other values stay.
+func TestOnHostGateway(t *testing.T) {
+	env := []string{"RUNPOD_WEBHOOK_GET_JOB=http://127.0.0.1:8080/v2/ep/job-take/$ID?", "RUNPOD_AI_API_KEY=k",
+		"OTHER=http://127.0.0.1:80800/x", "RUNPOD_WEBHOOK_PING=http://127.0.0.1:8080/v2/ep/ping/$RUNPOD_POD_ID"}
+	got := strings.Join(onHostGateway(env, "http://127.0.0.1:8080", config.RuntimePodman), " ")
+	want := "RUNPOD_WEBHOOK_GET_JOB=http://host.containers.internal:8080/v2/ep/job-take/$ID? RUNPOD_AI_API_KEY=k " +
+		"OTHER=http://127.0.0.1:80800/x RUNPOD_WEBHOOK_PING=http://host.containers.internal:8080/v2/ep/ping/$RUNPOD_POD_ID"
+	if got != want {
+		t.Errorf("podman:\n%s\nwant\n%s", got, want)
+	}
+	if got := onHostGateway(env[:1], "http://[::1]:9", config.RuntimeDocker); got[0] != env[0] {
+		t.Errorf("another base changed %q", got[0])
+	}
+	if got := onHostGateway([]string{"A=http://[::1]:9/v2/x"}, "http://[::1]:9", config.RuntimeDocker); got[0] != "A=http://host.docker.internal:9/v2/x" {
+		t.Errorf("docker, IPv6 base: %q", got[0])
+	}
 }
 
 func TestGPUEnv(t *testing.T) {
