@@ -31,7 +31,8 @@ import (
 //     counts as exited;
 //   - containers carry labels naming the endpoint, the worker and the
 //     server (Config.ServerID): at start, Run removes those a server with
-//     the same id left behind (after a kill -9) before starting any worker.
+//     the same id left behind (after a kill -9) before starting any worker,
+//     and at shutdown any of its own still there.
 
 // Container labels.
 const (
@@ -58,6 +59,7 @@ type container struct {
 	name    string
 	kind    string   // config.RuntimeDocker or config.RuntimePodman
 	runtime []string // the runtime program and its global flags
+	env     []string // the runtime's environment (Config.Env)
 }
 
 // containerName is the name of worker id's container.
@@ -203,7 +205,7 @@ func (s *Supervisor) containerCmd(w *worker) *exec.Cmd {
 	spec := runSpec{Endpoint: e, Worker: w.id, Server: s.cfg.ServerID, Env: names, GPUs: w.gpus}
 	cmd := exec.Command(e.Runtime, spec.args()...)
 	cmd.Env = append(env, own...) // later entries win
-	w.ctr = &container{name: containerName(w.id), kind: e.Runtime, runtime: append([]string{e.Runtime}, e.RuntimeArgs...)}
+	w.ctr = &container{name: containerName(w.id), kind: e.Runtime, runtime: append([]string{e.Runtime}, e.RuntimeArgs...), env: s.cfg.Env}
 	return cmd
 }
 
@@ -224,7 +226,7 @@ func (c *container) remove(ctx context.Context, names ...string) error {
 	if c.kind == config.RuntimePodman {
 		args = append(args, "--time", "0") // else a running one gets 10 s to stop
 	}
-	out, err := runtimeCall(ctx, c.runtime, nil, append(args, names...)...)
+	out, err := runtimeCall(ctx, c.runtime, c.env, append(args, names...)...)
 	if err != nil && !strings.Contains(strings.ToLower(out), "no such container") {
 		return fmt.Errorf("%s rm %s: %w: %s", c.runtime[0], strings.Join(names, " "), err, strings.TrimSpace(out))
 	}
@@ -260,7 +262,7 @@ func (s *Supervisor) sweep(ctx context.Context, why string) {
 		if !e.IsImage() {
 			continue
 		}
-		c := &container{kind: e.Runtime, runtime: append([]string{e.Runtime}, e.RuntimeArgs...)}
+		c := &container{kind: e.Runtime, runtime: append([]string{e.Runtime}, e.RuntimeArgs...), env: s.cfg.Env}
 		if !slices.ContainsFunc(rts, func(o *container) bool { return slices.Equal(o.runtime, c.runtime) }) {
 			rts = append(rts, c)
 		}
@@ -268,7 +270,7 @@ func (s *Supervisor) sweep(ctx context.Context, why string) {
 	s.mu.Unlock()
 	for _, c := range rts {
 		ctx, cancel := context.WithTimeout(ctx, runtimeRemoveTimeout)
-		out, err := runtimeCall(ctx, c.runtime, s.cfg.Env, "ps", "--all", "--filter", "label="+LabelServer+"="+s.cfg.ServerID, "--format", "{{.ID}} {{.Names}}")
+		out, err := runtimeCall(ctx, c.runtime, c.env, "ps", "--all", "--filter", "label="+LabelServer+"="+s.cfg.ServerID, "--format", "{{.ID}} {{.Names}}")
 		if err != nil {
 			err = fmt.Errorf("%s ps: %w: %s", c.runtime[0], err, strings.TrimSpace(out))
 		}
