@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -87,6 +88,9 @@ type ColdOptions struct {
 	WorkerCommand []string
 	// WorkerEnv is extra environment for the workers, as KEY=VALUE.
 	WorkerEnv []string
+	// Image, when set, makes the endpoint's workers containers of this
+	// image (coldimage.go) instead of WorkerCommand processes.
+	Image ImageWorker
 	// Logger receives the server's log. Defaults to discarding it.
 	Logger *slog.Logger
 }
@@ -112,6 +116,11 @@ type ColdReport struct {
 	HandOff Span
 	// Sluice is Reaction + HandOff; Worker is Spawn + RuntimeInit + SDKStart.
 	Sluice, Worker Span
+	// Image is the workers' image, or "" for process workers.
+	Image string
+	// Baseline, for image cold starts, is the same measure of process
+	// workers (ColdOptions.WorkerCommand), sampled in turn with them.
+	Baseline *ColdReport
 }
 
 // coldSample is one cold start's parts, in the order of ColdReport.
@@ -119,7 +128,10 @@ type coldSample struct {
 	total, reaction, spawn, runtimeInit, sdkStart, handOff time.Duration
 }
 
-const coldEndpoint = "cold"
+const (
+	coldEndpoint     = "cold"
+	coldProcEndpoint = "cold-process" // the process baseline of image cold starts
+)
 
 // ColdStart serves one managed endpoint (REQUEST_COUNT 1, at most one
 // worker, idleTimeout 1 s) from a temporary config and data directory, and
@@ -132,8 +144,8 @@ func ColdStart(ctx context.Context, opts ColdOptions) (*ColdReport, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if len(opts.WorkerCommand) == 0 {
-		return nil, errors.New("bench: WorkerCommand is required")
+	if len(opts.WorkerCommand) == 0 && opts.Image.Image == "" {
+		return nil, errors.New("bench: WorkerCommand or Image is required")
 	}
 	dir, err := os.MkdirTemp("", "sluice-coldstart-")
 	if err != nil {
@@ -146,13 +158,19 @@ func ColdStart(ctx context.Context, opts ColdOptions) (*ColdReport, error) {
 		env[k] = v
 	}
 	// JSON is YAML: no quoting rules to get wrong for paths.
-	cfg, err := json.Marshal(map[string]any{
-		"pingIntervalMs": 1000,
-		"endpoints": []any{map[string]any{
-			"id": coldEndpoint, "command": opts.WorkerCommand, "env": env,
-			"scalerType": "REQUEST_COUNT", "scalerValue": 1, "workersMax": 1, "idleTimeout": 1,
-		}},
-	})
+	ep := map[string]any{
+		"id": coldEndpoint, "command": opts.WorkerCommand, "env": env,
+		"scalerType": "REQUEST_COUNT", "scalerValue": 1, "workersMax": 1, "idleTimeout": 1,
+	}
+	eps := []any{ep}
+	if opts.Image.Image != "" && len(opts.WorkerCommand) > 0 {
+		// The baseline: process workers, sampled in turn with the image's.
+		proc := maps.Clone(ep)
+		proc["id"] = coldProcEndpoint
+		eps = append(eps, proc)
+	}
+	opts.Image.endpoint(ep)
+	cfg, err := json.Marshal(map[string]any{"pingIntervalMs": 1000, "endpoints": eps})
 	if err != nil {
 		return nil, fmt.Errorf("bench: config: %w", err)
 	}
@@ -185,16 +203,38 @@ func ColdStart(ctx context.Context, opts ColdOptions) (*ColdReport, error) {
 	}()
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
-	c := &coldClient{base: server.BaseURL(addr) + "/v2/" + coldEndpoint, http: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}
+	hc := &http.Client{Transport: tr, Timeout: 2 * time.Minute}
+	c := &coldClient{base: server.BaseURL(addr) + "/v2/" + coldEndpoint, http: hc}
+	var base *coldClient
+	if len(eps) > 1 {
+		base = &coldClient{base: server.BaseURL(addr) + "/v2/" + coldProcEndpoint, http: hc}
+	}
 	samples := make([]coldSample, 0, opts.Samples)
+	var baseSamples []coldSample
 	for i := range opts.Samples {
-		s, err := c.sample(ctx)
+		var others []*coldClient
+		if base != nil {
+			others = append(others, base)
+		}
+		s, err := c.sample(ctx, others...)
 		if err != nil {
 			return nil, fmt.Errorf("bench: cold start %d: %w", i+1, err)
 		}
 		samples = append(samples, s)
+		if base != nil {
+			s, err := base.sample(ctx, c)
+			if err != nil {
+				return nil, fmt.Errorf("bench: baseline cold start %d: %w", i+1, err)
+			}
+			baseSamples = append(baseSamples, s)
+		}
 	}
-	return coldReport(samples), nil
+	rep := coldReport(samples)
+	rep.Image = opts.Image.Image
+	if base != nil {
+		rep.Baseline = coldReport(baseSamples)
+	}
+	return rep, nil
 }
 
 func coldReport(samples []coldSample) *ColdReport {
@@ -267,9 +307,23 @@ func poll(ctx context.Context, what string, cond func() (bool, error)) error {
 	}
 }
 
-// sample waits for zero workers and measures one cold start.
-func (c *coldClient) sample(ctx context.Context) (coldSample, error) {
-	err := poll(ctx, "the endpoint to have no worker", func() (bool, error) {
+// sample waits for zero workers (on c's endpoint and on others, so that
+// no worker stops during the sample) and measures one cold start.
+func (c *coldClient) sample(ctx context.Context, others ...*coldClient) (coldSample, error) {
+	for _, o := range others {
+		if err := o.noWorker(ctx); err != nil {
+			return coldSample{}, err
+		}
+	}
+	if err := c.noWorker(ctx); err != nil {
+		return coldSample{}, err
+	}
+	return c.coldStart(ctx)
+}
+
+// noWorker waits until c's endpoint has no worker.
+func (c *coldClient) noWorker(ctx context.Context) error {
+	return poll(ctx, "the endpoint to have no worker", func() (bool, error) {
 		var h coldHealth
 		var ws struct{ Workers []coldWorker }
 		if err := c.get(ctx, "/health", &h); err != nil {
@@ -281,9 +335,10 @@ func (c *coldClient) sample(ctx context.Context) (coldSample, error) {
 		w := h.Workers
 		return w.Idle+w.Running+w.Initializing+w.Unhealthy == 0 && len(ws.Workers) == 0, nil
 	})
-	if err != nil {
-		return coldSample{}, err
-	}
+}
+
+// coldStart measures one cold start of an endpoint with no worker.
+func (c *coldClient) coldStart(ctx context.Context) (coldSample, error) {
 	t0 := time.Now()
 	var sub struct{ ID string }
 	if err := c.call(ctx, http.MethodPost, "/run", strings.NewReader(string(noopBody)), &sub); err != nil {
@@ -296,7 +351,7 @@ func (c *coldClient) sample(ctx context.Context) (coldSample, error) {
 			StartedNs int64 `json:"started_ns"`
 		} `json:"output"`
 	}
-	err = poll(ctx, "job "+sub.ID+" to complete", func() (bool, error) {
+	err := poll(ctx, "job "+sub.ID+" to complete", func() (bool, error) {
 		if err := c.get(ctx, "/status-sync/"+sub.ID+"?wait=60000", &job); err != nil {
 			return false, err
 		}
@@ -383,6 +438,9 @@ func parseColdLine(line string) (initAt, takeAt time.Time, err error) {
 
 // Print writes r as a table.
 func (r *ColdReport) Print(w io.Writer) error {
+	if r.Image != "" {
+		return r.printImage(w)
+	}
 	ms := func(s Span) string {
 		return fmt.Sprintf("p50 %7.2f ms   p90 %7.2f ms", float64(s.P50.Microseconds())/1000, float64(s.P90.Microseconds())/1000)
 	}

@@ -22,6 +22,7 @@ func benchCommand(s streams) *cobra.Command {
 	)
 	var profileDir string
 	var lb bool
+	var image bench.ImageWorker
 	c := &cobra.Command{
 		Use:     "bench",
 		GroupID: groupServer,
@@ -44,13 +45,19 @@ then report, side by side:
     workers Sluice starts itself, scaled to zero, to handler start, split
     into Sluice's own part (the /run and the supervisor's reaction, then the
     job hand-off at the worker's first job-take) and the worker's (fork/exec,
-    Go runtime init, SDK start-up until its first job-take).
+    Go runtime init, SDK start-up until its first job-take);
+  - with --image IMG (and --cold-starts N), only cold starts of workers that
+    are containers of IMG, whose entrypoint runs ` + "`sluice bench-worker`" + `
+    (FROM scratch + a static sluice binary), split into Sluice's part and
+    the container runtime's (create and start, up to the worker's init),
+    each sampled in turn with a cold start of a process worker (the baseline).
 
 Everything runs on this machine; the figures include the clients' cost.`,
 		Example: `  sluice bench
   sluice bench --workers 8 --jobs 5000 --concurrency 64
   sluice bench --worker-concurrency 16
   sluice bench --cold-starts 30
+  sluice bench --cold-starts 30 --image localhost/sluice-bench:1 --runtime podman
   sluice bench --lb`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -62,6 +69,23 @@ Everything runs on this machine; the figures include the clients' cost.`,
 				return runLBBench(cmd, s, exe, opts, verbose, profileDir)
 			}
 			opts.WorkerCommand = []string{exe, "bench-worker"}
+			if image.Image != "" {
+				if coldStarts <= 0 {
+					return fmt.Errorf("bench: --image measures cold starts: give --cold-starts N")
+				}
+				if profileDir != "" { // server.pprof: the server and the client, in this process
+					stop, err := startProfiles(profileDir, &opts)
+					if err != nil {
+						return err
+					}
+					defer stop()
+				}
+				cold, err := bench.ColdStart(cmd.Context(), bench.ColdOptions{Samples: coldStarts, Image: image, WorkerCommand: opts.WorkerCommand, Logger: coldLogger(verbose, s)})
+				if err != nil {
+					return err
+				}
+				return cold.Print(s.out)
+			}
 			opts.ServerCommand, opts.FloorCommand = []string{exe}, []string{exe, "bench-child", "floor"}
 			if serverBinary != "" {
 				opts.ServerCommand = []string{serverBinary}
@@ -109,9 +133,20 @@ Everything runs on this machine; the figures include the clients' cost.`,
 	c.Flags().IntVar(&coldStarts, "cold-starts", 0, "also measure this many cold starts (an endpoint scaled to zero; about 2 s each)")
 	c.Flags().BoolVar(&lb, "lb", false, "measure a load-balancing endpoint instead: /lb/... through the proxy next to direct calls to the same net/http worker (latency pairs, then interleaved throughput rounds with --concurrency clients)")
 	c.Flags().BoolVar(&verbose, "verbose", false, "show the server's log")
+	c.Flags().StringVar(&image.Image, "image", "", "measure only cold starts (--cold-starts) of container workers of this image, which runs `sluice bench-worker`")
+	c.Flags().StringVar(&image.Runtime, "runtime", "", "with --image: docker or podman (default: the first that answers)")
+	c.Flags().StringSliceVar(&image.RuntimeArgs, "runtime-args", nil, "with --image: the runtime's global flags, comma-separated (e.g. --runtime=runc,--cgroup-manager=cgroupfs)")
 	c.Flags().BoolVar(&opts.NoMetrics, "no-metrics", false, "run the server with its Prometheus metrics off (default: on, /metrics scraped every second)")
 	c.Flags().StringVar(&profileDir, "cpuprofile", "", "write CPU profiles to this directory: server.pprof (server, engine and clients) and worker-N.pprof")
 	return c
+}
+
+// coldLogger is the server log of an image cold-start run.
+func coldLogger(verbose bool, s streams) *slog.Logger {
+	if verbose {
+		return slog.New(slog.NewTextHandler(s.err, nil))
+	}
+	return nil
 }
 
 // profileEnv names the file a bench worker writes its CPU profile to.

@@ -97,8 +97,9 @@ type Endpoint struct {
 	// digits, '-' or '_', starting with a letter or digit. Required, unique.
 	ID string `yaml:"id"`
 	// Command is the worker program and its arguments. Empty: Sluice starts no
-	// workers for this endpoint; they come from elsewhere (e.g. Kubernetes)
-	// and connect to the worker API with the worker key.
+	// workers for this endpoint (unless it has an image); they come from
+	// elsewhere (e.g. Kubernetes) and connect to the worker API with the
+	// worker key. With an image, it replaces the image's entrypoint.
 	Command []string `yaml:"command"`
 	// Dir is the workers' working directory. A relative dir is relative to
 	// the config file's directory; after Parse it is absolute when the file
@@ -166,6 +167,8 @@ type Endpoint struct {
 	// endpoint, like Runpod's ENDPOINT_ID.api.runpod.ai: http://HOST/PATH
 	// is served as /lb/{id}/PATH. Lower case, unique. Default: none.
 	Host string `yaml:"host"`
+	// Container: image workers (image, runtime, volumes, ...; container.go).
+	Container `yaml:",inline"`
 }
 
 // StopGrace is StopGraceSeconds as a duration (DefaultStopGraceSeconds
@@ -188,7 +191,7 @@ func (e *Endpoint) IdleTimeoutDuration() time.Duration {
 }
 
 // Managed reports whether Sluice starts this endpoint's workers itself.
-func (e *Endpoint) Managed() bool { return len(e.Command) > 0 }
+func (e *Endpoint) Managed() bool { return len(e.Command) > 0 || e.IsImage() }
 
 // Endpoint returns the endpoint with the given id, or nil.
 func (f *File) Endpoint(id string) *Endpoint {
@@ -254,11 +257,16 @@ func Load(path string) (*File, error) {
 // Parse parses and validates a config file's content. name is used in error
 // messages and its directory is the base of relative endpoint dirs.
 func Parse(data []byte, name string) (*File, error) {
+	return ParseWith(data, name, Options{})
+}
+
+// ParseWith is Parse with options.
+func ParseWith(data []byte, name string, opts Options) (*File, error) {
 	var raw rawFile
 	if err := decode(data, &raw); err != nil {
 		return nil, yamlError(name, data, err)
 	}
-	v := validator{name: name, src: data}
+	v := validator{name: name, src: data, opts: opts}
 	f := v.build(&raw)
 	if len(v.errs) > 0 {
 		slices.SortStableFunc(v.errs, func(a, b error) int {
@@ -308,7 +316,7 @@ type rawFile struct {
 	APIKeys        []string      `yaml:"apiKeys"`
 	WorkerKey      string        `yaml:"workerKey"`
 	Endpoints      []rawEndpoint `yaml:"endpoints"`
-	GPUs           []string      `yaml:"gpus"`
+	GPUs           any           `yaml:"gpus"`
 	PingIntervalMs *int          `yaml:"pingIntervalMs"`
 	MaxRetries     *int          `yaml:"maxRetries"`
 	Retention      any           `yaml:"retention"`
@@ -330,7 +338,7 @@ type rawEndpoint struct {
 	ScalerValue        *int              `yaml:"scalerValue"`
 	ExecutionTimeoutMs *int              `yaml:"executionTimeoutMs"`
 	GPUCount           *int              `yaml:"gpuCount"`
-	GPUs               []string          `yaml:"gpus"`
+	GPUs               any               `yaml:"gpus"`
 	APIKeys            []string          `yaml:"apiKeys"`
 	WorkerKey          string            `yaml:"workerKey"`
 	MaxQueue           *int              `yaml:"maxQueue"`
@@ -342,6 +350,7 @@ type rawEndpoint struct {
 	ColdStartTimeout   *int              `yaml:"coldStartTimeoutSeconds"`
 	RequestTimeout     *int              `yaml:"requestTimeoutSeconds"`
 	Host               string            `yaml:"host"`
+	RawContainer       `yaml:",inline"`
 }
 
 // errorLine is the line of a validation error, 0 for another error.

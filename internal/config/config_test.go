@@ -200,6 +200,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("gpus: [\"0\"]\nendpoints:\n  - id: a\n    gpuCount: 1\n    workersMax: 1\n    env: {A: b}\n"))
 	f.Add([]byte("retention: 5m\nendpoints: [{id: a, scalerType: FOO}]\n"))
 	f.Add([]byte("endpoints: [\n"))
+	f.Add([]byte("endpoints:\n  - id: a\n    image: w\n    volumes: [./a:/b:ro]\n    pull: never\n    shmSize: 1GiB\n    ports: [80]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cf, err := Parse(data, "fuzz.yaml")
 		if err != nil {

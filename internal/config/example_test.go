@@ -20,6 +20,7 @@ func ExampleLoad() {
 	// echo managed=true workers=0..3 QUEUE_DELAY/4 gpus=1 of [0 1 2 3] key=worker-key
 	// llm managed=true workers=0..2 REQUEST_COUNT/1 gpus=2 of [4 5 6 7] key=llm-worker-key
 	// external managed=false workers=0..3 QUEUE_DELAY/4 gpus=0 of [] key=worker-key
+	// image managed=true workers=0..3 QUEUE_DELAY/4 gpus=0 of [] key=worker-key
 }
 
 func ExampleParse_error() {

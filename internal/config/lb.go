@@ -92,8 +92,8 @@ func (v *validator) lb(at func(string) string, r *rawEndpoint, ep *Endpoint) {
 	if ep.Host != "" && !hostRe.MatchString(ep.Host) {
 		v.fail(at("host"), "%q is not a lower-case host name (letters, digits, '-' and dots; no port)", ep.Host)
 	}
-	if len(ep.Command) == 0 {
-		v.fail(at("command"), "an endpoint of type LB needs a command: Sluice starts its workers and proxies requests to them")
+	if !ep.Managed() {
+		v.fail(at("command"), "an endpoint of type LB needs a command or an image: Sluice starts its workers and proxies requests to them")
 	}
 	for _, k := range []string{EnvPort, EnvPortHealth} {
 		if _, set := ep.Env[k]; set {

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"os"
 	"strings"
 	"testing"
 )
@@ -58,20 +57,7 @@ endpoints:
 // TestReadmeSafetyExample parses the README's webhooks and rateLimits
 // example, so it stays valid.
 func TestReadmeSafetyExample(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var block string
-	for part := range strings.SplitSeq(string(b), "```yaml\n") {
-		if y, _, ok := strings.Cut(part, "```"); ok && strings.Contains(y, "rateLimits:") {
-			block = y
-		}
-	}
-	if block == "" {
-		t.Fatal("no yaml block with rateLimits in README.md")
-	}
-	f, err := Parse([]byte(block), "README.md")
+	f, err := Parse([]byte(readmeYAML(t, "rateLimits:")), "README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

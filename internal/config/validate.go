@@ -44,6 +44,10 @@ type validator struct {
 	src  []byte
 	ast  *ast.File
 	errs []error
+	opts Options
+	// fileGPUs is the file's raw gpus value.
+	fileGPUs any
+	gpus     gpuDiscovery // gpus: auto, discovered once
 }
 
 // fail records an error at field (a path like endpoints[1].scalerType).
@@ -78,10 +82,11 @@ func (v *validator) line(field string) int {
 }
 
 func (v *validator) build(raw *rawFile) *File {
+	v.fileGPUs = raw.GPUs
 	f := &File{
 		APIKeys:        raw.APIKeys,
 		WorkerKey:      raw.WorkerKey,
-		GPUs:           raw.GPUs,
+		GPUs:           v.gpuList("gpus", raw.GPUs),
 		PingIntervalMs: intOr(raw.PingIntervalMs, DefaultPingIntervalMs),
 		MaxRetries:     intOr(raw.MaxRetries, DefaultMaxRetries),
 		Retention:      Duration(DefaultRetention),
@@ -93,7 +98,6 @@ func (v *validator) build(raw *rawFile) *File {
 	f.MaxStorage = v.size("maxStorage", raw.MaxStorage)
 	v.keys("apiKeys", f.APIKeys)
 	v.key("workerKey", f.WorkerKey)
-	v.devices("gpus", f.GPUs)
 	f.Webhooks = v.webhooks(raw.Webhooks)
 	f.RateLimits = v.rateLimits("rateLimits", raw.RateLimits)
 	if f.PingIntervalMs < minPingIntervalMs || f.PingIntervalMs > maxPingIntervalMs {
@@ -139,7 +143,7 @@ func (v *validator) endpoint(i int, r *rawEndpoint, f *File) Endpoint {
 		ScalerType:         DefaultScalerType,
 		ScalerValue:        intOr(r.ScalerValue, DefaultScalerValue),
 		ExecutionTimeoutMs: intOr(r.ExecutionTimeoutMs, DefaultExecutionTimeoutMs),
-		GPUs:               r.GPUs,
+		GPUs:               v.gpuList(at("gpus"), r.GPUs),
 		APIKeys:            r.APIKeys,
 		WorkerKey:          r.WorkerKey,
 		MaxQueue:           intOr(r.MaxQueue, DefaultMaxQueue),
@@ -201,22 +205,24 @@ func (v *validator) endpoint(i int, r *rawEndpoint, f *File) Endpoint {
 	if ep.WorkerKey == "" {
 		ep.WorkerKey = f.WorkerKey
 	}
-	v.devices(at("gpus"), ep.GPUs)
 	v.safety(at, r, &ep)
-	v.lb(at, r, &ep)
+	v.container(at, r, &ep)
+	v.lb(at, r, &ep) // after container: an LB endpoint may run an image
 
 	// GPUs: endpoint pool, else the shared pool.
 	switch {
 	case r.GPUCount != nil:
 		ep.GPUCount = *r.GPUCount
-	case len(ep.GPUs) > 0:
+	case len(ep.GPUs) > 0 || isAuto(r.GPUs):
 		ep.GPUCount = 1
 	}
-	pool, poolField := ep.GPUs, at("gpus")
-	if len(pool) == 0 {
-		pool, poolField = f.GPUs, "gpus"
+	pool, poolField, auto := ep.GPUs, at("gpus"), isAuto(r.GPUs)
+	if len(pool) == 0 && !auto {
+		pool, poolField, auto = f.GPUs, "gpus", isAuto(v.fileGPUs)
 	}
 	switch {
+	case ep.GPUCount > 0 && len(pool) == 0 && auto:
+		v.fail(at("gpuCount"), "%d GPUs per worker, but gpus: auto found no GPU on this machine: %v", ep.GPUCount, v.gpus.err)
 	case ep.GPUCount < 0:
 		v.fail(at("gpuCount"), "%d is negative", ep.GPUCount)
 	case ep.GPUCount == 0 && len(ep.GPUs) > 0:
@@ -237,7 +243,7 @@ func (v *validator) endpoint(i int, r *rawEndpoint, f *File) Endpoint {
 			v.fail(at("env"), "%q is not a valid variable name", k)
 		case reservedEnv[k]:
 			v.fail(field, "is set by Sluice for every worker and cannot be overridden")
-		case k == "CUDA_VISIBLE_DEVICES" && ep.GPUCount > 0:
+		case (k == "CUDA_VISIBLE_DEVICES" || k == "NVIDIA_VISIBLE_DEVICES" && ep.IsImage()) && ep.GPUCount > 0:
 			v.fail(field, "is set from gpus when gpuCount > 0")
 		case strings.ContainsRune(val, 0):
 			v.fail(field, "contains a NUL byte")

@@ -73,4 +73,12 @@
 // SIGTERM only once their jobs are done (the Go SDK cancels running jobs on
 // SIGTERM), until ShutdownGrace. When a worker exits, whatever is left in
 // its process group is killed, so no orphan keeps taking jobs or GPUs.
+//
+// # Image workers
+//
+// An endpoint with an image runs each worker as one container: the worker
+// process is the runtime's `run` command in the foreground, so all of the
+// above holds for it (container.go says how; set Config.ServerID so that
+// a restarted server removes the containers a killed one left). An image
+// pull happens inside that command and counts towards InitTimeout.
 package scaler

@@ -53,6 +53,7 @@ type worker struct {
 	exitedAt   time.Time
 	stdout     *logs.LineWriter
 	stderr     *logs.LineWriter
+	ctr        *container // an image worker's container (container.go)
 }
 
 // newWorkerID returns a unique RUNPOD_POD_ID.
@@ -108,11 +109,16 @@ func (s *Supervisor) start(ep *endpoint, gpus []string) {
 	w := &worker{id: id, ep: ep, version: ep.version, gpus: gpus, started: now, done: make(chan struct{}), oomAtStart: oomKills()}
 	w.stdout = s.logs.Writer(e.ID, id, logs.StreamStdout)
 	w.stderr = s.logs.Writer(e.ID, id, logs.StreamStderr)
-	cmd := exec.Command(e.Command[0], e.Command[1:]...)
-	cmd.Dir = e.Dir
-	cmd.Env = s.env(ep, id, gpus)
 	port, health, portEnv, perr := lbPorts(e)
-	w.port, w.healthPort, cmd.Env = port, health, append(cmd.Env, portEnv...)
+	w.port, w.healthPort = port, health
+	var cmd *exec.Cmd
+	if e.IsImage() {
+		cmd = s.containerCmd(w, portEnv)
+	} else {
+		cmd = exec.Command(e.Command[0], e.Command[1:]...)
+		cmd.Dir = e.Dir
+		cmd.Env = append(s.env(ep, id, gpus), portEnv...)
+	}
 	cmd.Stdout, cmd.Stderr = w.stdout, w.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// Output copying ends at most this long after exit, even if a grandchild
@@ -124,7 +130,7 @@ func (s *Supervisor) start(ep *endpoint, gpus []string) {
 		s.gpus[g] = id
 	}
 	s.observeStart(e.ID)
-	err := checkDir(e.Dir)
+	err := checkDir(cmd.Dir)
 	if err == nil {
 		err = perr
 	}
@@ -135,7 +141,7 @@ func (s *Supervisor) start(ep *endpoint, gpus []string) {
 		for _, g := range gpus {
 			delete(s.gpus, g)
 		}
-		w.exitErr, w.exitedAt = fmt.Errorf("start %q in %s: %w", e.Command[0], e.Dir, err), now
+		w.exitErr, w.exitedAt = fmt.Errorf("start %q in %s: %w", cmd.Args[0], e.Dir, err), now
 		close(w.done)
 		s.system(e.ID, id, fmt.Sprintf("worker %s failed to start: %v", id, w.exitErr))
 		s.crashed(ep, w, nil)
@@ -145,6 +151,9 @@ func (s *Supervisor) start(ep *endpoint, gpus []string) {
 	w.pid = cmd.Process.Pid
 	ep.workers[id] = w
 	msg := fmt.Sprintf("worker %s started (pid %d)", id, w.pid)
+	if w.ctr != nil {
+		msg += fmt.Sprintf(", container %s of %s", w.ctr.name, e.Image)
+	}
 	if len(gpus) > 0 {
 		msg += ", GPUs " + strings.Join(gpus, ",")
 	}
@@ -182,6 +191,9 @@ func (s *Supervisor) watch(w *worker) {
 	// no orphan keeps taking jobs or holding GPUs.
 	if kerr := syscall.Kill(-w.pid, syscall.SIGKILL); kerr == nil {
 		s.log.Info("killed processes left behind by a worker", attrEndpoint, w.ep.cfg.ID, attrWorker, w.id)
+	}
+	if w.ctr != nil {
+		s.removeContainer(w)
 	}
 	w.stdout.Close()
 	w.stderr.Close()
@@ -258,6 +270,9 @@ func (s *Supervisor) crashed(ep *endpoint, w *worker, tail []string) {
 		exit = describeExit(w.exitErr, w.oomAtStart)
 	}
 	if why := fitnessFailure(tail); why != "" {
+		exit += ": " + why
+	}
+	if why := runtimeFailure(w, tail); why != "" {
 		exit += ": " + why
 	}
 	if w.reason != "" && w.killed {

@@ -22,6 +22,7 @@ type WorkerInfo struct {
 	Endpoint  string    `json:"endpoint"`
 	Status    string    `json:"status"`
 	PID       int       `json:"pid,omitempty"`
+	Container string    `json:"container,omitempty"` // an image worker's container name
 	GPUs      []string  `json:"gpus,omitempty"`
 	Jobs      []string  `json:"jobs,omitempty"`
 	StartedAt time.Time `json:"startedAt"`
@@ -71,6 +72,9 @@ func (w *worker) info(status string) WorkerInfo {
 	}
 	if w.drain || w.killed {
 		wi.Reason = w.reason
+	}
+	if w.ctr != nil {
+		wi.Container = w.ctr.name
 	}
 	return wi
 }

@@ -109,6 +109,11 @@ type Config struct {
 	// gives their figures (lb.go). Default: none; such endpoints then scale
 	// on the Queue's figures.
 	LB LBPool
+	// ServerID labels the containers of image workers (sluice.server), so
+	// that a restarted server finds and removes those it left behind. Keep
+	// it stable across restarts and distinct between servers sharing a
+	// container runtime. Default: a random id (nothing left behind is found).
+	ServerID string
 }
 
 // Log attribute keys.
@@ -144,6 +149,7 @@ type Supervisor struct {
 	stopping  bool                 // Run is shutting down
 	wake      chan struct{}
 	wg        sync.WaitGroup // exit watchers
+	rts       runtimes       // container runtimes found (container.go)
 }
 
 // endpoint is the supervisor's state of one endpoint.
@@ -190,6 +196,9 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	if cfg.Env == nil {
 		cfg.Env = os.Environ()
+	}
+	if cfg.ServerID == "" {
+		cfg.ServerID = newWorkerID("server")
 	}
 	s := &Supervisor{
 		cfg:       cfg,
@@ -281,6 +290,10 @@ func (s *Supervisor) Update(ctx context.Context, endpoints []config.Endpoint) er
 		}
 		seen[e.ID] = true
 	}
+	endpoints, err := s.resolveRuntimes(ctx, endpoints)
+	if err != nil {
+		return fmt.Errorf("scaler: update: %w", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range endpoints {
@@ -329,7 +342,7 @@ func version(e *config.Endpoint, defKey string) string {
 		key = defKey
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%q|%q|%d|%q|%q|%s|%s|", e.Command, e.Dir, e.GPUCount, e.GPUs, key, e.Type, e.HealthPort)
+	fmt.Fprintf(&b, "%q|%q|%d|%q|%q|%s|%s|%#v|", e.Command, e.Dir, e.GPUCount, e.GPUs, key, e.Type, e.HealthPort, e.Container)
 	keys := make([]string, 0, len(e.Env))
 	for k := range e.Env {
 		keys = append(keys, k)
@@ -348,6 +361,7 @@ func version(e *config.Endpoint, defKey string) string {
 func (s *Supervisor) Run(ctx context.Context) error {
 	tick := time.NewTicker(s.cfg.Tick)
 	defer tick.Stop()
+	s.sweep(ctx, "left by an earlier run of this server")
 	s.evaluateAll(ctx)
 	for {
 		select {
@@ -428,6 +442,7 @@ func (s *Supervisor) shutdown() {
 		<-w.done
 	}
 	s.wg.Wait()
+	s.sweep(context.Background(), "still there after their worker exited")
 	if s.ownLogs {
 		s.logs.Close()
 	}

@@ -149,7 +149,10 @@ var restartOnly = []restartSetting{
 
 // restartFields are the endpoint fields whose change replaces the
 // endpoint's running workers (what a started process cannot pick up).
-var restartFields = map[string]bool{"command": true, "dir": true, "env": true, "gpuCount": true, "gpus": true, "workerKey": true, "type": true, "healthPort": true}
+var restartFields = map[string]bool{"command": true, "dir": true, "env": true, "gpuCount": true, "gpus": true, "workerKey": true,
+	"image": true, "args": true, "runtime": true, "runtimeArgs": true, "runArgs": true, "pull": true, "volumes": true,
+	"networkVolume": true, "shmSize": true, "ports": true,
+	"type": true, "healthPort": true}
 
 // changes describes, one line each, how n differs from l: endpoints added,
 // removed and changed (by field name; key values are never shown), client
@@ -207,11 +210,15 @@ func changedFields[T any](a, b T) []string {
 	var out []string
 	for i := range va.NumField() {
 		f := va.Type().Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name, opt, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		x, y := va.Field(i), vb.Field(i)
+		if opt == "inline" && x.Kind() == reflect.Struct { // e.g. an endpoint's container fields
+			out = append(out, changedFields(x.Interface(), y.Interface())...)
+			continue
+		}
 		if name == "" || name == "-" {
 			continue
 		}
-		x, y := va.Field(i), vb.Field(i)
 		if x.Kind() == reflect.Map || x.Kind() == reflect.Slice {
 			if x.Len() == 0 && y.Len() == 0 {
 				continue // nil and empty alike

@@ -207,13 +207,17 @@ func Serve(ctx context.Context, opts Options) error {
 	// The supervisor starts the workers of endpoints with a command, with
 	// the RUNPOD_* environment pointing at this server.
 	dr := newDrains()
+	sid, err := serverID(opts.DataDir)
+	if err != nil {
+		return err
+	}
 	var sup *scaler.Supervisor
 	lb := newLBPool(&sup, met, log) // load-balancing endpoints (lb.go)
 	defer lb.Close()
 	lb.Update(s.file.Endpoints)
 	scfg := scaler.Config{
 		BaseURL: BaseURL(addr), Queue: lifecycleQueue{Engine: eng, d: dr}, DataDir: opts.DataDir,
-		PingInterval: s.pingInterval, LostAfter: opts.Overrides.WorkerLostAfter, Logger: log, LB: lb,
+		PingInterval: s.pingInterval, LostAfter: opts.Overrides.WorkerLostAfter, Logger: log, LB: lb, ServerID: sid,
 	}
 	if met != nil {
 		scfg.Observer = met

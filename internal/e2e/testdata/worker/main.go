@@ -12,6 +12,7 @@
 //	{"started": "path"}    create path when the handler starts (to observe the start)
 //	{"stopped": "path"}    create path if the job's context ends before sleep_ms passed
 //	{"refresh": true}      ask for a fresh worker after this job (refresh_worker)
+//	{"wedge": true}        ignore SIGTERM and the job's end, sleep sleep_ms (a wedged worker)
 //
 // Its environment adds:
 //
@@ -25,8 +26,10 @@ import (
 	"fmt"
 	"iter"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sluicehq/sluice/serverless"
@@ -45,6 +48,7 @@ type input struct {
 	Started  string `json:"started"`
 	Stopped  string `json:"stopped"`
 	Refresh  bool   `json:"refresh"`
+	Wedge    bool   `json:"wedge"`
 }
 
 func touch(path string) {
@@ -74,6 +78,10 @@ func handle(ctx context.Context, job *serverless.Job) (any, error) {
 	touch(in.Started)
 	if in.Exit {
 		os.Exit(3)
+	}
+	if in.Wedge {
+		signal.Ignore(syscall.SIGTERM)
+		time.Sleep(time.Duration(in.SleepMS) * time.Millisecond)
 	}
 	for i := range in.Progress {
 		if err := serverless.ProgressUpdate(ctx, job, map[string]int{"step": i}); err != nil {
