@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -170,37 +168,12 @@ func ColdStart(ctx context.Context, opts ColdOptions) (*ColdReport, error) {
 		eps = append(eps, proc)
 	}
 	opts.Image.endpoint(ep)
-	cfg, err := json.Marshal(map[string]any{"pingIntervalMs": 1000, "endpoints": eps})
+	srv, err := serveInProcess(ctx, dir, map[string]any{"pingIntervalMs": 1000, "endpoints": eps}, opts.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("bench: config: %w", err)
+		return nil, err
 	}
-	cfgPath := filepath.Join(dir, "sluice.yaml")
-	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
-	}
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ready := make(chan string, 1)
-	served := make(chan error, 1)
-	go func() {
-		served <- server.Serve(ctx, server.Options{
-			Addr: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), ConfigPath: cfgPath, Logger: opts.Logger,
-			Ready: func(addr string) { ready <- addr },
-		})
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-served:
-		return nil, fmt.Errorf("bench: server: %w", err)
-	}
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			opts.Logger.Error("bench server", attrErr, err)
-		}
-	}()
+	defer srv.stop()
+	addr := srv.addr
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 2 * time.Minute}

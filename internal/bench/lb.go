@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,39 +92,15 @@ func LB(ctx context.Context, opts LBOptions) (*LBReport, error) {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
-	cfg, err := json.Marshal(map[string]any{"endpoints": []any{map[string]any{
+	srv, err := serveInProcess(ctx, dir, map[string]any{"endpoints": []any{map[string]any{
 		"id": lbEndpoint, "type": "LB", "command": opts.WorkerCommand, "env": env,
 		"workersMin": 1, "workersMax": 1, "scalerValue": 1_000_000,
-	}}})
+	}}}, opts.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("bench: config: %w", err)
+		return nil, err
 	}
-	cfgPath := filepath.Join(dir, "sluice.yaml")
-	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ready := make(chan string, 1)
-	served := make(chan error, 1)
-	go func() {
-		served <- server.Serve(ctx, server.Options{
-			Addr: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), ConfigPath: cfgPath, Logger: opts.Logger,
-			Ready: func(addr string) { ready <- addr },
-		})
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-served:
-		return nil, fmt.Errorf("bench: server: %w", err)
-	}
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			opts.Logger.Error("bench server", attrErr, err)
-		}
-	}()
+	defer srv.stop()
+	addr := srv.addr
 	tr := &http.Transport{MaxIdleConnsPerHost: 2 * opts.Concurrency, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: time.Minute}
