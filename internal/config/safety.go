@@ -32,8 +32,9 @@ type RateLimit struct {
 type RateLimits map[string]RateLimit
 
 // RateLimitRoutes are the keys a RateLimits map may use. "status" covers
-// status and status-sync.
-var RateLimitRoutes = []string{"run", "runsync", "status", "stream", "cancel", "retry", "purge-queue", "health", "*"}
+// status and status-sync (and the job listing), "openai" the
+// OpenAI-compatible routes, "lb" the requests of load-balancing endpoints.
+var RateLimitRoutes = []string{"run", "runsync", "status", "stream", "cancel", "retry", "purge-queue", "health", "openai", "lb", "*"}
 
 // Defaults of the worker-safety settings.
 const (

@@ -18,6 +18,8 @@ endpoints:
     crashLoopFailAfter: 4
     rateLimits:
       status: {perSecond: 10, burst: 20}
+      openai: {perSecond: 1}
+      lb: {perSecond: 50}
   - id: b
 `
 	f, err := Parse([]byte(src), "f.yaml")
@@ -31,7 +33,8 @@ endpoints:
 		t.Errorf("rateLimits = %+v", f.RateLimits)
 	}
 	a, b := f.Endpoint("a"), f.Endpoint("b")
-	if a.StopGraceSeconds != 5 || a.CrashLoopFailAfter != 4 || a.RateLimits["status"] != (RateLimit{10, 20}) {
+	if a.StopGraceSeconds != 5 || a.CrashLoopFailAfter != 4 || a.RateLimits["status"] != (RateLimit{10, 20}) ||
+		a.RateLimits["openai"] != (RateLimit{1, 1}) || a.RateLimits["lb"] != (RateLimit{50, 50}) {
 		t.Errorf("endpoint a = %+v", a)
 	}
 	if b.StopGraceSeconds != DefaultStopGraceSeconds || b.CrashLoopFailAfter != 0 || b.RateLimits != nil {

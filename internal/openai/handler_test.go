@@ -379,17 +379,22 @@ func TestErrors(t *testing.T) {
 // TestRateLimited: the config's "*" rate limit covers the OpenAI routes:
 // over it the answer is 429 with Retry-After, in OpenAI's shape.
 func TestRateLimited(t *testing.T) {
-	r := newRigWith(t, nil, func(c *api.Config) {
-		c.Limiter = ratelimit.New(config.RateLimits{ratelimit.Any: {PerSecond: 0.01, Burst: 1}}, nil)
-	})
-	first, err := r.send(t.Context(), http.MethodGet, "/v2/llm/openai/v1/nope", rigTopKey, "")
-	testutil.NoErr(t, err)
-	second, err := r.send(t.Context(), http.MethodGet, "/v2/llm/openai/v1/nope", rigTopKey, "")
-	testutil.NoErr(t, err)
-	var e errorBody
-	if first.code != http.StatusNotFound || second.code != http.StatusTooManyRequests || second.header.Get("Retry-After") == "" ||
-		json.Unmarshal(second.body, &e) != nil || e.Error.Code == nil || *e.Error.Code != "rate_limit_exceeded" {
-		t.Fatalf("first %d %s; second %d %v %s", first.code, first.body, second.code, second.header, second.body)
+	// The "*" limit covers these routes, and so does a limit of their own.
+	for _, route := range []string{ratelimit.Any, RateRoute} {
+		t.Run(route, func(t *testing.T) {
+			r := newRigWith(t, nil, func(c *api.Config) {
+				c.Limiter = ratelimit.New(config.RateLimits{route: {PerSecond: 0.01, Burst: 1}}, nil)
+			})
+			first, err := r.send(t.Context(), http.MethodGet, "/v2/llm/openai/v1/nope", rigTopKey, "")
+			testutil.NoErr(t, err)
+			second, err := r.send(t.Context(), http.MethodGet, "/v2/llm/openai/v1/nope", rigTopKey, "")
+			testutil.NoErr(t, err)
+			var e errorBody
+			if first.code != http.StatusNotFound || second.code != http.StatusTooManyRequests || second.header.Get("Retry-After") == "" ||
+				json.Unmarshal(second.body, &e) != nil || e.Error.Code == nil || *e.Error.Code != "rate_limit_exceeded" {
+				t.Fatalf("first %d %s; second %d %v %s", first.code, first.body, second.code, second.header, second.body)
+			}
+		})
 	}
 }
 

@@ -34,8 +34,8 @@ import (
 // Pattern is the ServeMux pattern the handler serves.
 const Pattern = "/v2/{endpoint}/openai/{path...}"
 
-// RateRoute is the route name the requests are rate-limited under: the
-// config's "*" limit covers it.
+// RateRoute is the route name the requests are rate-limited under
+// (rateLimits: openai, else the config's "*" limit).
 const RateRoute = "openai"
 
 const (
