@@ -1,7 +1,10 @@
 package console
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -15,24 +18,50 @@ import (
 // maxKeyLength bounds a key typed into the login form.
 const maxKeyLength = 1024
 
-// session is one login: the key it was opened with (kept server-side only)
-// and the CSRF token its mutations carry.
+// session is one login: the key it was opened with and the CSRF token its
+// mutations carry, sealed in the session cookie.
 type session struct {
 	key     string
 	csrf    string
 	expires time.Time
 }
 
-// sessions are the logins in force, by opaque cookie token.
+// sessions seal sessions into cookie values (AES-256-GCM under a key
+// derived from Config.Secret), so that every replica sharing the secret
+// reads a login opened on another, and keep the cookies logged out on this
+// replica until they expire.
 type sessions struct {
-	ttl time.Duration
-	max int
-	mu  sync.Mutex
-	m   map[string]session
+	ttl    time.Duration
+	max    int
+	secret func() []byte
+
+	mu      sync.Mutex
+	revoked map[[sha256.Size]byte]time.Time // logged-out cookies, by digest, until they expire
 }
 
-func newSessions(ttl time.Duration, limit int) *sessions {
-	return &sessions{ttl: ttl, max: limit, m: map[string]session{}}
+func newSessions(ttl time.Duration, limit int, secret func() []byte) *sessions {
+	return &sessions{ttl: ttl, max: limit, secret: secret, revoked: map[[sha256.Size]byte]time.Time{}}
+}
+
+// sealedSession is a session as sealed in its cookie.
+type sealedSession struct {
+	Key     string `json:"k"`
+	CSRF    string `json:"c"`
+	Expires int64  `json:"e"` // unix seconds
+}
+
+// aead is the cipher of the current secret.
+func (s *sessions) aead() cipher.AEAD {
+	k := sha256.Sum256(append([]byte("sluice console session v1\x00"), s.secret()...))
+	b, err := aes.NewCipher(k[:])
+	if err != nil {
+		panic("console: session cipher: " + err.Error()) // cannot happen: a 32-byte key
+	}
+	a, err := cipher.NewGCM(b)
+	if err != nil {
+		panic("console: session cipher: " + err.Error()) // cannot happen: AES has a 16-byte block
+	}
+	return a
 }
 
 // token is 32 random bytes, base64url.
@@ -42,48 +71,72 @@ func token() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// open starts a session for key and returns its cookie token.
+// open starts a session for key and returns its cookie value.
 func (s *sessions) open(key string, now time.Time) (string, session) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.m) >= s.max {
-		var oldest string
-		var at time.Time
-		for t, ss := range s.m {
-			if ss.expires.Before(now) {
-				delete(s.m, t)
-				continue
-			}
-			if oldest == "" || ss.expires.Before(at) {
-				oldest, at = t, ss.expires
-			}
-		}
-		if len(s.m) >= s.max {
-			delete(s.m, oldest)
-		}
+	ss := session{key: key, csrf: token(), expires: now.Add(s.ttl).Truncate(time.Second)}
+	plain, err := json.Marshal(sealedSession{Key: key, CSRF: ss.csrf, Expires: ss.expires.Unix()})
+	if err != nil {
+		panic("console: seal a session: " + err.Error()) // cannot happen: strings and a number
 	}
-	t := token()
-	ss := session{key: key, csrf: token(), expires: now.Add(s.ttl)}
-	s.m[t] = ss
-	return t, ss
+	a := s.aead()
+	nonce := make([]byte, a.NonceSize(), a.NonceSize()+len(plain)+a.Overhead())
+	_, _ = rand.Read(nonce)
+	return base64.RawURLEncoding.EncodeToString(a.Seal(nonce, nonce, plain, nil)), ss
 }
 
-// get is the live session of token t.
+// get is the live session sealed in cookie value t: not forged or altered,
+// sealed under the current secret, not expired and not logged out here.
 func (s *sessions) get(t string, now time.Time) (session, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss, ok := s.m[t]
-	if ok && !ss.expires.After(now) {
-		delete(s.m, t)
+	raw, err := base64.RawURLEncoding.DecodeString(t)
+	a := s.aead()
+	if err != nil || len(raw) < a.NonceSize()+a.Overhead() {
 		return session{}, false
 	}
-	return ss, ok
-}
-
-func (s *sessions) close(t string) {
+	plain, err := a.Open(nil, raw[:a.NonceSize()], raw[a.NonceSize():], nil)
+	if err != nil {
+		return session{}, false
+	}
+	var sv sealedSession
+	if json.Unmarshal(plain, &sv) != nil {
+		return session{}, false
+	}
+	ss := session{key: sv.Key, csrf: sv.CSRF, expires: time.Unix(sv.Expires, 0)}
+	if !ss.expires.After(now) {
+		return session{}, false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.m, t)
+	if _, out := s.revoked[sha256.Sum256([]byte(t))]; out {
+		return session{}, false
+	}
+	return ss, true
+}
+
+// close logs cookie value t out on this replica until it expires. At most
+// max are kept; past that the ones expiring first are dropped.
+func (s *sessions) close(t string, now time.Time) {
+	ss, ok := s.get(t, now)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for d, exp := range s.revoked {
+		if !exp.After(now) {
+			delete(s.revoked, d)
+		}
+	}
+	for len(s.revoked) >= s.max {
+		var first [sha256.Size]byte
+		var at time.Time
+		for d, exp := range s.revoked {
+			if at.IsZero() || exp.Before(at) {
+				first, at = d, exp
+			}
+		}
+		delete(s.revoked, first)
+	}
+	s.revoked[sha256.Sum256([]byte(t))] = ss.expires
 }
 
 // current is r's session, if its cookie names a live one.
@@ -202,7 +255,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ck, err := r.Cookie(cookieName); err == nil {
-		c.sessions.close(ck.Value)
+		c.sessions.close(ck.Value, time.Now())
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	writeJSON(w, http.StatusOK, map[string]bool{"loggedOut": true})

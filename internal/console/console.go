@@ -57,9 +57,15 @@ type Config struct {
 	// Settings describes an endpoint's scaler settings for its page; false
 	// for an unknown endpoint. Default: none shown.
 	Settings func(endpoint string) (any, bool)
+	// Secret seals the login cookies: replicas that return the same bytes
+	// read each other's logins, and a change of secret ends every login.
+	// It must hold something clients do not know (the server derives it
+	// from all its keys). Default: random bytes of this process.
+	Secret func() []byte
 	// SessionTTL is how long a login lasts. Default DefaultSessionTTL.
 	SessionTTL time.Duration
-	// MaxSessions bounds the sessions kept; the oldest go first. Default
+	// MaxSessions bounds the logged-out cookies this replica refuses until
+	// they expire; past it those expiring first are dropped. Default
 	// DefaultMaxSessions.
 	MaxSessions int
 	// Heartbeat is the interval of the event stream's keep-alive comments.
@@ -105,13 +111,17 @@ func New(cfg Config) *Console {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Secret == nil {
+		secret := []byte(token())
+		cfg.Secret = func() []byte { return secret }
+	}
 	sub, err := fs.Sub(staticFS, "static")
 	if err != nil {
 		panic("console: embedded static files: " + err.Error()) // cannot happen: the directory is embedded
 	}
 	c := &Console{
 		cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
-		sessions: newSessions(cfg.SessionTTL, cfg.MaxSessions),
+		sessions: newSessions(cfg.SessionTTL, cfg.MaxSessions, cfg.Secret),
 		static:   http.StripPrefix("/console/static/", http.FileServerFS(sub)),
 		cop:      http.NewCrossOriginProtection(),
 	}

@@ -2,6 +2,7 @@ package console
 
 import (
 	"bufio"
+	"encoding/base64"
 	"io"
 	"io/fs"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testutil"
 )
 
 // TestPagesLoadDirectly: every console URL answers the page with its
@@ -198,24 +201,46 @@ func TestLoginRefusals(t *testing.T) {
 	}
 }
 
-// TestSessionsBounded: sessions expire, and the oldest goes when full.
-func TestSessionsBounded(t *testing.T) {
+// TestSessionsSealed: a login cookie opens on every replica with the same
+// secret and on none with another; an altered, expired or logged-out one
+// is refused, and the logged-out ones kept are bounded.
+func TestSessionsSealed(t *testing.T) {
 	t.Parallel()
-	s := newSessions(time.Hour, 2)
+	secret := func(b string) func() []byte { return func() []byte { return []byte(b) } }
+	a, replica, other := newSessions(time.Hour, 2, secret("k1")), newSessions(time.Hour, 2, secret("k1")), newSessions(time.Hour, 2, secret("k2"))
 	now := time.Now()
-	a, _ := s.open("ka", now)
-	b, _ := s.open("kb", now.Add(time.Second))
-	c, _ := s.open("kc", now.Add(2*time.Second))
-	if _, ok := s.get(a, now.Add(3*time.Second)); ok {
-		t.Error("the oldest session survived a full table")
+	tok, ss := a.open("key-a", now)
+	if strings.Contains(tok, "key-a") || ss.key != "key-a" || ss.csrf == "" {
+		t.Fatalf("cookie %q, session %+v", tok, ss)
 	}
-	for _, tok := range []string{b, c} {
-		if _, ok := s.get(tok, now.Add(3*time.Second)); !ok {
-			t.Errorf("session %s lost", tok)
+	if got, ok := replica.get(tok, now.Add(time.Minute)); !ok || got.key != "key-a" || got.csrf != ss.csrf {
+		t.Errorf("another replica with the same secret read %+v, %v", got, ok)
+	}
+	if _, ok := other.get(tok, now); ok {
+		t.Error("a replica with another secret accepted the cookie")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	testutil.NoErr(t, err)
+	raw[len(raw)-1] ^= 1
+	for _, bad := range []string{base64.RawURLEncoding.EncodeToString(raw), "", "x", tok + "x"} {
+		if _, ok := a.get(bad, now); ok {
+			t.Errorf("altered cookie %q accepted", bad)
 		}
 	}
-	if _, ok := s.get(b, now.Add(2*time.Hour)); ok {
+	if _, ok := a.get(tok, now.Add(2*time.Hour)); ok {
 		t.Error("an expired session is still valid")
+	}
+	// Logged out here: refused here until it expires; three logouts keep two.
+	b, _ := a.open("key-b", now.Add(time.Second))
+	c, _ := a.open("key-c", now.Add(2*time.Second))
+	for _, x := range []string{tok, b, c} {
+		a.close(x, now.Add(3*time.Second))
+	}
+	if _, ok := a.get(c, now.Add(4*time.Second)); ok {
+		t.Error("a logged-out session is still valid")
+	}
+	if len(a.revoked) != 2 {
+		t.Errorf("%d logged-out cookies kept, want 2", len(a.revoked))
 	}
 }
 

@@ -2,8 +2,11 @@ package server
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 	"sync/atomic"
 
+	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/engine"
 )
@@ -44,6 +47,7 @@ func newConsole(cur *atomic.Pointer[live], h, api http.Handler, series *console.
 			}
 			return false
 		},
+		Secret: func() []byte { return sessionSecret(cur.Load().keys) },
 		Settings: func(endpoint string) (any, bool) {
 			for _, ep := range cur.Load().s.file.Endpoints {
 				if ep.ID == endpoint {
@@ -59,6 +63,22 @@ func newConsole(cur *atomic.Pointer[live], h, api http.Handler, series *console.
 		},
 		Logger: opts.Logger,
 	})
+}
+
+// sessionSecret seals the console's login cookies: all the client keys of
+// the config (file-wide and per endpoint), so that replicas on one config
+// read each other's logins, a key that opens one endpoint does not give it
+// away, and a change of keys ends the logins. Without keys no login is
+// needed and the secret is empty.
+func sessionSecret(k api.Keys) []byte {
+	all := slices.Clone(k.Client)
+	for ep, keys := range k.EndpointClient {
+		for _, key := range keys {
+			all = append(all, ep+"\x00"+key)
+		}
+	}
+	slices.Sort(all)
+	return []byte(strings.Join(all, "\x00\x00"))
 }
 
 // observers tells each of obs (nil ones skipped) what the engine does.
