@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -17,7 +18,8 @@ var curlRE = regexp.MustCompile(`curl -s -X POST (http://\S+) -d '(.*)'`)
 // TestQuickStart runs the README's first command's configuration
 // (examples/sluice.yaml): serve prints a curl line; the request it shows
 // starts a worker from zero, completes, and the endpoint scales back to zero
-// workers after its idle timeout.
+// workers after its idle timeout; the load-balancing example answers
+// through /lb/web/.
 func TestQuickStart(t *testing.T) {
 	cfg, err := filepath.Abs(filepath.Join("..", "..", "examples", "sluice.yaml"))
 	if err != nil {
@@ -53,6 +55,16 @@ func TestQuickStart(t *testing.T) {
 	}
 	if r["status"] != "COMPLETED" || string(out) != `{"echo":{"hello":"world"}}` {
 		t.Fatalf("the quick start's job: %s", body)
+	}
+	// The load-balancing example (examples/loadbalancing): proxied to a
+	// worker started from zero, and its event stream.
+	g := s.do(t, "POST", "/lb/web/generate", "", []byte(`{"prompt": "hello"}`))
+	if gen := g.json(t); g.code != 200 || gen["text"] != "you said: hello" || !strings.HasPrefix(fmt.Sprint(gen["worker"]), "web-") {
+		t.Fatalf("POST /lb/web/generate: %d %s", g.code, g.body)
+	}
+	st := s.do(t, "GET", "/lb/web/stream?text=one+two", "", nil)
+	if want := "data: {\"token\":\"one\"}\n\ndata: {\"token\":\"two\"}\n\ndata: [DONE]\n\n"; st.code != 200 || string(st.body) != want {
+		t.Fatalf("GET /lb/web/stream: %d %q, want %q", st.code, st.body, want)
 	}
 	testutil.WaitFor(t, 60*time.Second, "the echo endpoint to scale back to zero workers", func() bool {
 		w := s.do(t, "GET", "/v2/echo/health", "", nil).json(t)["workers"].(map[string]any)
