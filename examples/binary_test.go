@@ -23,7 +23,7 @@ import (
 )
 
 // examples are the example packages, each a directory beside this file.
-var examples = []string{"basic", "streaming", "concurrent", "errors", "progress", "refresh", "typed"}
+var examples = []string{"basic", "streaming", "concurrent", "errors", "progress", "refresh", "typed", "openai"}
 
 // binDir holds the built example binaries.
 var binDir string

@@ -18,8 +18,8 @@ var curlRE = regexp.MustCompile(`curl -s -X POST (http://\S+) -d '(.*)'`)
 // TestQuickStart runs the README's first command's configuration
 // (examples/sluice.yaml): serve prints a curl line; the request it shows
 // starts a worker from zero, completes, and the endpoint scales back to zero
-// workers after its idle timeout; the load-balancing example answers
-// through /lb/web/.
+// workers after its idle timeout; the toy LLM answers on the OpenAI routes
+// and the load-balancing example through /lb/web/.
 func TestQuickStart(t *testing.T) {
 	cfg, err := filepath.Abs(filepath.Join("..", "..", "examples", "sluice.yaml"))
 	if err != nil {
@@ -55,6 +55,19 @@ func TestQuickStart(t *testing.T) {
 	}
 	if r["status"] != "COMPLETED" || string(out) != `{"echo":{"hello":"world"}}` {
 		t.Fatalf("the quick start's job: %s", body)
+	}
+	// The OpenAI-compatible routes on the toy LLM (examples/openai).
+	chat := `{"model": "sluice-echo", "messages": [{"role": "user", "content": "hello"}]}`
+	c := s.do(t, "POST", "/v2/llm/openai/v1/chat/completions", "", []byte(chat))
+	var answer struct {
+		Choices []struct{ Message struct{ Content string } }
+	}
+	if c.code != 200 || json.Unmarshal(c.body, &answer) != nil || len(answer.Choices) != 1 || answer.Choices[0].Message.Content != "you said: hello" {
+		t.Fatalf("chat completion: %d %s", c.code, c.body)
+	}
+	cs := s.do(t, "POST", "/v2/llm/openai/v1/chat/completions", "", []byte(strings.Replace(chat, "{", `{"stream": true, `, 1)))
+	if body := string(cs.body); cs.code != 200 || !strings.Contains(body, `"delta":{"content":" hello"}`) || !strings.HasSuffix(body, "data: [DONE]\n\n") {
+		t.Fatalf("streamed chat completion: %d %s", cs.code, cs.body)
 	}
 	// The load-balancing example (examples/loadbalancing): proxied to a
 	// worker started from zero, and its event stream.
