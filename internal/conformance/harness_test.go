@@ -21,7 +21,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -125,28 +124,8 @@ func startPlatform(t *testing.T) *platform {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	p := &platform{url: "http://" + addr, log: &testutil.Buffer{}}
-	cmd := exec.Command(bins.sluice, "serve", "--addr", addr, "--data-dir", filepath.Join(dir, "data"), "--config", cfg)
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			t.Logf("sluice serve exited: %v", err)
-		case <-time.After(60 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			t.Errorf("sluice serve did not stop within 60s of SIGTERM (killed: %v)", <-done)
-		}
-		if t.Failed() {
-			t.Logf("sluice serve output:\n%s", p.log.String())
-		}
-	})
+	p := &platform{url: "http://" + addr}
+	p.log = testutil.StartServe(t, bins.sluice, "--addr", addr, "--data-dir", filepath.Join(dir, "data"), "--config", cfg)
 	testutil.WaitFor(t, 30*time.Second, "sluice serve answers /health", func() bool {
 		req, err := http.NewRequest(http.MethodGet, p.url+"/v2/go-echo/health", nil)
 		if err != nil {

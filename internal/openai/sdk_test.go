@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -88,26 +87,7 @@ endpoints:
 	path := filepath.Join(dir, "sluice.yaml")
 	testutil.NoErr(t, os.WriteFile(path, []byte(cfg), 0o600))
 	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
-	log := &testutil.Buffer{}
-	cmd := exec.Command(sluiceBin, "serve", "--addr", addr, "--data-dir", filepath.Join(dir, "data"), "--config", path)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	testutil.NoErr(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			t.Logf("sluice serve exited: %v", err)
-		case <-time.After(60 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			t.Errorf("sluice serve did not stop within 60 s of SIGTERM (killed: %v)", <-done)
-		}
-		if t.Failed() {
-			t.Logf("sluice serve output:\n%s", log.String())
-		}
-	})
+	testutil.StartServe(t, sluiceBin, "--addr", addr, "--data-dir", filepath.Join(dir, "data"), "--config", path)
 	url := "http://" + addr
 	testutil.WaitFor(t, 30*time.Second, "sluice serve answers", func() bool {
 		code, _ := call(t, http.MethodGet, url+"/v2/llm/health", topKey, "")
